@@ -1,1 +1,103 @@
-fn main() {}
+//! campub: args -> config -> pipeline -> exit code.
+
+mod capture;
+mod config;
+mod decode;
+mod encode;
+mod frame;
+mod jpeg;
+mod pipeline;
+mod publish;
+mod scale;
+mod stats;
+
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use config::{Args, Config, SourceKind};
+use publish::Publisher;
+
+const EXIT_RUNTIME: u8 = 1;
+const EXIT_USAGE: u8 = 2;
+
+fn main() -> ExitCode {
+    let args: Args = argh::from_env();
+    if args.version {
+        println!("campub {}", env!("CARGO_PKG_VERSION"));
+        return ExitCode::SUCCESS;
+    }
+    init_logging(&args.log_level);
+    let config = match Config::from_args(&args) {
+        Ok(config) => config,
+        Err(message) => {
+            eprintln!("campub: {message}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    if args.list_formats {
+        return match capture::v4l2::list_formats(&config.camera.device, &mut std::io::stdout()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                log::error!("{e}");
+                ExitCode::from(EXIT_RUNTIME)
+            }
+        };
+    }
+    match run(&config) {
+        Ok(()) => {
+            log::info!("stopped");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            log::error!("{e}");
+            ExitCode::from(EXIT_RUNTIME)
+        }
+    }
+}
+
+fn init_logging(level: &str) {
+    let env = env_logger::Env::default().default_filter_or(level);
+    env_logger::Builder::from_env(env)
+        .format_target(false)
+        .init();
+}
+
+fn run(config: &Config) -> Result<(), pipeline::RunError> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&stop))
+            .map_err(pipeline::RunError::Thread)?;
+    }
+
+    let source = pipeline::open_source(config)?;
+    log::info!("source: {}", source.describe());
+    let context = zmq::Context::new();
+    let mut publisher =
+        Publisher::bind(&context, &config.bind, config.wire, config.stream.clone())?;
+    log::info!(
+        "publishing {} JPEGs, {} px wide, quality {}, on {} (stream {:?})",
+        match config.wire {
+            publish::WireMode::Native => "native",
+            publish::WireMode::Base64 => "base64 (tutorial-compatible)",
+        },
+        config.width_px,
+        config.quality,
+        publisher.endpoint(),
+        config.stream.as_str(),
+    );
+    log::warn!(
+        "the stream is not encrypted: anyone who can reach {} can watch it",
+        config.bind
+    );
+    if config.source == SourceKind::Pattern {
+        log::info!("no camera: streaming the built-in test pattern");
+    }
+
+    let mut on_published = |count: u64| {
+        if count == 1 {
+            log::info!("first frame published");
+        }
+    };
+    pipeline::run(config, source, &mut publisher, &stop, &mut on_published)
+}

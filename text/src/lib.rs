@@ -40,7 +40,10 @@ impl TextRenderer {
     pub fn new() -> Result<Self, FontError> {
         let font = fontdue::Font::from_bytes(FONT_TTF, fontdue::FontSettings::default())
             .map_err(|e| FontError(e.to_string()))?;
-        Ok(Self { font, glyphs: HashMap::new() })
+        Ok(Self {
+            font,
+            glyphs: HashMap::new(),
+        })
     }
 
     /// Renders `text` on one line at `size_px` into `mask`, reusing its buffer.
@@ -51,7 +54,10 @@ impl TextRenderer {
         };
         let baseline = ascent.ceil() as i32;
         let height = (ascent - descent).ceil().max(1.0) as usize;
-        let width: f32 = text.chars().map(|c| self.glyph(c, size_px).0.advance_width).sum();
+        let width: f32 = text
+            .chars()
+            .map(|c| self.glyph(c, size_px).0.advance_width)
+            .sum();
         mask.width_px = width.ceil().max(1.0) as usize;
         mask.height_px = height;
         mask.coverage.clear();
@@ -86,7 +92,9 @@ impl TextRenderer {
             self.glyphs.clear();
         }
         let font = &self.font;
-        self.glyphs.entry(key).or_insert_with(|| font.rasterize(c, size_px))
+        self.glyphs
+            .entry(key)
+            .or_insert_with(|| font.rasterize(c, size_px))
     }
 }
 

@@ -36,7 +36,11 @@ pub fn classify(msg: &[u8]) -> Result<Message<'_>, WireError> {
         Some(_) if msg.starts_with(BASE64_JPEG_PREFIX) => Ok(Message::Base64(msg)),
         Some(&b) if is_stream_name_byte(b) => {
             let (stream, header, jpeg) = parse_native(msg)?;
-            Ok(Message::Native(NativeFrame { stream, header, jpeg }))
+            Ok(Message::Native(NativeFrame {
+                stream,
+                header,
+                jpeg,
+            }))
         }
         Some(_) => Err(WireError::Unrecognised(hex_prefix(msg))),
     }
@@ -64,13 +68,23 @@ mod tests {
 
     #[test]
     fn tells_the_three_shapes_apart() {
-        let header = FrameHeader { seq: 1, capture_unix_ns: 2, width_px: 8, height_px: 8 };
+        let header = FrameHeader {
+            seq: 1,
+            capture_unix_ns: 2,
+            width_px: 8,
+            height_px: 8,
+        };
         let mut native = Vec::new();
         encode_native(&StreamName::new("cam").unwrap(), &header, JPEG, &mut native);
         let b64 = base64::engine::general_purpose::STANDARD.encode(JPEG);
 
-        assert!(matches!(classify(&native), Ok(Message::Native(f)) if f.stream == "cam" && f.jpeg == JPEG));
-        assert_eq!(classify(b64.as_bytes()), Ok(Message::Base64(b64.as_bytes())));
+        assert!(
+            matches!(classify(&native), Ok(Message::Native(f)) if f.stream == "cam" && f.jpeg == JPEG)
+        );
+        assert_eq!(
+            classify(b64.as_bytes()),
+            Ok(Message::Base64(b64.as_bytes()))
+        );
         assert_eq!(classify(JPEG), Ok(Message::BareJpeg(JPEG)));
     }
 
@@ -86,15 +100,27 @@ mod tests {
     #[test]
     fn bad_base64_is_an_error() {
         let mut out = Vec::new();
-        assert!(matches!(decode_base64_into(b"/9j/!!!!", &mut out), Err(WireError::Base64(_))));
-        assert!(matches!(decode_base64_into(b"/9j/2w", &mut out), Err(WireError::Base64(_))));
+        assert!(matches!(
+            decode_base64_into(b"/9j/!!!!", &mut out),
+            Err(WireError::Base64(_))
+        ));
+        assert!(matches!(
+            decode_base64_into(b"/9j/2w", &mut out),
+            Err(WireError::Base64(_))
+        ));
     }
 
     #[test]
     fn garbage_is_unrecognised() {
         assert_eq!(classify(b""), Err(WireError::Empty));
-        assert!(matches!(classify(&[0x00, 1, 2]), Err(WireError::Unrecognised(_))));
-        assert!(matches!(classify(&[0x80; 40]), Err(WireError::Unrecognised(_))));
+        assert!(matches!(
+            classify(&[0x00, 1, 2]),
+            Err(WireError::Unrecognised(_))
+        ));
+        assert!(matches!(
+            classify(&[0x80; 40]),
+            Err(WireError::Unrecognised(_))
+        ));
         assert!(classify(b"hello world, no nul here").is_err());
         assert!(classify(b"cam\0XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX").is_err());
     }

@@ -89,7 +89,8 @@ pub(crate) fn is_stream_name_byte(b: u8) -> bool {
 }
 
 fn is_valid_stream_name(bytes: &[u8]) -> bool {
-    (1..=MAX_STREAM_NAME_LEN).contains(&bytes.len()) && bytes.iter().all(|&b| is_stream_name_byte(b))
+    (1..=MAX_STREAM_NAME_LEN).contains(&bytes.len())
+        && bytes.iter().all(|&b| is_stream_name_byte(b))
 }
 
 /// What every native frame says about itself.
@@ -141,7 +142,10 @@ pub fn parse_native(msg: &[u8]) -> Result<(&str, FrameHeader, &[u8]), WireError>
 
     // The first 8 bytes (magic, version, codec, header length) are stable across all versions.
     if rest.len() < 8 {
-        return Err(WireError::Truncated { len: msg.len(), need: name_len + 1 + 8 });
+        return Err(WireError::Truncated {
+            len: msg.len(),
+            need: name_len + 1 + 8,
+        });
     }
     if rest[0..4] != MAGIC {
         return Err(WireError::Unrecognised(hex_prefix(msg)));
@@ -187,8 +191,11 @@ pub fn parse_native(msg: &[u8]) -> Result<(&str, FrameHeader, &[u8]), WireError>
     // Bytes between HEADER_LEN and header_len are fields added by a later minor revision of
     // version 1; this reader skips them.
     let jpeg = &rest[usize::from(header_len)..];
-    if usize::try_from(declared).map_or(true, |d| d != jpeg.len()) {
-        return Err(WireError::PayloadLength { declared, actual: jpeg.len() });
+    if usize::try_from(declared).ok() != Some(jpeg.len()) {
+        return Err(WireError::PayloadLength {
+            declared,
+            actual: jpeg.len(),
+        });
     }
     if !jpeg.starts_with(&[0xFF, 0xD8]) {
         return Err(WireError::NotJpeg);
@@ -255,13 +262,20 @@ mod tests {
         let mine = StreamName::new("cam-1.front_door").unwrap().subscription();
         let shorter = StreamName::new("cam-1").unwrap().subscription();
         assert!(msg.starts_with(&mine));
-        assert!(!msg.starts_with(&shorter), "cam-1 must not match cam-1.front_door");
+        assert!(
+            !msg.starts_with(&shorter),
+            "cam-1 must not match cam-1.front_door"
+        );
     }
 
     #[test]
     fn stream_names_are_validated() {
         for bad in ["", "has space", "slash/", "é", &"x".repeat(65), "nul\0"] {
-            assert_eq!(StreamName::new(bad), Err(WireError::BadStreamName), "{bad:?}");
+            assert_eq!(
+                StreamName::new(bad),
+                Err(WireError::BadStreamName),
+                "{bad:?}"
+            );
         }
         assert!(StreamName::new(&"x".repeat(64)).is_ok());
     }
@@ -271,9 +285,15 @@ mod tests {
         let mut msg = encoded();
         let at = "cam-1.front_door".len() + 1;
         msg[at + 4] = 2;
-        assert_eq!(parse_native(&msg), Err(WireError::UnsupportedVersion { found: 2 }));
+        assert_eq!(
+            parse_native(&msg),
+            Err(WireError::UnsupportedVersion { found: 2 })
+        );
         let text = parse_native(&msg).unwrap_err().to_string();
-        assert!(text.contains("version 2") && text.contains("upgrade"), "{text}");
+        assert!(
+            text.contains("version 2") && text.contains("upgrade"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -300,13 +320,28 @@ mod tests {
         };
         assert!(matches!(with(at, b"XAMF"), WireError::Unrecognised(_)));
         assert_eq!(with(at + 5, &[7]), WireError::UnsupportedCodec(7));
-        assert_eq!(with(at + 6, &8u16.to_le_bytes()), WireError::BadHeaderLength(8));
-        assert!(matches!(with(at + 6, &60000u16.to_le_bytes()), WireError::Truncated { .. }));
-        assert!(matches!(with(at + 24, &0u16.to_le_bytes()), WireError::BadDimensions { .. }));
-        assert!(matches!(with(at + 26, &65535u16.to_le_bytes()), WireError::BadDimensions { .. }));
+        assert_eq!(
+            with(at + 6, &8u16.to_le_bytes()),
+            WireError::BadHeaderLength(8)
+        );
+        assert!(matches!(
+            with(at + 6, &60000u16.to_le_bytes()),
+            WireError::Truncated { .. }
+        ));
+        assert!(matches!(
+            with(at + 24, &0u16.to_le_bytes()),
+            WireError::BadDimensions { .. }
+        ));
+        assert!(matches!(
+            with(at + 26, &65535u16.to_le_bytes()),
+            WireError::BadDimensions { .. }
+        ));
         assert!(matches!(
             with(at + 28, &u32::MAX.to_le_bytes()),
-            WireError::PayloadLength { declared: u32::MAX, .. }
+            WireError::PayloadLength {
+                declared: u32::MAX,
+                ..
+            }
         ));
         assert_eq!(with(at + 32, &[0x00]), WireError::NotJpeg);
     }
@@ -315,7 +350,10 @@ mod tests {
     fn every_truncation_is_an_error_not_a_panic() {
         let msg = encoded();
         for len in 0..msg.len() {
-            assert!(parse_native(&msg[..len]).is_err(), "prefix of {len} bytes accepted");
+            assert!(
+                parse_native(&msg[..len]).is_err(),
+                "prefix of {len} bytes accepted"
+            );
         }
     }
 }

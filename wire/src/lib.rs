@@ -30,8 +30,8 @@ mod newest;
 
 pub use detect::{classify, decode_base64_into, Message, NativeFrame};
 pub use header::{
-    encode_native, parse_native, FrameHeader, StreamName, WireError, CODEC_JPEG, HEADER_LEN,
-    MAGIC, MAX_DIMENSION_PX, MAX_STREAM_NAME_LEN, VERSION,
+    encode_native, parse_native, FrameHeader, StreamName, WireError, CODEC_JPEG, HEADER_LEN, MAGIC,
+    MAX_DIMENSION_PX, MAX_STREAM_NAME_LEN, VERSION,
 };
 pub use newest::{NewestFrame, TakeError};
 

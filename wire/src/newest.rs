@@ -53,7 +53,9 @@ impl<T> NewestFrame<T> {
 
     fn lock(&self) -> MutexGuard<'_, State<T>> {
         // The state stays consistent even if a holder panicked, so a poisoned lock is usable.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Makes `item` the newest. Returns a buffer for the producer to fill next, if one is free:
@@ -185,7 +187,7 @@ mod tests {
         loop {
             match slot.take(Duration::from_secs(5)) {
                 Ok(i) => {
-                    assert!(last.map_or(true, |l| i > l), "items arrive in order");
+                    assert!(last.is_none_or(|l| i > l), "items arrive in order");
                     last = Some(i);
                     taken += 1;
                 }
@@ -195,6 +197,10 @@ mod tests {
         }
         producer.join().unwrap();
         assert_eq!(last, Some(99_999), "the very newest item is never lost");
-        assert_eq!(taken + slot.replaced(), 100_000, "every item is taken or counted");
+        assert_eq!(
+            taken + slot.replaced(),
+            100_000,
+            "every item is taken or counted"
+        );
     }
 }

@@ -1,0 +1,428 @@
+//! A V4L2 camera: format negotiation, mmap streaming, and noticing when the camera goes away.
+//!
+//! Works around two behaviours of the `v4l` 0.14 mmap stream: its `next()` re-queues the
+//! previous buffer only on the following call (so we copy out and call again at once), and after
+//! a timed-out wait that buffer is already queued, so calling `next()` again would queue it twice
+//! (EINVAL). After a timeout we therefore first `dequeue()` alone to get back in step.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use v4l::buffer::{Flags as BufferFlags, Type};
+use v4l::io::mmap::Stream as MmapStream;
+use v4l::io::traits::{CaptureStream, Stream as _};
+use v4l::video::Capture;
+use v4l::{Device, FourCC};
+
+use super::{CaptureError, FrameSource, Next, POLL_INTERVAL};
+use crate::frame::{PixelFormat, RawFrame};
+
+/// Which camera format to ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FormatChoice {
+    /// MJPEG if the camera offers it (less USB bandwidth, higher fps), else YUYV.
+    Auto,
+    Mjpeg,
+    Yuyv,
+}
+
+impl std::str::FromStr for FormatChoice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" => Ok(Self::Auto),
+            "mjpeg" | "mjpg" => Ok(Self::Mjpeg),
+            "yuyv" => Ok(Self::Yuyv),
+            other => Err(format!(
+                "unknown format {other:?}: expected auto, mjpeg or yuyv"
+            )),
+        }
+    }
+}
+
+const MJPG: FourCC = FourCC { repr: *b"MJPG" };
+const YUYV: FourCC = FourCC { repr: *b"YUYV" };
+/// Buffers the driver fills while we work on one: enough to ride out a slow frame.
+const BUFFER_COUNT: u32 = 4;
+
+/// What the camera was asked for.
+#[derive(Debug, Clone)]
+pub struct CameraRequest {
+    pub device: PathBuf,
+    pub format: FormatChoice,
+    pub width_px: u32,
+    pub height_px: u32,
+    pub fps: u32,
+}
+
+pub struct V4l2Source {
+    device: String,
+    stream: MmapStream<'static>,
+    format: PixelFormat,
+    width_px: u32,
+    height_px: u32,
+    stride_bytes: u32,
+    granted_fps: f64,
+    /// A wait timed out inside `next()`; the next call must dequeue before it may queue again.
+    resync: bool,
+    // Keeps the device open for the stream's lifetime.
+    _device: Device,
+}
+
+fn open_device(path: &Path) -> Result<Device, CaptureError> {
+    Device::with_path(path).map_err(|source| CaptureError::Open {
+        device: path.display().to_string(),
+        source,
+    })
+}
+
+fn fourcc_name(f: FourCC) -> String {
+    f.str()
+        .map(str::to_owned)
+        .unwrap_or_else(|_| format!("{:?}", f.repr))
+}
+
+impl V4l2Source {
+    pub fn open(req: &CameraRequest) -> Result<Self, CaptureError> {
+        let device = req.device.display().to_string();
+        let dev = open_device(&req.device)?;
+        let io_err = |what: &str, e: io::Error| CaptureError::Open {
+            device: device.clone(),
+            source: io::Error::new(e.kind(), format!("{what}: {e}")),
+        };
+        let caps = dev.query_caps().map_err(|e| io_err("VIDIOC_QUERYCAP", e))?;
+        use v4l::capability::Flags as Cap;
+        if !caps.capabilities.contains(Cap::VIDEO_CAPTURE)
+            || !caps.capabilities.contains(Cap::STREAMING)
+        {
+            return Err(CaptureError::Unsupported(format!(
+                "{device} ({}, driver {}) is not a streaming video capture device",
+                caps.card, caps.driver
+            )));
+        }
+        let offered: Vec<FourCC> = dev
+            .enum_formats()
+            .map_err(|e| io_err("VIDIOC_ENUM_FMT", e))?
+            .into_iter()
+            .map(|d| d.fourcc)
+            .collect();
+        let fourcc = choose_fourcc(req.format, &offered).map_err(|wanted| {
+            let names: Vec<String> = offered.iter().map(|&f| fourcc_name(f)).collect();
+            CaptureError::Unsupported(format!(
+                "{device} offers none of the formats campub reads ({wanted}); it offers: {}",
+                if names.is_empty() {
+                    "nothing".to_owned()
+                } else {
+                    names.join(", ")
+                }
+            ))
+        })?;
+
+        let mut fmt = dev.format().map_err(|e| io_err("VIDIOC_G_FMT", e))?;
+        fmt.width = req.width_px;
+        fmt.height = req.height_px;
+        fmt.fourcc = fourcc;
+        let granted = dev
+            .set_format(&fmt)
+            .map_err(|e| io_err("VIDIOC_S_FMT", e))?;
+        if granted.fourcc != fourcc {
+            return Err(CaptureError::Unsupported(format!(
+                "{device} refused {} and switched to {}",
+                fourcc_name(fourcc),
+                fourcc_name(granted.fourcc)
+            )));
+        }
+        if (granted.width, granted.height) != (req.width_px, req.height_px) {
+            log::warn!(
+                "{device}: asked for {}x{}, the driver granted the nearest size it has: {}x{}",
+                req.width_px,
+                req.height_px,
+                granted.width,
+                granted.height
+            );
+        }
+        let format = if fourcc == MJPG {
+            PixelFormat::Mjpeg
+        } else {
+            PixelFormat::Yuyv
+        };
+        if format == PixelFormat::Yuyv
+            && (granted.stride < granted.width * 2 || granted.width % 2 != 0)
+        {
+            return Err(CaptureError::Unsupported(format!(
+                "{device}: unusable YUYV layout {}x{} stride {}",
+                granted.width, granted.height, granted.stride
+            )));
+        }
+
+        let granted_fps =
+            match dev.set_params(&v4l::video::capture::Parameters::with_fps(req.fps.max(1))) {
+                Ok(p) if p.interval.numerator > 0 => {
+                    f64::from(p.interval.denominator) / f64::from(p.interval.numerator)
+                }
+                Ok(_) => f64::from(req.fps),
+                Err(e) => {
+                    log::warn!("{device}: cannot set the frame rate ({e}); using the driver's");
+                    f64::from(req.fps)
+                }
+            };
+        if (granted_fps - f64::from(req.fps)).abs() > 0.01 {
+            log::warn!(
+                "{device}: asked for {} fps, the driver granted {granted_fps:.2} fps",
+                req.fps
+            );
+        }
+
+        let mut stream = MmapStream::with_buffers(&dev, Type::VideoCapture, BUFFER_COUNT)
+            .map_err(|e| io_err("VIDIOC_REQBUFS/mmap", e))?;
+        stream.set_timeout(POLL_INTERVAL);
+        log::info!(
+            "{device} ({}, driver {}): {} {}x{} at {granted_fps:.2} fps, {BUFFER_COUNT} mmap buffers",
+            caps.card, caps.driver, format, granted.width, granted.height
+        );
+        Ok(Self {
+            device,
+            stream,
+            format,
+            width_px: granted.width,
+            height_px: granted.height,
+            stride_bytes: granted.stride,
+            granted_fps,
+            resync: false,
+            _device: dev,
+        })
+    }
+
+    fn lost(&self, source: io::Error) -> CaptureError {
+        CaptureError::Lost {
+            device: self.device.clone(),
+            source,
+        }
+    }
+}
+
+fn choose_fourcc(choice: FormatChoice, offered: &[FourCC]) -> Result<FourCC, &'static str> {
+    let has = |f: FourCC| offered.contains(&f);
+    match choice {
+        FormatChoice::Auto if has(MJPG) => Ok(MJPG),
+        FormatChoice::Auto if has(YUYV) => Ok(YUYV),
+        FormatChoice::Auto => Err("MJPG or YUYV"),
+        FormatChoice::Mjpeg if has(MJPG) => Ok(MJPG),
+        FormatChoice::Mjpeg => Err("MJPG, as --format mjpeg asks"),
+        FormatChoice::Yuyv if has(YUYV) => Ok(YUYV),
+        FormatChoice::Yuyv => Err("YUYV, as --format yuyv asks"),
+    }
+}
+
+/// Converts a V4L2 buffer timestamp (CLOCK_MONOTONIC) to wall-clock ns, or None if implausible.
+fn monotonic_to_unix_ns(ts: v4l::timestamp::Timestamp) -> Option<u64> {
+    let buf_ns = u64::try_from(ts.sec).ok()? * 1_000_000_000 + u64::try_from(ts.usec).ok()? * 1000;
+    let mono = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    let mono_now_ns =
+        u64::try_from(mono.tv_sec).ok()? * 1_000_000_000 + u64::try_from(mono.tv_nsec).ok()?;
+    let age_ns = mono_now_ns.checked_sub(buf_ns)?;
+    (age_ns < 1_000_000_000).then(|| camwire::unix_time_ns().saturating_sub(age_ns))
+}
+
+impl FrameSource for V4l2Source {
+    fn next_frame(&mut self, frame: &mut RawFrame) -> Result<Next, CaptureError> {
+        if self.resync {
+            return match CaptureStream::dequeue(&mut self.stream) {
+                // That frame is unreachable through v4l's API; the next `next()` re-queues it.
+                Ok(_) => {
+                    self.resync = false;
+                    Ok(Next::Idle)
+                }
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => Ok(Next::Idle),
+                Err(e) => Err(self.lost(e)),
+            };
+        }
+        let (buf, meta) = match CaptureStream::next(&mut self.stream) {
+            Ok(got) => got,
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                self.resync = true;
+                return Ok(Next::Idle);
+            }
+            Err(e) => {
+                return Err(CaptureError::Lost {
+                    device: self.device.clone(),
+                    source: e,
+                });
+            }
+        };
+        let used = match meta.bytesused as usize {
+            0 => buf.len(),
+            n => n.min(buf.len()),
+        };
+        let payload = &buf[..used];
+        let expected = match self.format {
+            PixelFormat::Yuyv => self.stride_bytes as usize * self.height_px as usize,
+            PixelFormat::Mjpeg => 2,
+        };
+        let intact = !meta.flags.contains(BufferFlags::ERROR)
+            && payload.len() >= expected
+            && (self.format != PixelFormat::Mjpeg || payload.starts_with(&[0xFF, 0xD8]));
+        if !intact {
+            log::debug!(
+                "{}: discarding a damaged frame (seq {}, {} bytes)",
+                self.device,
+                meta.sequence,
+                used
+            );
+            return Ok(Next::Idle);
+        }
+        frame.captured_at = Instant::now();
+        frame.capture_unix_ns =
+            monotonic_to_unix_ns(meta.timestamp).unwrap_or_else(camwire::unix_time_ns);
+        frame.format = self.format;
+        frame.width_px = self.width_px;
+        frame.height_px = self.height_px;
+        frame.stride_bytes = if self.format == PixelFormat::Yuyv {
+            self.stride_bytes
+        } else {
+            0
+        };
+        frame.source_seq = u64::from(meta.sequence);
+        frame.data.clear();
+        frame
+            .data
+            .extend_from_slice(if self.format == PixelFormat::Yuyv {
+                &payload[..expected]
+            } else {
+                payload
+            });
+        Ok(Next::Frame)
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "{} {} {}x{} at {:.2} fps",
+            self.device, self.format, self.width_px, self.height_px, self.granted_fps
+        )
+    }
+}
+
+impl Drop for V4l2Source {
+    fn drop(&mut self) {
+        // Stop explicitly so a failure is logged here; v4l's own Drop would panic on it.
+        if let Err(e) = self.stream.stop() {
+            log::debug!("{}: VIDIOC_STREAMOFF: {e}", self.device);
+        }
+    }
+}
+
+/// Prints what the device offers: formats, frame sizes and frame intervals (`--list-formats`).
+pub fn list_formats(path: &Path, out: &mut dyn io::Write) -> Result<(), CaptureError> {
+    let dev = open_device(path)?;
+    let device = path.display().to_string();
+    let wrap = |e: io::Error| CaptureError::Open {
+        device: device.clone(),
+        source: e,
+    };
+    let caps = dev.query_caps().map_err(wrap)?;
+    let _ = writeln!(
+        out,
+        "{device}: {} (driver {}, bus {})",
+        caps.card, caps.driver, caps.bus
+    );
+    for desc in dev.enum_formats().map_err(wrap)? {
+        let usable = if desc.fourcc == MJPG || desc.fourcc == YUYV {
+            ""
+        } else {
+            "  (not read by campub)"
+        };
+        let _ = writeln!(
+            out,
+            "  {} {}{usable}",
+            fourcc_name(desc.fourcc),
+            desc.description
+        );
+        let sizes = dev.enum_framesizes(desc.fourcc).unwrap_or_default();
+        for size in sizes {
+            match size.size {
+                v4l::framesize::FrameSizeEnum::Discrete(d) => {
+                    let rates = dev
+                        .enum_frameintervals(desc.fourcc, d.width, d.height)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|i| match i.interval {
+                            v4l::frameinterval::FrameIntervalEnum::Discrete(f)
+                                if f.numerator > 0 =>
+                            {
+                                format!("{:.4}", f64::from(f.denominator) / f64::from(f.numerator))
+                                    .trim_end_matches('0')
+                                    .trim_end_matches('.')
+                                    .to_owned()
+                            }
+                            v4l::frameinterval::FrameIntervalEnum::Discrete(_) => "?".to_owned(),
+                            v4l::frameinterval::FrameIntervalEnum::Stepwise(s) => format!("{s}"),
+                        })
+                        .collect::<Vec<_>>();
+                    let _ = writeln!(
+                        out,
+                        "    {}x{}  fps: {}",
+                        d.width,
+                        d.height,
+                        rates.join(" ")
+                    );
+                }
+                v4l::framesize::FrameSizeEnum::Stepwise(s) => {
+                    let _ = writeln!(out, "    stepwise {s}");
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_prefers_mjpeg_then_yuyv() {
+        let nv12 = FourCC::new(b"NV12");
+        assert_eq!(choose_fourcc(FormatChoice::Auto, &[YUYV, MJPG]), Ok(MJPG));
+        assert_eq!(choose_fourcc(FormatChoice::Auto, &[nv12, YUYV]), Ok(YUYV));
+        assert!(choose_fourcc(FormatChoice::Auto, &[nv12]).is_err());
+        assert!(choose_fourcc(FormatChoice::Mjpeg, &[YUYV]).is_err());
+        assert_eq!(choose_fourcc(FormatChoice::Yuyv, &[MJPG, YUYV]), Ok(YUYV));
+    }
+
+    #[test]
+    fn format_names_parse() {
+        assert_eq!("MJPG".parse(), Ok(FormatChoice::Mjpeg));
+        assert_eq!("auto".parse(), Ok(FormatChoice::Auto));
+        assert!("h264".parse::<FormatChoice>().is_err());
+    }
+
+    #[test]
+    fn a_missing_device_is_a_clear_open_error() {
+        let req = CameraRequest {
+            device: "/dev/video-campub-test-missing".into(),
+            format: FormatChoice::Auto,
+            width_px: 640,
+            height_px: 480,
+            fps: 30,
+        };
+        let err = V4l2Source::open(&req).err().unwrap().to_string();
+        assert!(
+            err.contains("cannot open /dev/video-campub-test-missing"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn recent_monotonic_timestamps_map_to_now() {
+        let mono = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+        let ts = v4l::timestamp::Timestamp::new(mono.tv_sec as _, (mono.tv_nsec / 1000) as _);
+        let unix = monotonic_to_unix_ns(ts).unwrap();
+        let now = camwire::unix_time_ns();
+        assert!(now >= unix && now - unix < 1_000_000_000);
+        assert_eq!(
+            monotonic_to_unix_ns(v4l::timestamp::Timestamp::new(0, 0)),
+            None
+        );
+    }
+}

@@ -1,0 +1,250 @@
+//! The command line (every option with its default and unit) and the checked [`Config`] built
+//! from it. Defaults are written once, here.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use argh::FromArgs;
+use camwire::StreamName;
+
+use crate::capture::v4l2::{CameraRequest, FormatChoice};
+use crate::publish::WireMode;
+
+pub const DEFAULT_DEVICE: &str = "/dev/video0";
+pub const DEFAULT_SIZE: &str = "1280x720";
+pub const DEFAULT_FPS: u32 = 30;
+pub const DEFAULT_WIDTH_PX: u32 = 640;
+pub const DEFAULT_QUALITY: u8 = 80;
+pub const DEFAULT_BIND: &str = "tcp://*:5555";
+pub const DEFAULT_STREAM: &str = "cam";
+pub const DEFAULT_STATS_INTERVAL_S: f64 = 10.0;
+pub const DEFAULT_STALL_TIMEOUT_MS: u64 = 5000;
+
+#[derive(FromArgs, Debug)]
+/// campub: capture a V4L2 camera (or a built-in test pattern, or a file of JPEGs), scale it to
+/// 640 wide, encode JPEG with libjpeg-turbo and publish it on a ZeroMQ PUB socket. Logs go to
+/// stderr; SIGINT or SIGTERM stop it cleanly (exit 0). It exits 1 when the camera cannot be
+/// opened, disappears or stops delivering frames, and 2 on a bad option.
+pub struct Args {
+    /// where frames come from: "v4l2" (the camera at --device), "pattern" (built-in moving test
+    /// pattern) or "file:PATH" (concatenated JPEGs as `ffmpeg -f mjpeg` writes, looped).
+    /// Default: v4l2
+    #[argh(option, default = "String::from(\"v4l2\")")]
+    pub source: String,
+
+    /// the V4L2 device path. Default: /dev/video0
+    #[argh(option, default = "PathBuf::from(DEFAULT_DEVICE)")]
+    pub device: PathBuf,
+
+    /// camera pixel format: auto (MJPEG if the camera offers it, else YUYV), mjpeg or yuyv.
+    /// Default: auto
+    #[argh(option, default = "FormatChoice::Auto")]
+    pub format: FormatChoice,
+
+    /// capture size WIDTHxHEIGHT in pixels; a camera grants the nearest size it has (logged).
+    /// Default: 1280x720
+    #[argh(option, default = "String::from(DEFAULT_SIZE)")]
+    pub size: String,
+
+    /// capture rate in frames per second, 1-240. Default: 30
+    #[argh(option, default = "DEFAULT_FPS")]
+    pub fps: u32,
+
+    /// output width in pixels (even, 16-8192); the height follows the aspect ratio, rounded
+    /// to even. Default: 640
+    #[argh(option, default = "DEFAULT_WIDTH_PX")]
+    pub width: u32,
+
+    /// the JPEG quality, 1-100. Default: 80
+    #[argh(option, default = "DEFAULT_QUALITY")]
+    pub quality: u8,
+
+    /// the ZeroMQ endpoint to bind. Default: tcp://*:5555
+    #[argh(option, default = "String::from(DEFAULT_BIND)")]
+    pub bind: String,
+
+    /// wire format: "native" (stream name + header + raw JPEG, see docs/PROTOCOL.md) or
+    /// "base64" (exactly the tutorial's server.py, for its client.py). Default: native
+    #[argh(option, default = "WireMode::Native")]
+    pub wire: WireMode,
+
+    /// stream name in native messages, 1-64 of A-Z a-z 0-9 . _ - ; a viewer subscribes to it
+    /// to pick this camera. Default: cam
+    #[argh(option, default = "String::from(DEFAULT_STREAM)")]
+    pub stream: String,
+
+    /// seconds between stats lines in the log; 0 turns them off. Default: 10
+    #[argh(option, default = "DEFAULT_STATS_INTERVAL_S")]
+    pub stats_interval: f64,
+
+    /// give up (exit 1) when the source delivers no frame for this many milliseconds.
+    /// Default: 5000
+    #[argh(option, default = "DEFAULT_STALL_TIMEOUT_MS")]
+    pub stall_timeout_ms: u64,
+
+    /// log level: error, warn, info, debug or trace; RUST_LOG, when set, wins. Default: info
+    #[argh(option, default = "String::from(\"info\")")]
+    pub log_level: String,
+
+    /// print the device's formats, frame sizes and frame rates, then exit
+    #[argh(switch)]
+    pub list_formats: bool,
+
+    /// print the version and exit
+    #[argh(switch)]
+    pub version: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceKind {
+    V4l2,
+    Pattern,
+    File(PathBuf),
+}
+
+/// The checked configuration the pipeline runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub source: SourceKind,
+    /// Device, format, size and rate: what the camera is asked for (size and rate also drive
+    /// the pattern and file sources).
+    pub camera: CameraRequest,
+    pub width_px: u32,
+    pub quality: u8,
+    pub bind: String,
+    pub wire: WireMode,
+    pub stream: StreamName,
+    pub stats_interval: Duration,
+    pub stall_timeout: Duration,
+}
+
+fn parse_size(s: &str) -> Result<(u32, u32), String> {
+    let bad = || format!("--size {s:?}: expected WIDTHxHEIGHT, e.g. 1280x720");
+    let (w, h) = s.split_once(['x', 'X']).ok_or_else(bad)?;
+    let (w, h): (u32, u32) = (
+        w.trim().parse().map_err(|_| bad())?,
+        h.trim().parse().map_err(|_| bad())?,
+    );
+    if !(16..=8192).contains(&w) || !(16..=8192).contains(&h) {
+        return Err(format!("--size {s}: width and height must be 16-8192"));
+    }
+    Ok((w, h))
+}
+
+impl Config {
+    pub fn from_args(args: &Args) -> Result<Self, String> {
+        let source = match args.source.as_str() {
+            "v4l2" | "camera" => SourceKind::V4l2,
+            "pattern" => SourceKind::Pattern,
+            s => match s.strip_prefix("file:") {
+                Some(path) if !path.is_empty() => SourceKind::File(PathBuf::from(path)),
+                _ => {
+                    return Err(format!(
+                        "--source {s:?}: expected v4l2, pattern or file:PATH"
+                    ))
+                }
+            },
+        };
+        let (width_px, height_px) = parse_size(&args.size)?;
+        if !(1..=240).contains(&args.fps) {
+            return Err(format!("--fps {}: must be 1-240", args.fps));
+        }
+        if !(16..=8192).contains(&args.width) || !args.width.is_multiple_of(2) {
+            return Err(format!("--width {}: must be even and 16-8192", args.width));
+        }
+        if !(1..=100).contains(&args.quality) {
+            return Err(format!("--quality {}: must be 1-100", args.quality));
+        }
+        let stream = StreamName::new(&args.stream)
+            .map_err(|e| format!("--stream {:?}: {e}", args.stream))?;
+        if !args.stats_interval.is_finite() || args.stats_interval < 0.0 {
+            return Err(format!(
+                "--stats-interval {}: must be 0 or more seconds",
+                args.stats_interval
+            ));
+        }
+        if args.stall_timeout_ms < 100 {
+            return Err(format!(
+                "--stall-timeout-ms {}: must be at least 100",
+                args.stall_timeout_ms
+            ));
+        }
+        Ok(Self {
+            source,
+            camera: CameraRequest {
+                device: args.device.clone(),
+                format: args.format,
+                width_px,
+                height_px,
+                fps: args.fps,
+            },
+            width_px: args.width,
+            quality: args.quality,
+            bind: args.bind.clone(),
+            wire: args.wire,
+            stream,
+            stats_interval: Duration::from_secs_f64(args.stats_interval),
+            stall_timeout: Duration::from_millis(args.stall_timeout_ms),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Config, String> {
+        let args = Args::from_args(&["campub"], args).map_err(|e| e.output)?;
+        Config::from_args(&args)
+    }
+
+    #[test]
+    fn defaults_match_the_tutorial() {
+        let config = parse(&[]).unwrap();
+        assert_eq!(config.source, SourceKind::V4l2);
+        assert_eq!(config.bind, "tcp://*:5555");
+        assert_eq!((config.width_px, config.quality), (640, 80));
+        assert_eq!(
+            (
+                config.camera.width_px,
+                config.camera.height_px,
+                config.camera.fps
+            ),
+            (1280, 720, 30)
+        );
+        assert_eq!(config.wire, WireMode::Native);
+    }
+
+    #[test]
+    fn sources_parse() {
+        assert_eq!(
+            parse(&["--source", "pattern"]).unwrap().source,
+            SourceKind::Pattern
+        );
+        assert_eq!(
+            parse(&["--source", "file:/tmp/a.mjpeg"]).unwrap().source,
+            SourceKind::File("/tmp/a.mjpeg".into())
+        );
+    }
+
+    #[test]
+    fn bad_values_are_one_line_errors() {
+        for (args, needle) in [
+            (&["--size", "12x"][..], "--size"),
+            (&["--size", "99999x10"], "16-8192"),
+            (&["--quality", "0"], "--quality"),
+            (&["--width", "641"], "--width"),
+            (&["--fps", "0"], "--fps"),
+            (&["--source", "rtsp://x"], "--source"),
+            (&["--source", "file:"], "--source"),
+            (&["--stream", "no spaces"], "--stream"),
+            (&["--format", "h264"], "h264"),
+            (&["--wire", "json"], "json"),
+            (&["--stats-interval", "-1"], "--stats-interval"),
+        ] {
+            let err = parse(args).unwrap_err();
+            assert!(err.contains(needle), "{args:?}: {err}");
+            assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! MJPEG frames to YUV planes with libjpeg-turbo, scaled in the DCT on the way: decoding a
+//! 1280x720 frame at 1/2 costs a fraction of a full decode and needs no resize after it.
+
+use turbojpeg::{Decompressor, ScalingFactor, Subsamp, YuvImage};
+
+use crate::frame::{PlaneRef, YuvRef};
+
+/// Largest camera frame accepted, in pixels per side.
+const MAX_SOURCE_DIMENSION_PX: usize = 8192;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("bad JPEG from the camera: {0}")]
+    Jpeg(#[from] turbojpeg::Error),
+    #[error("camera JPEG of {0}x{1} is outside what campub accepts")]
+    Size(usize, usize),
+    #[error("camera JPEG uses a chroma subsampling libjpeg-turbo cannot decode to YUV ({0:?})")]
+    Subsampling(Subsamp),
+}
+
+/// Decodes camera JPEGs into one reused YUV buffer.
+pub struct MjpegDecoder {
+    decompressor: Decompressor,
+    yuv: Vec<u8>,
+}
+
+impl MjpegDecoder {
+    pub fn new() -> Result<Self, DecodeError> {
+        Ok(Self {
+            decompressor: Decompressor::new()?,
+            yuv: Vec::new(),
+        })
+    }
+
+    /// Decodes `jpeg` at the smallest DCT scale (n/8) whose width is still at least
+    /// `min_width_px` (full size if the image is narrower), into planes borrowed from `self`.
+    pub fn decode_scaled(
+        &mut self,
+        jpeg: &[u8],
+        min_width_px: usize,
+    ) -> Result<YuvRef<'_>, DecodeError> {
+        let header = self.decompressor.read_header(jpeg)?;
+        let (width, height) = (header.width, header.height);
+        if width == 0
+            || height == 0
+            || width > MAX_SOURCE_DIMENSION_PX
+            || height > MAX_SOURCE_DIMENSION_PX
+        {
+            return Err(DecodeError::Size(width, height));
+        }
+        if matches!(header.subsamp, Subsamp::Unknown) {
+            return Err(DecodeError::Subsampling(header.subsamp));
+        }
+        let factor = dct_scale_for(width, min_width_px);
+        self.decompressor.set_scaling_factor(factor)?;
+        let (sw, sh) = (factor.scale(width), factor.scale(height));
+        let layout = YuvImage {
+            pixels: (),
+            width: sw,
+            align: 1,
+            height: sh,
+            subsamp: header.subsamp,
+        };
+        let len = turbojpeg::yuv_pixels_len(sw, 1, sh, header.subsamp)?;
+        self.yuv.resize(len, 0);
+        self.decompressor.decompress_to_yuv(
+            jpeg,
+            YuvImage {
+                pixels: &mut self.yuv[..],
+                width: sw,
+                align: 1,
+                height: sh,
+                subsamp: header.subsamp,
+            },
+        )?;
+
+        let (yw, yh) = layout.y_size();
+        let (cw, ch) = if header.subsamp == Subsamp::Gray {
+            (0, 0)
+        } else {
+            layout.uv_size()
+        };
+        let (y, rest) = self.yuv.split_at(yw * yh);
+        let (u, rest) = rest.split_at(cw * ch);
+        let v = &rest[..cw * ch];
+        Ok(YuvRef {
+            width_px: sw,
+            height_px: sh,
+            subsamp: header.subsamp,
+            y: PlaneRef {
+                width_px: yw,
+                height_px: yh,
+                data: y,
+            },
+            u: PlaneRef {
+                width_px: cw,
+                height_px: ch,
+                data: u,
+            },
+            v: PlaneRef {
+                width_px: cw,
+                height_px: ch,
+                data: v,
+            },
+        })
+    }
+}
+
+/// The smallest n/8 (reduced, as libjpeg-turbo lists them) with `width * n/8 >= min_width`.
+pub fn dct_scale_for(width_px: usize, min_width_px: usize) -> ScalingFactor {
+    let num = (1..=8)
+        .find(|n| (width_px * n).div_ceil(8) >= min_width_px)
+        .unwrap_or(8);
+    let gcd = [8, 4, 2, 1]
+        .into_iter()
+        .find(|d| num % d == 0 && 8 % d == 0)
+        .unwrap_or(1);
+    ScalingFactor::new(num / gcd, 8 / gcd)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jpeg::tests::{sample_jpeg, strip_huffman_tables};
+
+    #[test]
+    fn picks_the_smallest_dct_scale_not_below_the_target() {
+        assert_eq!(dct_scale_for(1280, 640), ScalingFactor::new(1, 2));
+        assert_eq!(dct_scale_for(1920, 640), ScalingFactor::new(3, 8));
+        assert_eq!(dct_scale_for(640, 640), ScalingFactor::new(1, 1));
+        assert_eq!(dct_scale_for(320, 640), ScalingFactor::new(1, 1));
+        assert_eq!(dct_scale_for(2560, 640), ScalingFactor::new(1, 4));
+    }
+
+    #[test]
+    fn decodes_1280_wide_at_half_size() {
+        let jpeg = sample_jpeg(1280, 720);
+        let mut decoder = MjpegDecoder::new().unwrap();
+        let planes = decoder.decode_scaled(&jpeg, 640).unwrap();
+        assert_eq!((planes.width_px, planes.height_px), (640, 360));
+        assert_eq!(planes.subsamp, Subsamp::Sub2x1);
+        assert_eq!((planes.u.width_px, planes.u.height_px), (320, 360));
+        assert_eq!(planes.y.data.len(), 640 * 360);
+    }
+
+    #[test]
+    fn camera_frames_without_huffman_tables_decode() {
+        let jpeg = strip_huffman_tables(&sample_jpeg(320, 240));
+        let mut decoder = MjpegDecoder::new().unwrap();
+        assert_eq!(decoder.decode_scaled(&jpeg, 160).unwrap().width_px, 160);
+    }
+
+    #[test]
+    fn damaged_frames_are_errors_not_panics() {
+        let jpeg = sample_jpeg(64, 64);
+        let mut decoder = MjpegDecoder::new().unwrap();
+        assert!(decoder.decode_scaled(&jpeg[..20], 64).is_err());
+        assert!(decoder.decode_scaled(b"\xFF\xD8garbage", 64).is_err());
+        assert!(decoder.decode_scaled(&[], 64).is_err());
+        // Still usable afterwards.
+        assert!(decoder.decode_scaled(&jpeg, 64).is_ok());
+    }
+}

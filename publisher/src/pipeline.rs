@@ -1,0 +1,192 @@
+//! The pipeline: capture thread -> newest-frame hand-off -> scale/encode -> publish, the
+//! processing loop that drives it, and a clean stop.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use camwire::{NewestFrame, TakeError};
+
+use crate::capture::{self, CaptureCounters, CaptureError, FrameSource};
+use crate::config::{Config, SourceKind};
+use crate::decode::{DecodeError, MjpegDecoder};
+use crate::encode::{EncodeError, JpegEncoder, Passthrough};
+use crate::frame::{PixelFormat, RawFrame};
+use crate::publish::{PublishError, Publisher};
+use crate::scale::{ScaleError, Scaler};
+use crate::stats::Stats;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Capture(#[from] CaptureError),
+    #[error(transparent)]
+    Publish(#[from] PublishError),
+    #[error("cannot set up the encoder: {0}")]
+    Setup(String),
+    #[error("cannot start the capture thread: {0}")]
+    Thread(std::io::Error),
+}
+
+/// Why one frame could not be published; the pipeline logs it and goes on with the next.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    #[error(transparent)]
+    Scale(#[from] ScaleError),
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
+}
+
+/// Opens the configured source (in the caller's thread, so errors show before anything runs).
+pub fn open_source(config: &Config) -> Result<Box<dyn FrameSource>, CaptureError> {
+    Ok(match &config.source {
+        SourceKind::V4l2 => Box::new(capture::v4l2::V4l2Source::open(&config.camera)?),
+        SourceKind::Pattern => Box::new(capture::pattern::PatternSource::new(
+            config.camera.width_px,
+            config.camera.height_px,
+            f64::from(config.camera.fps),
+        )?),
+        SourceKind::File(path) => Box::new(capture::file::FileSource::open(
+            path,
+            f64::from(config.camera.fps),
+        )?),
+    })
+}
+
+/// Everything between a raw frame and the JPEG that goes on the wire.
+pub struct FrameProcessor {
+    target_width_px: u32,
+    decoder: MjpegDecoder,
+    scaler: Scaler,
+    encoder: JpegEncoder,
+    passthrough: Passthrough,
+}
+
+/// A JPEG ready to publish, borrowed from the processor or the frame.
+pub struct Encoded<'a> {
+    pub jpeg: &'a [u8],
+    pub width_px: u32,
+    pub height_px: u32,
+}
+
+impl FrameProcessor {
+    pub fn new(target_width_px: u32, quality: u8) -> Result<Self, RunError> {
+        Ok(Self {
+            target_width_px,
+            decoder: MjpegDecoder::new().map_err(|e| RunError::Setup(e.to_string()))?,
+            scaler: Scaler::new(target_width_px),
+            encoder: JpegEncoder::new(quality).map_err(|e| RunError::Setup(e.to_string()))?,
+            passthrough: Passthrough::default(),
+        })
+    }
+
+    pub fn process<'a>(&'a mut self, frame: &'a RawFrame) -> Result<Encoded<'a>, FrameError> {
+        let planes = match frame.format {
+            PixelFormat::Mjpeg if frame.width_px == self.target_width_px => {
+                return Ok(Encoded {
+                    jpeg: self.passthrough.prepare(&frame.data),
+                    width_px: frame.width_px,
+                    height_px: frame.height_px,
+                });
+            }
+            PixelFormat::Mjpeg => {
+                let decoded = self
+                    .decoder
+                    .decode_scaled(&frame.data, self.target_width_px as usize)?;
+                self.scaler.scale(decoded)?
+            }
+            PixelFormat::Yuyv => self.scaler.scale_yuyv(frame)?,
+        };
+        let (width_px, height_px) = (planes.width_px as u32, planes.height_px as u32);
+        let jpeg = self.encoder.encode(planes)?;
+        Ok(Encoded {
+            jpeg,
+            width_px,
+            height_px,
+        })
+    }
+}
+
+/// Called once per published frame (after the first one too), e.g. to tell systemd.
+pub type OnPublished<'a> = &'a mut dyn FnMut(u64);
+
+/// Runs until `stop` is set (returns Ok) or the source fails (returns its error).
+pub fn run(
+    config: &Config,
+    source: Box<dyn FrameSource>,
+    publisher: &mut Publisher,
+    stop: &Arc<AtomicBool>,
+    on_published: OnPublished<'_>,
+) -> Result<(), RunError> {
+    let handoff = Arc::new(NewestFrame::<RawFrame>::new());
+    let counters = Arc::new(CaptureCounters::default());
+    let capture_thread = capture::spawn(
+        source,
+        Arc::clone(&handoff),
+        Arc::clone(stop),
+        Arc::clone(&counters),
+        config.stall_timeout,
+    )
+    .map_err(RunError::Thread)?;
+
+    let mut processor = FrameProcessor::new(config.width_px, config.quality)?;
+    let mut stats = Stats::new(config.stats_interval);
+    let mut published: u64 = 0;
+    let mut loop_result = Ok(());
+    let mut failures_logged: u64 = 0;
+
+    while !stop.load(Ordering::Relaxed) {
+        match handoff.take(Duration::from_millis(100)) {
+            Ok(frame) => {
+                let started = Instant::now();
+                match processor.process(&frame) {
+                    Ok(out) => {
+                        match publisher.publish(
+                            out.jpeg,
+                            out.width_px,
+                            out.height_px,
+                            frame.capture_unix_ns,
+                        ) {
+                            Ok(bytes) => {
+                                published += 1;
+                                stats.frame_published(
+                                    bytes,
+                                    started.elapsed(),
+                                    frame.captured_at.elapsed(),
+                                );
+                                on_published(published);
+                            }
+                            Err(e) => {
+                                loop_result = Err(RunError::Publish(e));
+                                break;
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        stats.frame_failed();
+                        // A camera sending garbage should not flood the journal.
+                        failures_logged += 1;
+                        if failures_logged <= 5 || failures_logged.is_power_of_two() {
+                            log::warn!("skipping a frame ({failures_logged} so far): {e}");
+                        }
+                    }
+                }
+                handoff.recycle(frame);
+            }
+            Err(TakeError::Timeout) => {}
+            Err(TakeError::Closed) => break,
+        }
+        stats.maybe_log(&counters, handoff.replaced());
+    }
+
+    // Stop capture whichever way we got here, and report its error first: it is the cause.
+    stop.store(true, Ordering::Relaxed);
+    match capture_thread.join() {
+        Ok(Err(e)) => return Err(RunError::Capture(e)),
+        Ok(Ok(())) => {}
+        Err(_) => return Err(RunError::Setup("the capture thread panicked".into())),
+    }
+    loop_result
+}

@@ -1,0 +1,389 @@
+//! Drawing with SDL2, on a window or an offscreen surface alike: the picture as a YUV (or RGB)
+//! texture, letterboxed; the banner and the no-signal notice over it; screenshots read back.
+
+use camtext::TextRenderer;
+use sdl2::pixels::{Color, PixelFormatEnum};
+use sdl2::rect::Rect;
+use sdl2::render::{BlendMode, Canvas, RenderTarget, Texture, TextureCreator};
+use sdl2::video::Window;
+
+use crate::decode::{Layout, Picture};
+use crate::error::Error;
+use crate::overlay::{BoxStyle, TextBox, BANNER_BOX_RGB, NOTICE_BOX_RGB, TEXT_RGB};
+
+/// The banner box's distance from the top-left corner of the window.
+pub const BANNER_MARGIN_PX: i32 = 10;
+/// How dark the last picture gets while no frames arrive (alpha of a black veil).
+const DIM_ALPHA: u8 = 150;
+
+/// What to draw besides the picture.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Scene<'a> {
+    /// Banner lines; empty for no banner.
+    pub banner: &'a [String],
+    /// No-signal notice lines, centred; empty for none.
+    pub notice: &'a [String],
+    /// Dim the picture (frames have stopped).
+    pub dim_picture: bool,
+}
+
+/// A screenshot: `rgb` holds `height_px` rows of `3 * width_px` bytes.
+#[derive(Debug, Clone)]
+pub struct RgbImage {
+    pub width_px: u32,
+    pub height_px: u32,
+    pub rgb: Vec<u8>,
+}
+
+struct PictureTexture<'t> {
+    texture: Texture<'t>,
+    layout: Layout,
+    texture_size: (u32, u32),
+    /// The visible part of the texture (a YUV texture is padded to even dimensions).
+    source: Rect,
+}
+
+#[derive(Default)]
+struct Overlay<'t> {
+    pixels: TextBox,
+    texture: Option<(Texture<'t>, (u32, u32))>,
+}
+
+/// An SDL renderer with the textures camview draws; `T` is a window or a surface.
+pub struct Screen<'t, T: RenderTarget> {
+    canvas: Canvas<T>,
+    creator: &'t TextureCreator<T::Context>,
+    picture: Option<PictureTexture<'t>>,
+    banner: Overlay<'t>,
+    notice: Overlay<'t>,
+    text: TextRenderer,
+    /// The current picture's planes converted for SDL, reused frame to frame.
+    limited_range: Vec<u8>,
+}
+
+impl<'t, T: RenderTarget> Screen<'t, T> {
+    pub fn new(canvas: Canvas<T>, creator: &'t TextureCreator<T::Context>) -> Result<Self, Error> {
+        Ok(Self {
+            canvas,
+            creator,
+            picture: None,
+            banner: Overlay::default(),
+            notice: Overlay::default(),
+            text: TextRenderer::new()?,
+            limited_range: Vec::new(),
+        })
+    }
+
+    /// Uploads a decoded picture, replacing the texture only when the size or layout changes.
+    pub fn upload(&mut self, picture: &Picture) -> Result<(), Error> {
+        let (format, texture_size) = match picture.layout {
+            Layout::Yuv420 => {
+                let (w, h) = picture.padded_size();
+                (PixelFormatEnum::IYUV, (to_u32(w)?, to_u32(h)?))
+            }
+            Layout::Rgb24 => (
+                PixelFormatEnum::RGB24,
+                (to_u32(picture.width_px)?, to_u32(picture.height_px)?),
+            ),
+        };
+        let source = Rect::new(0, 0, to_u32(picture.width_px)?, to_u32(picture.height_px)?);
+        let reusable = self
+            .picture
+            .as_ref()
+            .is_some_and(|p| p.layout == picture.layout && p.texture_size == texture_size);
+        if !reusable {
+            self.picture = None;
+            let texture = self
+                .creator
+                .create_texture_streaming(format, texture_size.0, texture_size.1)
+                .map_err(|e| Error::sdl("create the picture texture", e))?;
+            self.picture = Some(PictureTexture {
+                texture,
+                layout: picture.layout,
+                texture_size,
+                source,
+            });
+        }
+        let Some(target) = self.picture.as_mut() else {
+            return Ok(());
+        };
+        target.source = source;
+
+        match picture.planes() {
+            Some(planes) => {
+                // SDL's YUV textures take BT.601 limited range; JPEG's is full range.
+                self.limited_range.clear();
+                self.limited_range
+                    .extend(planes.y.iter().map(|&y| LUMA_TO_LIMITED[usize::from(y)]));
+                let u_at = self.limited_range.len();
+                self.limited_range
+                    .extend(planes.u.iter().map(|&c| CHROMA_TO_LIMITED[usize::from(c)]));
+                let v_at = self.limited_range.len();
+                self.limited_range
+                    .extend(planes.v.iter().map(|&c| CHROMA_TO_LIMITED[usize::from(c)]));
+                let data = &self.limited_range;
+                target
+                    .texture
+                    .update_yuv(
+                        None,
+                        &data[..u_at],
+                        planes.y_pitch,
+                        &data[u_at..v_at],
+                        planes.uv_pitch,
+                        &data[v_at..],
+                        planes.uv_pitch,
+                    )
+                    .map_err(|e| Error::sdl("upload the YUV picture", e))
+            }
+            None => target
+                .texture
+                .update(None, &picture.data, 3 * picture.width_px)
+                .map_err(|e| Error::sdl("upload the RGB picture", e)),
+        }
+    }
+
+    /// Draws the current picture (if any) and `scene` into the back buffer.
+    pub fn draw(&mut self, scene: &Scene<'_>) -> Result<(), Error> {
+        let (out_w, out_h) = self
+            .canvas
+            .output_size()
+            .map_err(|e| Error::sdl("query the output size", e))?;
+        self.canvas.set_blend_mode(BlendMode::None);
+        self.canvas.set_draw_color(Color::RGB(0, 0, 0));
+        self.canvas.clear();
+
+        if let Some(picture) = &self.picture {
+            let dst = letterbox(
+                picture.source.width(),
+                picture.source.height(),
+                out_w,
+                out_h,
+            );
+            self.canvas
+                .copy(&picture.texture, picture.source, dst)
+                .map_err(|e| Error::sdl("draw the picture", e))?;
+            if scene.dim_picture {
+                self.canvas.set_blend_mode(BlendMode::Blend);
+                self.canvas.set_draw_color(Color::RGBA(0, 0, 0, DIM_ALPHA));
+                self.canvas
+                    .fill_rect(dst)
+                    .map_err(|e| Error::sdl("dim the picture", e))?;
+            }
+        }
+
+        let banner_style = BoxStyle {
+            background_rgb: BANNER_BOX_RGB,
+            text_rgb: TEXT_RGB,
+            size_px: (out_h as f32 / 27.0).clamp(14.0, 40.0).round(),
+            later_lines_scale: 0.8,
+        };
+        let notice_style = BoxStyle {
+            background_rgb: NOTICE_BOX_RGB,
+            text_rgb: TEXT_RGB,
+            size_px: (out_h as f32 / 18.0).clamp(16.0, 48.0).round(),
+            later_lines_scale: 0.6,
+        };
+        if let Some((texture, (w, h))) = refresh(
+            &mut self.notice,
+            &mut self.text,
+            self.creator,
+            scene.notice,
+            notice_style,
+        )? {
+            let (w, h) = (*w, *h);
+            let x = (i64::from(out_w) - i64::from(w)) / 2;
+            let y = (i64::from(out_h) - i64::from(h)) / 2;
+            let dst = Rect::new(x as i32, y as i32, w, h);
+            self.canvas
+                .copy(texture, None, dst)
+                .map_err(|e| Error::sdl("draw the notice", e))?;
+        }
+        if let Some((texture, (w, h))) = refresh(
+            &mut self.banner,
+            &mut self.text,
+            self.creator,
+            scene.banner,
+            banner_style,
+        )? {
+            let dst = Rect::new(BANNER_MARGIN_PX, BANNER_MARGIN_PX, *w, *h);
+            self.canvas
+                .copy(texture, None, dst)
+                .map_err(|e| Error::sdl("draw the banner", e))?;
+        }
+        Ok(())
+    }
+
+    /// Reads back what [`Screen::draw`] drew; call it before [`Screen::present`].
+    pub fn read_rgb(&self) -> Result<RgbImage, Error> {
+        let (width_px, height_px) = self
+            .canvas
+            .output_size()
+            .map_err(|e| Error::sdl("query the output size", e))?;
+        let rgb = self
+            .canvas
+            .read_pixels(None, PixelFormatEnum::RGB24)
+            .map_err(|e| Error::sdl("read the rendered pixels", e))?;
+        Ok(RgbImage {
+            width_px,
+            height_px,
+            rgb,
+        })
+    }
+
+    pub fn present(&mut self) {
+        self.canvas.present();
+    }
+}
+
+impl Screen<'_, Window> {
+    pub fn window_mut(&mut self) -> &mut Window {
+        self.canvas.window_mut()
+    }
+}
+
+/// Brings an overlay's texture up to date with `lines`; `None` when there is nothing to show.
+fn refresh<'o, 't, C>(
+    overlay: &'o mut Overlay<'t>,
+    text: &mut TextRenderer,
+    creator: &'t TextureCreator<C>,
+    lines: &[String],
+    style: BoxStyle,
+) -> Result<Option<&'o (Texture<'t>, (u32, u32))>, Error> {
+    let changed = overlay.pixels.set(text, lines, style);
+    if overlay.pixels.is_empty() {
+        overlay.texture = None;
+        return Ok(None);
+    }
+    if changed || overlay.texture.is_none() {
+        let size = (
+            to_u32(overlay.pixels.width_px)?,
+            to_u32(overlay.pixels.height_px)?,
+        );
+        if overlay.texture.as_ref().map(|(_, s)| *s) != Some(size) {
+            overlay.texture = None;
+            let mut texture = creator
+                .create_texture_streaming(PixelFormatEnum::RGBA32, size.0, size.1)
+                .map_err(|e| Error::sdl("create a text texture", e))?;
+            texture.set_blend_mode(BlendMode::Blend);
+            overlay.texture = Some((texture, size));
+        }
+        if let Some((texture, _)) = overlay.texture.as_mut() {
+            texture
+                .update(None, &overlay.pixels.rgba, 4 * overlay.pixels.width_px)
+                .map_err(|e| Error::sdl("upload text", e))?;
+        }
+    }
+    Ok(overlay.texture.as_ref())
+}
+
+/// The largest rectangle with the picture's aspect ratio that fits the output, centred.
+pub fn letterbox(picture_w: u32, picture_h: u32, out_w: u32, out_h: u32) -> Rect {
+    if picture_w == 0 || picture_h == 0 || out_w == 0 || out_h == 0 {
+        return Rect::new(0, 0, out_w.max(1), out_h.max(1));
+    }
+    let scale = f64::min(
+        f64::from(out_w) / f64::from(picture_w),
+        f64::from(out_h) / f64::from(picture_h),
+    );
+    let w = ((f64::from(picture_w) * scale).round() as u32).clamp(1, out_w);
+    let h = ((f64::from(picture_h) * scale).round() as u32).clamp(1, out_h);
+    Rect::new(((out_w - w) / 2) as i32, ((out_h - h) / 2) as i32, w, h)
+}
+
+fn to_u32(n: usize) -> Result<u32, Error> {
+    u32::try_from(n).map_err(|_| Error::Sdl(format!("size {n} is too large for SDL")))
+}
+
+/// Maps full range (0..=255) onto `lo..=lo+span`, rounding.
+const fn range_table(lo: u32, span: u32) -> [u8; 256] {
+    let mut table = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        table[i] = (lo + (i as u32 * span + 127) / 255) as u8;
+        i += 1;
+    }
+    table
+}
+
+/// JPEG (JFIF) YCbCr is BT.601 full range; SDL's YUV textures assume BT.601 limited range
+/// (its default conversion mode, which the safe sdl2 API cannot change).
+static LUMA_TO_LIMITED: [u8; 256] = range_table(16, 219);
+static CHROMA_TO_LIMITED: [u8; 256] = range_table(16, 224);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn letterbox_keeps_aspect_and_centres() {
+        assert_eq!(letterbox(640, 360, 640, 360), Rect::new(0, 0, 640, 360));
+        assert_eq!(
+            letterbox(640, 360, 800, 600),
+            Rect::new(0, 75, 800, 450),
+            "bars top and bottom"
+        );
+        assert_eq!(
+            letterbox(640, 480, 1920, 1080),
+            Rect::new(240, 0, 1440, 1080),
+            "bars left and right"
+        );
+        assert_eq!(letterbox(640, 360, 320, 180), Rect::new(0, 0, 320, 180));
+        assert_eq!(letterbox(0, 0, 100, 50), Rect::new(0, 0, 100, 50));
+    }
+
+    #[test]
+    fn range_tables_map_the_ends_and_the_chroma_centre() {
+        assert_eq!((LUMA_TO_LIMITED[0], LUMA_TO_LIMITED[255]), (16, 235));
+        assert_eq!(
+            (
+                CHROMA_TO_LIMITED[0],
+                CHROMA_TO_LIMITED[128],
+                CHROMA_TO_LIMITED[255]
+            ),
+            (16, 128, 240)
+        );
+    }
+
+    /// The whole drawing path on a software surface: picture colours survive YUV upload and
+    /// range conversion, letterbox bars stay black, the banner box is the tutorial's blue.
+    #[test]
+    fn draws_picture_letterbox_and_banner_on_a_surface() {
+        use crate::decode::tests::solid_jpeg;
+        let jpeg = solid_jpeg(64, 36, [230, 40, 30], turbojpeg::Subsamp::Sub2x2);
+        let mut decoder = crate::decode::Decoder::new().unwrap();
+        decoder.decode(&jpeg).unwrap();
+
+        let surface = sdl2::surface::Surface::new(320, 240, PixelFormatEnum::RGB888).unwrap();
+        let canvas = Canvas::from_surface(surface).unwrap();
+        let creator = canvas.texture_creator();
+        let mut screen = Screen::new(canvas, &creator).unwrap();
+        screen.upload(decoder.picture().unwrap()).unwrap();
+        let banner = vec!["FPS: 30".to_string()];
+        screen
+            .draw(&Scene {
+                banner: &banner,
+                notice: &[],
+                dim_picture: false,
+            })
+            .unwrap();
+        let image = screen.read_rgb().unwrap();
+        let px = |x: u32, y: u32| {
+            let at = ((y * image.width_px + x) * 3) as usize;
+            [image.rgb[at], image.rgb[at + 1], image.rgb[at + 2]]
+        };
+        assert_eq!((image.width_px, image.height_px), (320, 240));
+        assert_eq!(
+            px(160, 5),
+            [0, 0, 0],
+            "letterbox bar (picture is 320x180 at y=30)"
+        );
+        let [r, g, b] = px(250, 150);
+        assert!(
+            (i32::from(r) - 230).abs() < 12
+                && (i32::from(g) - 40).abs() < 12
+                && (i32::from(b) - 30).abs() < 12,
+            "{r},{g},{b}"
+        );
+        assert_eq!(px(11, 11), BANNER_BOX_RGB);
+    }
+}

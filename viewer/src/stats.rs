@@ -1,0 +1,451 @@
+//! What the viewer measures: displayed fps (smoothed for the banner, averaged for the summary),
+//! capture-to-display latency and its percentiles, and the per-run counts for the JSON summary.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+/// How quickly the banner's fps follows a change of rate: the time constant of the smoothing.
+const FPS_TIME_CONSTANT_S: f64 = 0.5;
+
+/// A latency above this (or below zero) means the two clocks disagree, not that frames are late.
+pub const MAX_PLAUSIBLE_LATENCY_MS: f64 = 10_000.0;
+
+/// Latency samples kept for the percentiles; older ones are overwritten (the max is kept apart).
+const MAX_LATENCY_SAMPLES: usize = 65_536;
+
+/// Distinct stream names counted in the summary; frames of any further names are not itemised.
+const MAX_COUNTED_STREAMS: usize = 64;
+
+/// Displayed frames per second: frames over time, both weighted by how recent they are.
+#[derive(Debug, Default, Clone)]
+pub struct FpsMeter {
+    weighted_frames: f64,
+    weighted_s: f64,
+    last: Option<Instant>,
+}
+
+impl FpsMeter {
+    /// Records that a frame was shown at `now`.
+    pub fn tick(&mut self, now: Instant) {
+        if let Some(last) = self.last {
+            let dt_s = now.saturating_duration_since(last).as_secs_f64();
+            let decay = (-dt_s / FPS_TIME_CONSTANT_S).exp();
+            self.weighted_frames = self.weighted_frames * decay + 1.0;
+            self.weighted_s = self.weighted_s * decay + dt_s;
+        }
+        self.last = Some(now);
+    }
+
+    /// The smoothed rate at `now`; it falls towards zero when frames stop coming.
+    pub fn fps(&self, now: Instant) -> f64 {
+        let Some(last) = self.last else { return 0.0 };
+        if self.weighted_frames <= 0.0 || self.weighted_s <= 0.0 {
+            return 0.0;
+        }
+        let mean_interval_s = self.weighted_s / self.weighted_frames;
+        let since_last_s = now.saturating_duration_since(last).as_secs_f64();
+        1.0 / mean_interval_s.max(since_last_s)
+    }
+}
+
+/// One frame's capture-to-display latency, if it can be trusted.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Latency {
+    Ms(f64),
+    /// Negative or absurdly large: the sender's clock and ours are not in step.
+    ClocksUnsynchronised,
+}
+
+impl Latency {
+    pub fn between(capture_unix_ns: u64, display_unix_ns: u64) -> Self {
+        // In integers first: nanoseconds since 1970 do not fit an f64 exactly.
+        let ms = (i128::from(display_unix_ns) - i128::from(capture_unix_ns)) as f64 / 1e6;
+        if (0.0..=MAX_PLAUSIBLE_LATENCY_MS).contains(&ms) {
+            Latency::Ms(ms)
+        } else {
+            Latency::ClocksUnsynchronised
+        }
+    }
+}
+
+/// Latency percentiles in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Percentiles {
+    pub p50: f64,
+    pub p95: f64,
+    pub max: f64,
+}
+
+/// The plausible latencies seen so far (the newest [`MAX_LATENCY_SAMPLES`] of them).
+#[derive(Debug, Default, Clone)]
+pub struct LatencyStats {
+    samples_ms: Vec<f64>,
+    next: usize,
+    max_ms: Option<f64>,
+    unsynchronised: u64,
+}
+
+impl LatencyStats {
+    pub fn record(&mut self, latency: Latency) {
+        let ms = match latency {
+            Latency::Ms(ms) => ms,
+            Latency::ClocksUnsynchronised => {
+                self.unsynchronised += 1;
+                return;
+            }
+        };
+        self.max_ms = Some(self.max_ms.map_or(ms, |m| m.max(ms)));
+        if self.samples_ms.len() < MAX_LATENCY_SAMPLES {
+            self.samples_ms.push(ms);
+        } else {
+            self.samples_ms[self.next] = ms;
+            self.next = (self.next + 1) % MAX_LATENCY_SAMPLES;
+        }
+    }
+
+    /// Nearest-rank percentiles, or `None` before the first plausible sample.
+    pub fn percentiles(&self) -> Option<Percentiles> {
+        let mut sorted = self.samples_ms.clone();
+        sorted.sort_by(f64::total_cmp);
+        Some(Percentiles {
+            p50: nearest_rank(&sorted, 50.0)?,
+            p95: nearest_rank(&sorted, 95.0)?,
+            max: self.max_ms?,
+        })
+    }
+
+    pub fn unsynchronised(&self) -> u64 {
+        self.unsynchronised
+    }
+}
+
+/// The smallest sample with at least `percent` % of the samples at or below it.
+fn nearest_rank(sorted: &[f64], percent: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = (percent / 100.0 * sorted.len() as f64).ceil() as usize;
+    sorted.get(rank.clamp(1, sorted.len()) - 1).copied()
+}
+
+/// Which of the three message shapes a shown frame came in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceFormat {
+    Native,
+    Base64,
+    BareJpeg,
+}
+
+impl SourceFormat {
+    /// How the banner names a sender that gives no stream name.
+    pub fn label(self) -> &'static str {
+        match self {
+            SourceFormat::Native => "native",
+            SourceFormat::Base64 => "tutorial base64",
+            SourceFormat::BareJpeg => "bare JPEG",
+        }
+    }
+}
+
+/// Shown frames by message shape.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct SourceCounts {
+    pub native: u64,
+    pub base64: u64,
+    pub bare: u64,
+}
+
+/// Counts of messages that could not be shown, by reason (a short snake_case word).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct BadCounts(BTreeMap<&'static str, u64>);
+
+impl BadCounts {
+    pub fn add(&mut self, reason: &'static str, count: u64) {
+        *self.0.entry(reason).or_insert(0) += count;
+    }
+
+    pub fn merge(&mut self, other: &BadCounts) {
+        for (reason, count) in &other.0 {
+            self.add(reason, *count);
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.0.values().sum()
+    }
+
+    pub fn by_reason(&self) -> BTreeMap<String, u64> {
+        self.0.iter().map(|(r, c)| (r.to_string(), *c)).collect()
+    }
+}
+
+/// Everything counted about the frames this viewer showed.
+#[derive(Debug, Default)]
+pub struct ShownStats {
+    pub frames: u64,
+    pub fps: FpsMeter,
+    pub latency: LatencyStats,
+    pub sources: SourceCounts,
+    pub streams: BTreeMap<String, u64>,
+    pub first_at: Option<Instant>,
+    pub last_at: Option<Instant>,
+    pub last_latency: Option<Latency>,
+}
+
+impl ShownStats {
+    /// Records one shown frame. `latency` is `None` when the sender gave no capture time.
+    pub fn record(
+        &mut self,
+        now: Instant,
+        source: SourceFormat,
+        stream: Option<&str>,
+        latency: Option<Latency>,
+    ) {
+        self.frames += 1;
+        self.fps.tick(now);
+        self.first_at.get_or_insert(now);
+        self.last_at = Some(now);
+        match source {
+            SourceFormat::Native => self.sources.native += 1,
+            SourceFormat::Base64 => self.sources.base64 += 1,
+            SourceFormat::BareJpeg => self.sources.bare += 1,
+        }
+        if let Some(name) = stream {
+            if let Some(count) = self.streams.get_mut(name) {
+                *count += 1;
+            } else if self.streams.len() < MAX_COUNTED_STREAMS {
+                self.streams.insert(name.to_owned(), 1);
+            }
+        }
+        if let Some(latency) = latency {
+            self.latency.record(latency);
+        }
+        self.last_latency = latency;
+    }
+
+    /// Mean displayed rate from the first shown frame to the last.
+    pub fn mean_fps(&self) -> f64 {
+        match (self.first_at, self.last_at) {
+            (Some(first), Some(last)) if self.frames > 1 => {
+                let span_s = last.saturating_duration_since(first).as_secs_f64();
+                if span_s > 0.0 {
+                    (self.frames - 1) as f64 / span_s
+                } else {
+                    0.0
+                }
+            }
+            _ => 0.0,
+        }
+    }
+
+    /// Time since the last shown frame, if any was shown.
+    pub fn since_last(&self, now: Instant) -> Option<Duration> {
+        self.last_at.map(|at| now.saturating_duration_since(at))
+    }
+}
+
+/// Latency percentiles for the JSON summary: all `null` when no plausible latency was measured.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Serialize)]
+pub struct LatencySummary {
+    pub p50: Option<f64>,
+    pub p95: Option<f64>,
+    pub max: Option<f64>,
+}
+
+impl From<Option<Percentiles>> for LatencySummary {
+    fn from(p: Option<Percentiles>) -> Self {
+        let round = |ms: f64| (ms * 1000.0).round() / 1000.0;
+        match p {
+            Some(p) => Self {
+                p50: Some(round(p.p50)),
+                p95: Some(round(p.p95)),
+                max: Some(round(p.max)),
+            },
+            None => Self::default(),
+        }
+    }
+}
+
+/// The one JSON object `camview --headless` prints on stdout when it ends.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub frames_shown: u64,
+    /// Mean displayed frames per second between the first and the last shown frame.
+    pub fps: f64,
+    pub elapsed_s: f64,
+    /// Messages that were replaced by a newer one before the viewer got to them.
+    pub skipped: u64,
+    pub bad_messages: u64,
+    pub bad_by_reason: BTreeMap<String, u64>,
+    pub latency_ms: LatencySummary,
+    /// Frames whose capture time was in the future or more than 10 s old.
+    pub latency_unsynchronised: u64,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    /// The stream name of the last shown frame (native messages only).
+    pub stream: Option<String>,
+    pub streams: BTreeMap<String, u64>,
+    pub last_seq: Option<u64>,
+    pub source_format: SourceCounts,
+    pub messages_received: u64,
+    pub endpoints: Vec<String>,
+    pub screenshot: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ticks(meter: &mut FpsMeter, start: Instant, interval: Duration, count: u32) -> Instant {
+        let mut at = start;
+        for _ in 0..count {
+            at += interval;
+            meter.tick(at);
+        }
+        at
+    }
+
+    #[test]
+    fn steady_rate_is_reported_exactly() {
+        let mut meter = FpsMeter::default();
+        let start = Instant::now();
+        assert_eq!(meter.fps(start), 0.0, "no frames, no rate");
+        let end = ticks(&mut meter, start, Duration::from_micros(33_333), 60);
+        assert!((meter.fps(end) - 30.0).abs() < 0.01, "{}", meter.fps(end));
+    }
+
+    #[test]
+    fn jitter_is_smoothed() {
+        let mut meter = FpsMeter::default();
+        let mut at = Instant::now();
+        let mut lowest = f64::MAX;
+        let mut highest = 0.0f64;
+        for i in 0..300 {
+            // Alternating 20 ms and 46.7 ms: 30 fps on average, 50 or 21 fps frame to frame.
+            at += Duration::from_micros(if i % 2 == 0 { 20_000 } else { 46_667 });
+            meter.tick(at);
+            if i > 60 {
+                lowest = lowest.min(meter.fps(at));
+                highest = highest.max(meter.fps(at));
+            }
+        }
+        assert!(lowest > 26.0 && highest < 34.0, "{lowest}..{highest}");
+    }
+
+    #[test]
+    fn a_change_of_rate_is_followed_within_seconds() {
+        let mut meter = FpsMeter::default();
+        let start = Instant::now();
+        let at = ticks(&mut meter, start, Duration::from_micros(33_333), 90);
+        let at = ticks(&mut meter, at, Duration::from_millis(100), 30);
+        assert!((meter.fps(at) - 10.0).abs() < 0.5, "{}", meter.fps(at));
+    }
+
+    #[test]
+    fn rate_falls_when_frames_stop() {
+        let mut meter = FpsMeter::default();
+        let at = ticks(&mut meter, Instant::now(), Duration::from_millis(20), 50);
+        assert!(meter.fps(at + Duration::from_secs(4)) <= 0.25);
+    }
+
+    #[test]
+    fn percentiles_use_nearest_rank() {
+        let mut stats = LatencyStats::default();
+        assert_eq!(stats.percentiles(), None);
+        for ms in (1..=100).rev() {
+            stats.record(Latency::Ms(f64::from(ms)));
+        }
+        let p = stats.percentiles().unwrap();
+        assert_eq!((p.p50, p.p95, p.max), (50.0, 95.0, 100.0));
+
+        let mut one = LatencyStats::default();
+        one.record(Latency::Ms(7.5));
+        let p = one.percentiles().unwrap();
+        assert_eq!((p.p50, p.p95, p.max), (7.5, 7.5, 7.5));
+    }
+
+    #[test]
+    fn implausible_latencies_are_counted_not_averaged() {
+        let now_ns = 1_764_000_000_000_000_000u64;
+        assert_eq!(
+            Latency::between(now_ns - 12_000_000, now_ns),
+            Latency::Ms(12.0)
+        );
+        assert_eq!(
+            Latency::between(now_ns + 1, now_ns),
+            Latency::ClocksUnsynchronised
+        );
+        assert_eq!(
+            Latency::between(now_ns - 11_000_000_000, now_ns),
+            Latency::ClocksUnsynchronised
+        );
+        assert_eq!(Latency::between(0, now_ns), Latency::ClocksUnsynchronised);
+
+        let mut stats = LatencyStats::default();
+        stats.record(Latency::ClocksUnsynchronised);
+        stats.record(Latency::Ms(3.0));
+        assert_eq!(stats.unsynchronised(), 1);
+        assert_eq!(stats.percentiles().unwrap().max, 3.0);
+    }
+
+    #[test]
+    fn latency_samples_are_bounded_but_max_is_kept() {
+        let mut stats = LatencyStats::default();
+        stats.record(Latency::Ms(9_000.0));
+        for _ in 0..MAX_LATENCY_SAMPLES + 10 {
+            stats.record(Latency::Ms(1.0));
+        }
+        assert_eq!(stats.samples_ms.len(), MAX_LATENCY_SAMPLES);
+        let p = stats.percentiles().unwrap();
+        assert_eq!((p.p95, p.max), (1.0, 9_000.0));
+    }
+
+    #[test]
+    fn shown_stats_count_sources_streams_and_mean_rate() {
+        let mut shown = ShownStats::default();
+        let start = Instant::now();
+        shown.record(
+            start,
+            SourceFormat::Native,
+            Some("a"),
+            Some(Latency::Ms(5.0)),
+        );
+        shown.record(
+            start + Duration::from_millis(100),
+            SourceFormat::Base64,
+            None,
+            None,
+        );
+        shown.record(
+            start + Duration::from_millis(200),
+            SourceFormat::Native,
+            Some("a"),
+            None,
+        );
+        assert_eq!(shown.frames, 3);
+        assert_eq!(
+            shown.sources,
+            SourceCounts {
+                native: 2,
+                base64: 1,
+                bare: 0
+            }
+        );
+        assert_eq!(shown.streams.get("a"), Some(&2));
+        assert!((shown.mean_fps() - 10.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn bad_counts_merge_by_reason() {
+        let mut a = BadCounts::default();
+        a.add("corrupt_jpeg", 2);
+        let mut b = BadCounts::default();
+        b.add("corrupt_jpeg", 1);
+        b.add("unrecognised", 4);
+        a.merge(&b);
+        assert_eq!(a.total(), 7);
+        assert_eq!(a.by_reason().get("corrupt_jpeg"), Some(&3));
+    }
+}
