@@ -574,3 +574,29 @@ pub(crate) mod tests {
         assert_eq!(picture.data.len(), 64 * 48 * 3 / 2);
     }
 }
+#[cfg(test)]
+mod debug_tests {
+    use super::*;
+    #[test]
+    fn gradient_after_garbage() {
+        let (w, h) = (320usize, 240usize);
+        let pixels: Vec<u8> = (0..h).flat_map(|y| (0..w).map(move |x| (x, y))).flat_map(|(x, y)| [(x % 256) as u8, (y % 256) as u8, 128]).collect();
+        let image = Image { pixels: &pixels[..], width: w, pitch: 3 * w, height: h, format: PixelFormat::RGB };
+        let good = turbojpeg::compress(image, 90, Subsamp::Sub2x2).unwrap().to_vec();
+        let mut d = Decoder::new().unwrap();
+        d.decode(&good).unwrap();
+        let mut bad = vec![0xFF, 0xD8, 0xFF];
+        bad.extend((0..600u32).map(|i| (i * 7919 % 251) as u8));
+        println!("{:?}", d.decode(&bad));
+        println!("{:?}", d.decode(&good[..good.len() / 2]));
+        println!("{:?}", d.decode(&good));
+        let mut patched = good.clone();
+        let sof = patched.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap();
+        println!("sof at {sof} of {}", patched.len());
+        patched[sof + 5..sof + 7].copy_from_slice(&8000u16.to_be_bytes());
+        patched[sof + 7..sof + 9].copy_from_slice(&8000u16.to_be_bytes());
+        println!("patched {:?}", d.decode(&patched));
+        println!("good {:?}", d.decode(&good));
+        println!("good {:?}", d.decode(&good));
+    }
+}

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs what building campub and camview needs on Debian or Ubuntu; with --test, also what
+# the test suite needs (Xvfb for a real SDL window, python3 with pyzmq for the protocol example).
+# Safe to run again: it installs only what is missing.
+set -euo pipefail
+
+want_test=false
+[ "${1:-}" = "--test" ] && want_test=true
+
+sudo_cmd=()
+[ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+
+packages=(build-essential pkg-config cmake nasm libclang-dev libzmq3-dev libsdl2-dev curl ca-certificates)
+if $want_test; then
+    packages+=(xvfb xauth python3 python3-pip)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "setup: installing ${missing[*]}"
+    "${sudo_cmd[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
+    export PATH="$HOME/.cargo/bin:$PATH"
+fi
+if ! command -v cargo >/dev/null 2>&1; then
+    echo "setup: installing Rust with rustup (https://rustup.rs)"
+    curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal -c rustfmt,clippy
+    export PATH="$HOME/.cargo/bin:$PATH"
+fi
+if $want_test; then
+    rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
+    if ! python3 -c 'import zmq' 2>/dev/null; then
+        echo "setup: installing pyzmq"
+        python3 -m pip install --quiet pyzmq 2>/dev/null \
+            || DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq python3-zmq >/dev/null
+    fi
+fi

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The test command: installs what the tests need, then format check, clippy, and every test of
+# the workspace (unit tests, the real binaries on loopback, a real SDL window under Xvfb).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup-debian.sh --test
+export PATH="$HOME/.cargo/bin:$PATH"
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+cargo test --workspace
