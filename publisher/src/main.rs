@@ -9,6 +9,7 @@ mod jpeg;
 mod pipeline;
 mod publish;
 mod scale;
+mod service;
 mod stats;
 
 use std::process::ExitCode;
@@ -94,10 +95,15 @@ fn run(config: &Config) -> Result<(), pipeline::RunError> {
         log::info!("no camera: streaming the built-in test pattern");
     }
 
+    let mut notifier = service::ServiceNotifier::from_env();
+    let endpoint = publisher.endpoint();
     let mut on_published = |count: u64| {
         if count == 1 {
             log::info!("first frame published");
         }
+        notifier.frame_published(|| format!("streaming on {endpoint}"));
     };
-    pipeline::run(config, source, &mut publisher, &stop, &mut on_published)
+    let result = pipeline::run(config, source, &mut publisher, &stop, &mut on_published);
+    notifier.stopping();
+    result
 }

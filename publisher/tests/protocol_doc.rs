@@ -7,8 +7,12 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 fn python_example() -> String {
-    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/PROTOCOL.md")).unwrap();
-    let start = doc.find("```python\n").expect("a python block in PROTOCOL.md") + "```python\n".len();
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/PROTOCOL.md"))
+        .unwrap();
+    let start = doc
+        .find("```python\n")
+        .expect("a python block in PROTOCOL.md")
+        + "```python\n".len();
     let len = doc[start..].find("```").unwrap();
     doc[start..start + len].to_owned()
 }
@@ -21,7 +25,16 @@ fn the_documented_python_reader_reads_campub() {
     };
     let endpoint = format!("tcp://127.0.0.1:{port}");
     let mut campub = Command::new(env!("CARGO_BIN_EXE_campub"))
-        .args(["--source", "pattern", "--size", "1280x720", "--fps", "30", "--stats-interval", "0"])
+        .args([
+            "--source",
+            "pattern",
+            "--size",
+            "1280x720",
+            "--fps",
+            "30",
+            "--stats-interval",
+            "0",
+        ])
         .args(["--bind", &endpoint])
         .stderr(Stdio::null())
         .spawn()
@@ -30,7 +43,10 @@ fn the_documented_python_reader_reads_campub() {
     let script = python_example()
         .replace("tcp://127.0.0.1:5555", &endpoint)
         .replace("while True:", "for _ in range(5):");
-    assert!(script.contains(&endpoint) && script.contains("range(5)"), "the example changed shape");
+    assert!(
+        script.contains(&endpoint) && script.contains("range(5)"),
+        "the example changed shape"
+    );
     let mut python = Command::new("python3")
         .args(["-c", &script])
         .stdout(Stdio::piped())
@@ -40,7 +56,10 @@ fn the_documented_python_reader_reads_campub() {
     let stdout = python.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let lines: Vec<String> = BufReader::new(stdout).lines().map_while(Result::ok).collect();
+        let lines: Vec<String> = BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .collect();
         let _ = tx.send(lines);
     });
     let lines = rx.recv_timeout(Duration::from_secs(30));
@@ -53,7 +72,10 @@ fn the_documented_python_reader_reads_campub() {
     assert!(status.success(), "python reader failed: {lines:?}");
     assert_eq!(lines.len(), 5, "{lines:?}");
     for line in &lines {
-        assert!(line.starts_with("cam #") && line.contains(" 640x360 "), "{line}");
+        assert!(
+            line.starts_with("cam #") && line.contains(" 640x360 "),
+            "{line}"
+        );
         assert!(line.ends_with(" ms old"), "{line}");
     }
 }

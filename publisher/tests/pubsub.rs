@@ -291,3 +291,66 @@ fn a_taken_port_is_reported() {
         "{stderr}"
     );
 }
+
+#[test]
+fn tells_systemd_ready_after_the_first_frame_and_feeds_the_watchdog() {
+    use std::os::unix::net::UnixDatagram;
+    let dir = std::env::temp_dir().join(format!("campub-notify-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let socket_path = dir.join("notify.sock");
+    let _ = std::fs::remove_file(&socket_path);
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_campub"))
+        .args([
+            "--source",
+            "pattern",
+            "--size",
+            "320x240",
+            "--fps",
+            "30",
+            "--bind",
+            "tcp://127.0.0.1:0",
+        ])
+        .env("NOTIFY_SOCKET", &socket_path)
+        .env("WATCHDOG_USEC", "200000")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut messages = Vec::new();
+    let mut buf = [0u8; 512];
+    while messages
+        .iter()
+        .filter(|m: &&String| m.contains("WATCHDOG=1"))
+        .count()
+        < 3
+    {
+        let n = socket.recv(&mut buf).expect("campub stopped notifying");
+        messages.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    assert!(child.wait().unwrap().success());
+    socket
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let mut after = Vec::new();
+    while let Ok(n) = socket.recv(&mut buf) {
+        after.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    assert!(
+        messages[0].contains("READY=1")
+            && messages[0].contains("STATUS=streaming on tcp://127.0.0.1:"),
+        "{messages:?}"
+    );
+    assert!(
+        after.last().is_some_and(|m| m.contains("STOPPING=1")),
+        "{after:?}"
+    );
+}

@@ -107,6 +107,15 @@ impl<'c> Viewer<'c> {
         let video = sdl
             .video()
             .map_err(|e| Error::sdl("no video (is DISPLAY set?)", e))?;
+        let driver = video.current_video_driver();
+        if matches!(driver, "offscreen" | "dummy") && std::env::var_os("SDL_VIDEODRIVER").is_none()
+        {
+            // SDL falls back to an invisible window when there is no display at all.
+            return Err(Error::Sdl(format!(
+                "no display to open a window on (SDL fell back to its {driver} driver): set \
+                 DISPLAY, or use --headless"
+            )));
+        }
         let (width_px, height_px) = self.config.window_size_px.unwrap_or(DEFAULT_WINDOW_SIZE_PX);
         let title = format!("camview - {}", self.config.endpoints_text());
         let window = video
@@ -120,7 +129,11 @@ impl<'c> Viewer<'c> {
             .into_canvas()
             .build()
             .map_err(|e| Error::sdl("cannot create a renderer", e))?;
-        log::debug!("SDL renderer: {}", canvas.info().name);
+        log::debug!(
+            "SDL video driver {}, renderer {}",
+            video.current_video_driver(),
+            canvas.info().name
+        );
         let creator = canvas.texture_creator();
         let mut screen = Screen::new(canvas, &creator)?;
         let mut events = sdl
@@ -163,11 +176,13 @@ impl<'c> Viewer<'c> {
                 break;
             }
 
-            let fresh = self.next_frame(WINDOW_POLL)?;
+            let mut fresh = self.next_frame(WINDOW_POLL)?;
             if fresh {
                 if let Some(picture) = self.decoder.picture() {
-                    screen.upload(picture)?;
-                    if !sized_to_picture {
+                    if let Err(e) = screen.upload(picture) {
+                        fresh = false;
+                        self.unshowable(&e);
+                    } else if !sized_to_picture {
                         sized_to_picture = true;
                         fit_window(
                             screen.window_mut(),
@@ -225,8 +240,9 @@ impl<'c> Viewer<'c> {
                             &creator,
                         )?);
                     }
-                    if let Some(screen) = screen.as_mut() {
-                        screen.upload(picture)?;
+                    if let Some(Err(e)) = screen.as_mut().map(|s| s.upload(picture)) {
+                        self.unshowable(&e);
+                        continue;
                     }
                 }
             }
@@ -269,6 +285,13 @@ impl<'c> Viewer<'c> {
                 Ok(false)
             }
         }
+    }
+
+    /// A decoded picture SDL would not take (say, larger than the renderer's texture limit):
+    /// counted like a bad message rather than ending the viewer.
+    fn unshowable(&mut self, e: &Error) {
+        log::warn!("cannot show a frame: {e}");
+        self.decode_bad.add("unshowable", 1);
     }
 
     /// Counts the current picture as shown now.

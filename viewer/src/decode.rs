@@ -215,10 +215,8 @@ pub struct Decoder {
 
 impl Decoder {
     pub fn new() -> Result<Self, turbojpeg::Error> {
-        let mut decompressor = Decompressor::new()?;
-        decompressor.set_scan_limit(MAX_PROGRESSIVE_SCANS)?;
         Ok(Self {
-            decompressor,
+            decompressor: new_decompressor()?,
             base64: Vec::new(),
             picture: Picture::empty(),
             jpeg: Vec::new(),
@@ -241,7 +239,15 @@ impl Decoder {
         let declared = native
             .as_ref()
             .map(|f| (f.header.width_px, f.header.height_px));
-        decode_jpeg(&mut self.decompressor, jpeg, declared, &mut self.scratch)?;
+        if let Err(e) = decode_jpeg(&mut self.decompressor, jpeg, declared, &mut self.scratch) {
+            // An error can leave a libjpeg-turbo handle unusable (every later JPEG then fails
+            // with the same message), so every failure gets a fresh handle.
+            match new_decompressor() {
+                Ok(fresh) => self.decompressor = fresh,
+                Err(init) => log::warn!("cannot reset the JPEG decoder: {init}"),
+            }
+            return Err(e);
+        }
 
         std::mem::swap(&mut self.picture, &mut self.scratch);
         self.jpeg.clear();
@@ -277,6 +283,12 @@ impl Decoder {
     pub fn jpeg(&self) -> Option<&[u8]> {
         self.info.as_ref().map(|_| &self.jpeg[..])
     }
+}
+
+fn new_decompressor() -> Result<Decompressor, turbojpeg::Error> {
+    let mut decompressor = Decompressor::new()?;
+    decompressor.set_scan_limit(MAX_PROGRESSIVE_SCANS)?;
+    Ok(decompressor)
 }
 
 /// Checks a JPEG's header, then decodes it into `out`: straight to YUV planes for 4:2:0 (what
@@ -505,6 +517,26 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn garbage_after_soi_does_not_break_the_next_decode() {
+        let good = solid_jpeg(64, 48, [255, 0, 0], Subsamp::Sub2x2);
+        let mut decoder = Decoder::new().unwrap();
+        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+        for round in 0..200 {
+            let mut garbage = vec![0xFF, 0xD8, 0xFF];
+            garbage.extend((0..600).map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            }));
+            assert!(decoder.decode(&garbage).is_err());
+            decoder
+                .decode(&good)
+                .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        }
+    }
+
+    #[test]
     fn header_size_must_match_the_jpeg() {
         let jpeg = solid_jpeg(64, 48, [9, 9, 9], Subsamp::Sub2x2);
         let mut decoder = Decoder::new().unwrap();
@@ -572,31 +604,5 @@ pub(crate) mod tests {
         picture.prepare(64, 48, Layout::Yuv420);
         assert!(picture.data.capacity() < SHRINK_ABOVE_BYTES);
         assert_eq!(picture.data.len(), 64 * 48 * 3 / 2);
-    }
-}
-#[cfg(test)]
-mod debug_tests {
-    use super::*;
-    #[test]
-    fn gradient_after_garbage() {
-        let (w, h) = (320usize, 240usize);
-        let pixels: Vec<u8> = (0..h).flat_map(|y| (0..w).map(move |x| (x, y))).flat_map(|(x, y)| [(x % 256) as u8, (y % 256) as u8, 128]).collect();
-        let image = Image { pixels: &pixels[..], width: w, pitch: 3 * w, height: h, format: PixelFormat::RGB };
-        let good = turbojpeg::compress(image, 90, Subsamp::Sub2x2).unwrap().to_vec();
-        let mut d = Decoder::new().unwrap();
-        d.decode(&good).unwrap();
-        let mut bad = vec![0xFF, 0xD8, 0xFF];
-        bad.extend((0..600u32).map(|i| (i * 7919 % 251) as u8));
-        println!("{:?}", d.decode(&bad));
-        println!("{:?}", d.decode(&good[..good.len() / 2]));
-        println!("{:?}", d.decode(&good));
-        let mut patched = good.clone();
-        let sof = patched.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap();
-        println!("sof at {sof} of {}", patched.len());
-        patched[sof + 5..sof + 7].copy_from_slice(&8000u16.to_be_bytes());
-        patched[sof + 7..sof + 9].copy_from_slice(&8000u16.to_be_bytes());
-        println!("patched {:?}", d.decode(&patched));
-        println!("good {:?}", d.decode(&good));
-        println!("good {:?}", d.decode(&good));
     }
 }

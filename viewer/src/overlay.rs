@@ -85,13 +85,11 @@ impl TextBox {
         self.height_px =
             masks.iter().map(|m| m.height_px).sum::<usize>() + gap * (masks.len() - 1) + 2 * pad;
 
-        let [br, bg, bb] = style.background_rgb;
         self.rgba.clear();
-        self.rgba.extend(
-            std::iter::repeat([br, bg, bb, 255])
-                .take(self.width_px * self.height_px)
-                .flatten(),
-        );
+        self.rgba.resize(self.width_px * self.height_px * 4, 255);
+        for pixel in self.rgba.chunks_exact_mut(4) {
+            pixel[..3].copy_from_slice(&style.background_rgb);
+        }
         let mut top = pad;
         for mask in masks {
             for y in 0..mask.height_px {

@@ -43,10 +43,13 @@ struct PictureTexture<'t> {
     source: Rect,
 }
 
+/// A texture with its size in pixels.
+type SizedTexture<'t> = (Texture<'t>, (u32, u32));
+
 #[derive(Default)]
 struct Overlay<'t> {
     pixels: TextBox,
-    texture: Option<(Texture<'t>, (u32, u32))>,
+    texture: Option<SizedTexture<'t>>,
 }
 
 /// An SDL renderer with the textures camview draws; `T` is a window or a surface.
@@ -248,7 +251,7 @@ fn refresh<'o, 't, C>(
     creator: &'t TextureCreator<C>,
     lines: &[String],
     style: BoxStyle,
-) -> Result<Option<&'o (Texture<'t>, (u32, u32))>, Error> {
+) -> Result<Option<&'o SizedTexture<'t>>, Error> {
     let changed = overlay.pixels.set(text, lines, style);
     if overlay.pixels.is_empty() {
         overlay.texture = None;

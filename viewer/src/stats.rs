@@ -46,7 +46,8 @@ impl FpsMeter {
         }
         let mean_interval_s = self.weighted_s / self.weighted_frames;
         let since_last_s = now.saturating_duration_since(last).as_secs_f64();
-        1.0 / mean_interval_s.max(since_last_s)
+        // Only a frame more than one whole interval overdue lowers the rate: jitter does not.
+        1.0 / mean_interval_s.max(since_last_s - mean_interval_s)
     }
 }
 
@@ -347,7 +348,11 @@ mod tests {
     fn rate_falls_when_frames_stop() {
         let mut meter = FpsMeter::default();
         let at = ticks(&mut meter, Instant::now(), Duration::from_millis(20), 50);
-        assert!(meter.fps(at + Duration::from_secs(4)) <= 0.25);
+        assert!(
+            (meter.fps(at + Duration::from_millis(30)) - 50.0).abs() < 0.01,
+            "not yet late"
+        );
+        assert!(meter.fps(at + Duration::from_secs(4)) < 0.26);
     }
 
     #[test]

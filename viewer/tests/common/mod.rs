@@ -16,7 +16,11 @@ use turbojpeg::{Image, PixelFormat, Subsamp};
 
 /// A TCP port on 127.0.0.1 that was free a moment ago.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 pub fn endpoint(port: u16) -> String {
@@ -25,9 +29,20 @@ pub fn endpoint(port: u16) -> String {
 
 /// A JPEG (quality 90, 4:2:0) of `width` x `height` pixels, `rgb(x, y)` each.
 pub fn jpeg(width: usize, height: usize, rgb: impl Fn(usize, usize) -> [u8; 3]) -> Vec<u8> {
-    let pixels: Vec<u8> = (0..height).flat_map(|y| (0..width).map(move |x| (x, y))).flat_map(|(x, y)| rgb(x, y)).collect();
-    let image = Image { pixels: &pixels[..], width, pitch: 3 * width, height, format: PixelFormat::RGB };
-    turbojpeg::compress(image, 90, Subsamp::Sub2x2).unwrap().to_vec()
+    let pixels: Vec<u8> = (0..height)
+        .flat_map(|y| (0..width).map(move |x| (x, y)))
+        .flat_map(|(x, y)| rgb(x, y))
+        .collect();
+    let image = Image {
+        pixels: &pixels[..],
+        width,
+        pitch: 3 * width,
+        height,
+        format: PixelFormat::RGB,
+    };
+    turbojpeg::compress(image, 90, Subsamp::Sub2x2)
+        .unwrap()
+        .to_vec()
 }
 
 pub fn solid_jpeg(width: usize, height: usize, rgb: [u8; 3]) -> Vec<u8> {
@@ -39,8 +54,20 @@ pub fn native(stream: &str, seq: u64, width: u16, height: u16, jpeg: &[u8]) -> V
     native_at(stream, seq, camwire::unix_time_ns(), width, height, jpeg)
 }
 
-pub fn native_at(stream: &str, seq: u64, capture_unix_ns: u64, width: u16, height: u16, jpeg: &[u8]) -> Vec<u8> {
-    let header = FrameHeader { seq, capture_unix_ns, width_px: width, height_px: height };
+pub fn native_at(
+    stream: &str,
+    seq: u64,
+    capture_unix_ns: u64,
+    width: u16,
+    height: u16,
+    jpeg: &[u8],
+) -> Vec<u8> {
+    let header = FrameHeader {
+        seq,
+        capture_unix_ns,
+        width_px: width,
+        height_px: height,
+    };
     let mut msg = Vec::new();
     encode_native(&StreamName::new(stream).unwrap(), &header, jpeg, &mut msg);
     msg
@@ -92,7 +119,10 @@ impl Publisher {
                 sent
             })
         };
-        Self { stop, thread: Some(thread) }
+        Self {
+            stop,
+            thread: Some(thread),
+        }
     }
 
     /// Stops sending, closes the socket and returns how many messages were sent.
@@ -127,8 +157,13 @@ pub struct Finished {
 impl Finished {
     /// The one JSON summary line of a headless run.
     pub fn summary(&self) -> serde_json::Value {
-        let line = self.stdout.lines().last().unwrap_or_else(|| panic!("no summary; stderr:\n{}", self.stderr));
-        serde_json::from_str(line).unwrap_or_else(|e| panic!("bad JSON {line:?}: {e}; stderr:\n{}", self.stderr))
+        let line = self
+            .stdout
+            .lines()
+            .last()
+            .unwrap_or_else(|| panic!("no summary; stderr:\n{}", self.stderr));
+        serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("bad JSON {line:?}: {e}; stderr:\n{}", self.stderr))
     }
 }
 
@@ -139,7 +174,12 @@ pub fn camview() -> Command {
 }
 
 pub fn spawn(command: &mut Command) -> Running {
-    let mut child = command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let drain = |mut pipe: Box<dyn Read + Send>| {
         std::thread::spawn(move || {
             let mut text = String::new();
@@ -149,7 +189,11 @@ pub fn spawn(command: &mut Command) -> Running {
     };
     let stdout = drain(Box::new(child.stdout.take().unwrap()));
     let stderr = drain(Box::new(child.stderr.take().unwrap()));
-    Running { child, stdout: Some(stdout), stderr: Some(stderr) }
+    Running {
+        child,
+        stdout: Some(stdout),
+        stderr: Some(stderr),
+    }
 }
 
 impl Running {
@@ -175,7 +219,11 @@ impl Running {
         let stdout = self.stdout.take().unwrap().join().unwrap();
         let stderr = self.stderr.take().unwrap().join().unwrap();
         assert!(!stderr.contains("panicked"), "camview panicked:\n{stderr}");
-        Finished { status, stdout, stderr }
+        Finished {
+            status,
+            stdout,
+            stderr,
+        }
     }
 }
 
@@ -200,11 +248,15 @@ pub fn rss_kb(pid: u32) -> u64 {
 }
 
 pub fn u64_at(json: &serde_json::Value, pointer: &str) -> u64 {
-    json.pointer(pointer).and_then(serde_json::Value::as_u64).unwrap_or_else(|| panic!("{pointer} missing in {json}"))
+    json.pointer(pointer)
+        .and_then(serde_json::Value::as_u64)
+        .unwrap_or_else(|| panic!("{pointer} missing in {json}"))
 }
 
 pub fn f64_at(json: &serde_json::Value, pointer: &str) -> f64 {
-    json.pointer(pointer).and_then(serde_json::Value::as_f64).unwrap_or_else(|| panic!("{pointer} missing in {json}"))
+    json.pointer(pointer)
+        .and_then(serde_json::Value::as_f64)
+        .unwrap_or_else(|| panic!("{pointer} missing in {json}"))
 }
 
 /// A scratch directory for one test.
@@ -225,12 +277,21 @@ pub struct Png {
 impl Png {
     pub fn read(path: &Path) -> Self {
         let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let mut reader = png::Decoder::new(std::io::BufReader::new(file)).read_info().unwrap();
+        let mut reader = png::Decoder::new(std::io::BufReader::new(file))
+            .read_info()
+            .unwrap();
         let mut rgb = vec![0; reader.output_buffer_size().unwrap()];
         let info = reader.next_frame(&mut rgb).unwrap();
-        assert_eq!((info.color_type, info.bit_depth), (png::ColorType::Rgb, png::BitDepth::Eight));
+        assert_eq!(
+            (info.color_type, info.bit_depth),
+            (png::ColorType::Rgb, png::BitDepth::Eight)
+        );
         rgb.truncate(info.buffer_size());
-        Self { width: info.width, height: info.height, rgb }
+        Self {
+            width: info.width,
+            height: info.height,
+            rgb,
+        }
     }
 
     pub fn at(&self, x: u32, y: u32) -> [u8; 3] {
@@ -239,19 +300,35 @@ impl Png {
     }
 
     /// Pixels in the rectangle for which `test` holds.
-    pub fn count(&self, x0: u32, y0: u32, x1: u32, y1: u32, test: impl Fn([u8; 3]) -> bool) -> usize {
-        (y0..y1).flat_map(|y| (x0..x1).map(move |x| (x, y))).filter(|&(x, y)| test(self.at(x, y))).count()
+    pub fn count(
+        &self,
+        x0: u32,
+        y0: u32,
+        x1: u32,
+        y1: u32,
+        test: impl Fn([u8; 3]) -> bool,
+    ) -> usize {
+        (y0..y1)
+            .flat_map(|y| (x0..x1).map(move |x| (x, y)))
+            .filter(|&(x, y)| test(self.at(x, y)))
+            .count()
     }
 }
 
 pub fn near(actual: [u8; 3], expected: [u8; 3], tolerance: i32) -> bool {
-    actual.iter().zip(expected).all(|(&a, e)| (i32::from(a) - i32::from(e)).abs() <= tolerance)
+    actual
+        .iter()
+        .zip(expected)
+        .all(|(&a, e)| (i32::from(a) - i32::from(e)).abs() <= tolerance)
 }
 
 #[track_caller]
 pub fn assert_near(png: &Png, x: u32, y: u32, expected: [u8; 3], tolerance: i32) {
     let actual = png.at(x, y);
-    assert!(near(actual, expected, tolerance), "pixel ({x},{y}) is {actual:?}, expected {expected:?} +- {tolerance}");
+    assert!(
+        near(actual, expected, tolerance),
+        "pixel ({x},{y}) is {actual:?}, expected {expected:?} +- {tolerance}"
+    );
 }
 
 /// An X display for windowed tests: $DISPLAY if set, else a private Xvfb (which must exist:
@@ -296,7 +373,10 @@ impl Display {
                 std::thread::sleep(Duration::from_millis(20));
             }
             if socket.exists() {
-                return Self { name: format!(":{number}"), xvfb: Some(child) };
+                return Self {
+                    name: format!(":{number}"),
+                    xvfb: Some(child),
+                };
             }
             let _ = child.kill();
             let _ = child.wait();

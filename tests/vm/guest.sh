@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# Runs INSIDE the test VM (tests/vm/run.sh starts it through vm.sh): drives campub against the
+# vivid driver and records what happened, one directory per step under $VM_OUT (the share that
+# the host reads): campub's log, exit status, timings. It asserts nothing; tests/vm/check.py
+# judges these files on the host, together with what the host's subscriber received.
+#
+#   guest.sh webcam   vivid's webcam input (+ a touch node): --list-formats, nearest size, touch
+#   guest.sh hdmi     vivid's HDMI input: 640x480, 1280x720, 1920x1080 at 30 fps, SIGTERM and
+#                     reopen, then the device is unbound while campub streams
+set -u
+CAMPUB=${CAMPUB:?set CAMPUB to the campub binary}
+STREAM_S=${STREAM_S:-8}      # seconds of streaming per size, after the first frame
+STATS_S=2                    # campub --stats-interval
+PID=
+
+now_ms() { date +%s%3N; }
+step_dir() { mkdir -p "$VM_OUT/$1" && echo "$VM_OUT/$1"; }
+
+# start STEP ARGS...: campub in the background, publishing on the forwarded port.
+start() {
+    local d
+    d=$(step_dir "$1")
+    shift
+    printf '%s\n' "$*" > "$d/args"
+    now_ms > "$d/start_ms"
+    "$CAMPUB" --bind 'tcp://*:5555' --stats-interval $STATS_S "$@" 2> "$d/campub.log" &
+    PID=$!
+}
+
+# wait_first STEP SECONDS: until campub logs its first published frame; 1 if it died or timed out.
+wait_first() {
+    local d=$VM_OUT/$1 end=$(($(now_ms) + $2 * 1000))
+    while [ "$(now_ms)" -lt $end ]; do
+        if grep -q 'first frame published' "$d/campub.log"; then
+            echo $(($(now_ms) - $(cat "$d/start_ms"))) > "$d/first_frame_ms"
+            return 0
+        fi
+        kill -0 $PID 2> /dev/null || return 1
+        sleep 0.1
+    done
+    return 1
+}
+
+# stop STEP: SIGTERM, then wait up to 10 s; records the exit status and how long it took.
+stop() {
+    local d=$VM_OUT/$1 t0 i=0
+    t0=$(now_ms)
+    kill -TERM $PID 2> /dev/null
+    while kill -0 $PID 2> /dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+    if kill -0 $PID 2> /dev/null; then
+        echo "still running 10 s after SIGTERM" > "$d/hung"
+        kill -KILL $PID
+    fi
+    wait $PID
+    echo $? > "$d/rc"
+    echo $(($(now_ms) - t0)) > "$d/stop_ms"
+}
+
+# stream STEP SECONDS ARGS...: start, wait for the first frame, stream, SIGTERM.
+stream() {
+    local step=$1 secs=$2
+    shift 2
+    start "$step" "$@"
+    wait_first "$step" 60 && sleep "$secs"
+    stop "$step"
+}
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2> /dev/null; }
+
+webcam() {
+    local d t0
+    d=$(step_dir formats)
+    "$CAMPUB" --list-formats > "$d/stdout" 2> "$d/stderr"
+    echo $? > "$d/rc"
+    v4l2-ctl -d /dev/video0 --list-formats-ext > "$d/v4l2-ctl.txt" 2>&1
+
+    # The webcam input has discrete sizes only: 800x600 is not one of them.
+    stream nearest "$STREAM_S" --size 800x600 --fps 30 --stream nearest
+
+    d=$(step_dir touch)
+    v4l2-ctl -d /dev/v4l-touch0 --list-formats > "$d/v4l2-ctl.txt" 2>&1
+    t0=$(now_ms)
+    timeout -s KILL 20 "$CAMPUB" --device /dev/v4l-touch0 --bind 'tcp://*:5555' 2> "$d/campub.log"
+    echo $? > "$d/rc"
+    echo $(($(now_ms) - t0)) > "$d/elapsed_ms"
+}
+
+hdmi() {
+    local d t0 i ticks0 ticks
+    # HDMI input: fps follows the DV timings (index 5 = 720p30, 10 = 1080p30); the driver
+    # scales to the size campub asks for, so 640x480 comes from 1080p30 timings.
+    v4l2-ctl --set-dv-bt-timings index=10 > /dev/null
+    stream hd480 "$STREAM_S" --format yuyv --size 640x480 --fps 30 --stream hd480
+    v4l2-ctl --set-dv-bt-timings index=5 > /dev/null
+    stream hd720 "$STREAM_S" --format yuyv --size 1280x720 --fps 30 --stream hd720
+    v4l2-ctl --set-dv-bt-timings index=10 > /dev/null
+    stream hd1080 "$STREAM_S" --format yuyv --size 1920x1080 --fps 30 --stream hd1080
+
+    # Clean stop, then a second campub opens the device right away.
+    v4l2-ctl --set-dv-bt-timings index=5 > /dev/null
+    stream stop 2 --format yuyv --size 1280x720 --stream stop
+    start reopen --format yuyv --size 1280x720 --stream reopen
+    wait_first reopen 60 || { stop reopen; return; }
+    sleep 2
+
+    # The camera goes away while campub streams: unbind vivid's platform device.
+    d=$(step_dir lost)
+    ticks0=$(cpu_ticks $PID)
+    t0=$(now_ms)
+    (
+        timeout -s KILL 10 sh -c 'echo vivid.0 > /sys/bus/platform/drivers/vivid/unbind'
+        echo $? > "$d/unbind_rc"
+        echo $(($(now_ms) - t0)) > "$d/unbind_ms"
+    ) &
+    i=0
+    while kill -0 $PID 2> /dev/null && [ $i -lt 100 ]; do
+        ticks=$(cpu_ticks $PID)
+        sleep 0.1
+        i=$((i + 1))
+    done
+    if kill -0 $PID 2> /dev/null; then
+        ticks=$(cpu_ticks $PID)
+        echo "still running 10 s after the unbind; CPU $(((ticks - ticks0) * 10)) ms in that time" > "$d/hung"
+        kill -KILL $PID
+    fi
+    wait $PID
+    echo $? > "$d/rc"
+    echo $(($(now_ms) - t0)) > "$d/exit_ms"
+    echo "${ticks:-$ticks0} $ticks0" | awk '{print ($1 - $2) * 10}' > "$d/cpu_ms" # USER_HZ = 100
+    wait
+    ls /dev/video* > "$d/devices_after" 2>&1
+}
+
+case "${1:-}" in
+    webcam) webcam ;;
+    hdmi) hdmi ;;
+    *) echo "usage: guest.sh webcam|hdmi" >&2; exit 2 ;;
+esac

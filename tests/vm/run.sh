@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# tests/vm/run.sh: campub against a real V4L2 driver, the kernel's `vivid` virtual camera, in
+# small qemu VMs (issue 5). One command, installs what it needs (Debian packages via apt-get).
+#
+#   tests/vm/run.sh                        # builds and tests the debug campub (what CI runs)
+#   tests/vm/run.sh --release              # builds and tests target/release/campub
+#   CAMPUB=/path/to/campub tests/vm/run.sh # tests that binary, builds nothing
+#
+# Two VMs boot, one after the other (see guest.sh for what runs inside): vivid's webcam input
+# (formats, nearest size, a device with none of campub's formats) and vivid's HDMI input
+# (640x480/1280x720/1920x1080 at 30 fps, SIGTERM and reopen, device lost mid-stream). A
+# subscriber on this host (sub.py) receives the frames through qemu's port forward on
+# 127.0.0.1; check.py then judges everything and prints "N passed, M failed". Results, logs and
+# the guest consoles stay in target/vm-tests/.
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+ROOT=$PWD
+HERE=$ROOT/tests/vm
+RESULTS=$ROOT/target/vm-tests
+PROFILE=debug
+case "${1:-}" in
+    --release) PROFILE=release ;;
+    "") ;;
+    *) sed -n '2,14p' "$0"; exit 2 ;;
+esac
+START=$(date +%s%N)
+SUDO=()
+[ "$(id -u)" = 0 ] || SUDO=(sudo)
+say() { echo "vm-tests: $*" >&2; }
+elapsed() { echo "$((($(date +%s%N) - START) / 1000000))" | awk '{printf "%.1f s", $1 / 1000}'; }
+
+# Host tools: python3 with pyzmq (the subscriber), v4l-utils (v4l2-ctl, run in the guest).
+PY=
+for p in python3 /usr/bin/python3; do
+    if "$p" -c 'import zmq' 2> /dev/null; then PY=$p; break; fi
+done
+need=()
+[ -n "$PY" ] || { need+=(python3-zmq); PY=/usr/bin/python3; }
+command -v v4l2-ctl > /dev/null || need+=(v4l-utils)
+if [ ${#need[@]} -gt 0 ]; then
+    say "installing ${need[*]}"
+    "${SUDO[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${need[@]}" > /dev/null || exit 1
+fi
+
+if [ -z "${CAMPUB:-}" ]; then
+    export PATH="$HOME/.cargo/bin:$PATH"
+    if [ $PROFILE = release ]; then cargo build --release -p campub; else cargo build -p campub; fi || exit 1
+    CAMPUB=$ROOT/target/$PROFILE/campub
+fi
+CAMPUB=$(realpath "$CAMPUB")
+export CAMPUB
+"$HERE/vm.sh" --setup || exit 1
+say "campub: $CAMPUB; setup done after $(elapsed)"
+
+rm -rf "$RESULTS"
+mkdir -p "$RESULTS"
+
+free_port() { "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+# vm GROUP VIVID_OPTIONS: one VM running `guest.sh GROUP`, the subscriber listening meanwhile.
+vm() {
+    local group=$1 vivid=$2 port sub rc
+    local out=$RESULTS/$group
+    mkdir -p "$out"
+    port=$(free_port)
+    "$PY" "$HERE/sub.py" "tcp://127.0.0.1:$port" "$out/received.json" &
+    sub=$!
+    say "VM '$group' (vivid $vivid) ..."
+    "$HERE/vm.sh" --vivid "$vivid" --fwd "$port:5555" --out "$out" --timeout 240 \
+        -- "$HERE/guest.sh" "$group" > "$out/vm.log" 2>&1
+    rc=$?
+    echo $rc > "$out/vm.rc"
+    kill -TERM $sub
+    wait $sub
+    say "VM '$group' done (exit $rc) after $(elapsed)"
+}
+
+# node_types 0x80001: a video capture node (/dev/video0) and a touch node (/dev/v4l-touch0);
+# input_types: 0 = webcam, 3 = HDMI (2 bits per input).
+vm webcam "n_devs=1 node_types=0x80001 num_inputs=1 input_types=0x0"
+vm hdmi "n_devs=1 node_types=0x1 num_inputs=1 input_types=0x3"
+
+"$PY" "$HERE/check.py" "$RESULTS" "$PROFILE"
+rc=$?
+say "total $(elapsed); logs in $RESULTS"
+exit $rc

@@ -1,0 +1,230 @@
+#!/usr/bin/env bash
+# tests/vm/vm.sh: run one command inside a throw-away qemu VM whose kernel has the `vivid`
+# virtual camera driver loaded, so campub meets a real V4L2 driver (this host cannot load
+# kernel modules, a VM can).
+#
+#   tests/vm/vm.sh [--vivid "OPTS"] [--fwd HOSTPORT:GUESTPORT] [--out DIR] [--timeout SEC] -- CMD [ARGS]
+#   tests/vm/vm.sh --setup     # install the packages and build the cached kernel + initramfs only
+#
+# How: a stock Debian kernel (apt-get download + dpkg -x, nothing installed into /boot) boots
+# with a small busybox initramfs that loads vivid, mounts the host's / read-only over 9p with a
+# tmpfs overlay on top, chroots into it and runs CMD (host binaries run unmodified) in the same
+# directory with the same environment. DIR (--out, default a temporary directory) is shared
+# read-write at the same path; CMD's stdout and stderr are written there and copied to ours
+# when the VM has stopped. Exit status: CMD's; 124 on --timeout; 255 when the VM failed.
+#
+# Networking: qemu user-net with restrict=on (the guest reaches nothing outside the VM) and, with
+# --fwd, one TCP port forwarded from 127.0.0.1:HOSTPORT on the host. Nothing else is opened.
+#
+# The idea and the measured tricks (PVH boot of the extracted vmlinux, 9p root + overlay, module
+# dependencies from modprobe --show-depends) come from the vm-run tool written during issue 5;
+# this is a smaller rewrite for campub's tests only.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+CACHE=${CAMPUB_VM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/campub-vm}
+# Kernel modules the guest loads, dependencies resolved on the host; "base" before the 9p mount.
+BASE_MODS="virtio_pci 9pnet_virtio 9p overlay virtio_net virtio-rng"
+VIVID_MODS="vivid"
+
+VIVID="n_devs=1 node_types=0x1"
+FWD=
+OUT=
+TIMEOUT=0
+SETUP_ONLY=0
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --vivid) VIVID=$2; shift 2 ;;
+        --fwd) FWD=$2; shift 2 ;;
+        --out) OUT=$2; shift 2 ;;
+        --timeout) TIMEOUT=$2; shift 2 ;;
+        --setup) SETUP_ONLY=1; shift ;;
+        --) shift; break ;;
+        *) echo "vm.sh: unknown option $1 (see the comment at the top of $0)" >&2; exit 2 ;;
+    esac
+done
+if [ $SETUP_ONLY = 0 ] && [ $# -eq 0 ]; then
+    echo "usage: vm.sh [--vivid OPTS] [--fwd HP:GP] [--out DIR] [--timeout SEC] -- CMD [ARGS]" >&2
+    exit 2
+fi
+[ "$(uname -m)" = x86_64 ] || { echo "vm.sh: only x86_64 hosts are supported" >&2; exit 255; }
+
+say() { echo "vm.sh: $*" >&2; }
+SUDO=()
+[ "$(id -u)" = 0 ] || SUDO=(sudo)
+
+ensure_packages() {
+    local need=() p
+    for p in qemu-system-x86 kmod cpio xz-utils util-linux; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || need+=("$p")
+    done
+    if [ ${#need[@]} -gt 0 ]; then
+        say "installing ${need[*]}"
+        "${SUDO[@]}" apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${need[@]}" >&2
+    fi
+}
+
+build_kernel() { # -> $CACHE/vmlinux, $CACHE/mods/, $CACHE/busybox, $CACHE/kernel.stamp
+    local kpkg=${CAMPUB_VM_KERNEL_PKG:-} tmp kver vmlinuz off grp m f
+    if [ -z "$kpkg" ]; then
+        kpkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-/{print $2; exit}')
+        if [ -z "$kpkg" ]; then
+            "${SUDO[@]}" apt-get update -qq
+            kpkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-/{print $2; exit}')
+        fi
+    fi
+    [ -n "$kpkg" ] || { say "cannot find the Debian kernel package (linux-image-amd64)"; exit 255; }
+    say "building the guest kernel cache from $kpkg (one time, ~70 MB download)"
+    tmp=$(mktemp -d "$CACHE/build.XXXXXX")
+    # (as root, apt warns that its _apt user cannot write here; harmless)
+    download() { (cd "$tmp" && apt-get download "$kpkg" busybox-static 2>&1 >/dev/null | { grep -v unsandboxed >&2 || true; }); }
+    download || { "${SUDO[@]}" apt-get update -qq; download; }
+    dpkg -x "$tmp"/linux-image-*.deb "$tmp/k"
+    dpkg -x "$tmp"/busybox-static_*.deb "$tmp/bb"
+    kver=$(ls "$tmp/k/lib/modules" | head -1)
+    depmod -b "$tmp/k" "$kver"
+    rm -rf "$CACHE/mods"
+    mkdir -p "$CACHE/mods"
+    for grp in base vivid; do
+        [ $grp = base ] && set -- $BASE_MODS || set -- $VIVID_MODS
+        : > "$CACHE/mods/$grp.order"
+        for m in "$@"; do
+            modprobe -d "$tmp/k" -S "$kver" --show-depends "$m" | awk '$1 == "insmod" {print $2}'
+        done | while read -r f; do
+            local name=${f##*/}
+            name=${name%.xz}
+            [ -e "$CACHE/mods/$name" ] && continue # loaded by an earlier line or group
+            case "$f" in *.xz) xz -dc "$f" > "$CACHE/mods/$name" ;; *) cp "$f" "$CACHE/mods/$name" ;; esac
+            echo "$name" >> "$CACHE/mods/$grp.order"
+        done
+    done
+    grep -qx 'vivid.ko' "$CACHE/mods/vivid.order" || { say "no vivid.ko in $kpkg"; exit 255; }
+    # The bzImage holds an xz-compressed ELF vmlinux; qemu boots the ELF directly (PVH), which
+    # skips the firmware and the slow in-guest decompression under software emulation.
+    vmlinuz=$tmp/k/boot/vmlinuz-$kver
+    off=$(LC_ALL=C grep -aboP '\xfd7zXZ\x00' "$vmlinuz" | head -1 | cut -d: -f1)
+    tail -c +$((off + 1)) "$vmlinuz" | xz -dc --single-stream > "$tmp/vmlinux" 2>/dev/null || true
+    [ "$(head -c 4 "$tmp/vmlinux" | od -An -tx1 | tr -d ' ')" = 7f454c46 ] \
+        || { say "could not extract vmlinux from $vmlinuz"; exit 255; }
+    mv "$tmp/vmlinux" "$CACHE/vmlinux"
+    cp "$tmp/bb/bin/busybox" "$CACHE/busybox"
+    echo "$kpkg $kver" > "$CACHE/kernel.stamp"
+    rm -rf "$tmp"
+}
+
+build_initrd() {
+    local tmp
+    tmp=$(mktemp -d "$CACHE/build.XXXXXX")
+    mkdir -p "$tmp/bin" "$tmp/mods"
+    cp "$CACHE/busybox" "$tmp/bin/busybox"
+    cp "$CACHE"/mods/* "$tmp/mods/"
+    cp "$HERE/init.sh" "$tmp/init"
+    chmod 755 "$tmp/init"
+    (cd "$tmp" && find . | LC_ALL=C sort | cpio -o -H newc --quiet) > "$CACHE/initrd.tmp"
+    mv "$CACHE/initrd.tmp" "$CACHE/initrd"
+    rm -rf "$tmp"
+}
+
+initrd_stamp() { { cat "$HERE/init.sh" "$CACHE/kernel.stamp"; echo "$BASE_MODS / $VIVID_MODS"; } | md5sum; }
+
+ensure_cache() {
+    mkdir -p "$CACHE"
+    if [ -s "$CACHE/vmlinux" ] && [ -s "$CACHE/initrd" ] && command -v qemu-system-x86_64 >/dev/null \
+        && [ "$(cat "$CACHE/initrd.stamp" 2>/dev/null)" = "$(initrd_stamp)" ]; then
+        return 0
+    fi
+    exec 9> "$CACHE/.lock"
+    flock 9 # parallel first runs wait for one build
+    rm -rf "$CACHE"/build.*
+    ensure_packages
+    if [ ! -s "$CACHE/vmlinux" ] || [ ! -s "$CACHE/busybox" ] || [ ! -s "$CACHE/kernel.stamp" ] \
+        || ! grep -qs "$BASE_MODS / $VIVID_MODS" "$CACHE/mods.list"; then
+        build_kernel
+        echo "$BASE_MODS / $VIVID_MODS" > "$CACHE/mods.list"
+    fi
+    if [ "$(cat "$CACHE/initrd.stamp" 2>/dev/null)" != "$(initrd_stamp)" ]; then
+        build_initrd
+        initrd_stamp > "$CACHE/initrd.stamp"
+    fi
+    exec 9>&-
+}
+
+ensure_cache
+if [ $SETUP_ONLY = 1 ]; then
+    say "cache ready in $CACHE ($(cat "$CACHE/kernel.stamp"))"
+    exit 0
+fi
+
+if [ -n "$OUT" ]; then
+    mkdir -p "$OUT"
+    OUT=$(cd "$OUT" && pwd -P)
+else
+    OUT=$(mktemp -d)
+    trap 'rm -rf "$OUT"' EXIT
+fi
+VM=$OUT/.vm
+rm -rf "$VM"
+mkdir -p "$VM"
+
+# The payload runs under the host's bash in the guest: same environment, same directory.
+{
+    export -p
+    printf 'export VM_OUT=%q\n' "$OUT"
+    printf 'cd %q || exit 125\n' "$PWD"
+    printf 'exec'
+    printf ' %q' "$@"
+    echo
+} > "$VM/payload"
+printf 'VIVID=%q\nOUT=%q\n' "$VIVID" "$OUT" > "$VM/config"
+
+accel=(-accel tcg -cpu max)
+# KVM is opt-in: it is untested here (this machine's /dev/kvm is kvm-pvm, unusable for qemu).
+[ "${CAMPUB_VM_ACCEL:-tcg}" = kvm ] && accel=(-accel kvm -cpu host)
+net=()
+if [ -n "$FWD" ]; then
+    net=(-netdev "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:${FWD%%:*}-:${FWD#*:}"
+         -device virtio-net-pci,netdev=n0)
+fi
+qemu=(qemu-system-x86_64 -nodefaults -no-user-config -display none -no-reboot
+      -M pc "${accel[@]}" -m 1024 -smp "$(nproc)"
+      -kernel "$CACHE/vmlinux" -initrd "$CACHE/initrd"
+      -append "console=ttyS0 quiet loglevel=3 panic=-1 mitigations=off cryptomgr.notests random.trust_cpu=on campubvm.config=$VM/config"
+      -serial "file:$VM/console.log"
+      -fsdev local,id=root,path=/,security_model=none,readonly=on,multidevs=remap
+      -device virtio-9p-pci,fsdev=root,mount_tag=hostroot
+      -fsdev "local,id=out,path=$OUT,security_model=none,multidevs=remap"
+      -device virtio-9p-pci,fsdev=out,mount_tag=out
+      -device virtio-rng-pci
+      "${net[@]}")
+
+"${qemu[@]}" < /dev/null > "$VM/qemu.log" 2>&1 &
+QPID=$!
+trap 'kill $QPID 2>/dev/null; exit 143' TERM INT
+timed_out=0
+if [ "$TIMEOUT" != 0 ]; then
+    end=$((SECONDS + TIMEOUT))
+    while kill -0 $QPID 2>/dev/null; do
+        if [ $SECONDS -ge $end ]; then timed_out=1; kill $QPID; break; fi
+        sleep 0.2
+    done
+fi
+wait $QPID || true
+trap - TERM INT
+
+cat "$VM/stdout" 2>/dev/null || true
+cat "$VM/stderr" >&2 2>/dev/null || true
+if [ $timed_out = 1 ]; then
+    say "timed out after ${TIMEOUT}s; last lines of the guest console:"
+    tail -n 20 "$VM/console.log" | sed 's/^/  console: /' >&2
+    exit 124
+fi
+rc=$(cat "$VM/rc" 2>/dev/null || true)
+case "$rc" in
+    [0-9]*) exit "$rc" ;;
+    *)
+        say "the VM did not report an exit status; qemu said:"
+        sed 's/^/  qemu: /' "$VM/qemu.log" >&2
+        tail -n 30 "$VM/console.log" 2>/dev/null | sed 's/^/  console: /' >&2
+        exit 255 ;;
+esac
