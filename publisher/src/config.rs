@@ -86,6 +86,12 @@ pub struct Args {
     #[argh(option, default = "String::from(\"info\")")]
     pub log_level: String,
 
+    /// read options from this file first: one "name = value" per line with the long option
+    /// names of this help (e.g. "size = 1280x720", "list-formats = true"), # comments;
+    /// options given on the command line win. Default: none
+    #[argh(option)]
+    pub config: Option<PathBuf>,
+
     /// print the device's formats, frame sizes and frame rates, then exit
     #[argh(switch)]
     pub list_formats: bool,
@@ -93,6 +99,52 @@ pub struct Args {
     /// print the version and exit
     #[argh(switch)]
     pub version: bool,
+}
+
+/// The command line with the options of a `--config` file merged in (file first, so an option
+/// given on the command line wins), ready for argh.
+pub fn merge_config_file(cli: &[String]) -> Result<Vec<String>, String> {
+    let path = cli
+        .windows(2)
+        .find(|w| w[0] == "--config")
+        .map(|w| w[1].clone());
+    let Some(path) = path else {
+        return Ok(cli.to_vec());
+    };
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("--config {path}: {e}"))?;
+    let mut merged = cli[..1.min(cli.len())].to_vec();
+    for (number, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        let (name, value) = line
+            .split_once('=')
+            .map(|(n, v)| (n.trim(), v.trim().trim_matches('"')))
+            .ok_or_else(|| {
+                format!(
+                    "{path}:{}: expected \"name = value\", got {line:?}",
+                    number + 1
+                )
+            })?;
+        let flag = format!("--{name}");
+        if name == "config" || !name.chars().all(|c| c.is_ascii_lowercase() || c == '-') {
+            return Err(format!(
+                "{path}:{}: {name:?} is not an option name",
+                number + 1
+            ));
+        }
+        if cli.contains(&flag) {
+            continue;
+        }
+        match value {
+            "true" => merged.push(flag),
+            "false" => {}
+            _ => merged.extend([flag, value.to_owned()]),
+        }
+    }
+    merged.extend_from_slice(&cli[1.min(cli.len())..]);
+    Ok(merged)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -196,6 +248,48 @@ mod tests {
     fn parse(args: &[&str]) -> Result<Config, String> {
         let args = Args::from_args(&["campub"], args).map_err(|e| e.output)?;
         Config::from_args(&args)
+    }
+
+    fn strings(args: &[&str]) -> Vec<String> {
+        args.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn config_file_options_merge_and_the_command_line_wins() {
+        let path = std::env::temp_dir().join(format!("campub-conf-{}.conf", std::process::id()));
+        std::fs::write(&path, "# camera\ndevice = /dev/video2\nsize = 640x480  # VGA\nfps = 15\nlist-formats = false\nstream = \"porch\"\n").unwrap();
+        let cli = strings(&["campub", "--config", path.to_str().unwrap(), "--fps", "25"]);
+        let merged = merge_config_file(&cli).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let args = Args::from_args(
+            &["campub"],
+            &merged[1..].iter().map(String::as_str).collect::<Vec<_>>(),
+        )
+        .unwrap();
+        let config = Config::from_args(&args).unwrap();
+        assert_eq!(config.camera.device, PathBuf::from("/dev/video2"));
+        assert_eq!(
+            (config.camera.width_px, config.camera.height_px),
+            (640, 480)
+        );
+        assert_eq!(config.camera.fps, 25, "command line wins");
+        assert_eq!(config.stream.as_str(), "porch");
+        assert!(!args.list_formats);
+    }
+
+    #[test]
+    fn config_file_errors_name_the_line() {
+        let path = std::env::temp_dir().join(format!("campub-badconf-{}.conf", std::process::id()));
+        std::fs::write(&path, "fps = 10\njust words\n").unwrap();
+        let err = merge_config_file(&strings(&["campub", "--config", path.to_str().unwrap()]))
+            .unwrap_err();
+        std::fs::remove_file(&path).unwrap();
+        assert!(err.contains(":2:"), "{err}");
+        assert!(merge_config_file(&strings(&["campub", "--config", "/nonexistent.conf"])).is_err());
+        assert_eq!(
+            merge_config_file(&strings(&["campub", "--fps", "3"])).unwrap(),
+            strings(&["campub", "--fps", "3"])
+        );
     }
 
     #[test]

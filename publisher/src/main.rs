@@ -23,12 +23,26 @@ const EXIT_RUNTIME: u8 = 1;
 const EXIT_USAGE: u8 = 2;
 
 fn main() -> ExitCode {
-    let args: Args = argh::from_env();
+    let cli: Vec<String> = std::env::args().collect();
+    let args = match config::merge_config_file(&cli) {
+        Ok(merged) => parse_args(&merged),
+        Err(message) => {
+            eprintln!("campub: {message}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let args = match args {
+        Ok(args) => args,
+        Err(code) => return code,
+    };
     if args.version {
         println!("campub {}", env!("CARGO_PKG_VERSION"));
         return ExitCode::SUCCESS;
     }
     init_logging(&args.log_level);
+    if let Some(path) = &args.config {
+        log::info!("options from {} (command-line options win)", path.display());
+    }
     let config = match Config::from_args(&args) {
         Ok(config) => config,
         Err(message) => {
@@ -55,6 +69,25 @@ fn main() -> ExitCode {
             ExitCode::from(EXIT_RUNTIME)
         }
     }
+}
+
+/// argh's parse, with --help printed to stdout (exit 0) and errors to stderr (exit 2).
+fn parse_args(argv: &[String]) -> Result<Args, ExitCode> {
+    let strs: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let (command, rest) = strs
+        .split_first()
+        .map_or(("campub", &[][..]), |(c, r)| (*c, r));
+    use argh::FromArgs as _;
+    Args::from_args(&[command], rest).map_err(|early| match early.status {
+        Ok(()) => {
+            println!("{}", early.output);
+            ExitCode::SUCCESS
+        }
+        Err(()) => {
+            eprintln!("{}", early.output.trim_end());
+            ExitCode::from(EXIT_USAGE)
+        }
+    })
 }
 
 fn init_logging(level: &str) {

@@ -107,7 +107,9 @@ fn main() -> ExitCode {
         Ok(args) => args,
         Err(code) => return code,
     };
-    init_logging(args.log_level.as_deref());
+    if let Err(e) = init_logging(args.log_level.as_deref()) {
+        return fail(&e);
+    }
     let config = match Config::from_options(args.into_options()) {
         Ok(config) => config,
         Err(e) => return fail(&e),
@@ -163,13 +165,23 @@ fn parse_args() -> Result<Args, ExitCode> {
     })
 }
 
-fn init_logging(level: Option<&str>) {
+/// Logs go to stderr; `--log-level` takes a level or an env_logger filter (`camview=debug`).
+fn init_logging(level: Option<&str>) -> Result<(), String> {
+    const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
     let mut builder =
         env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"));
     if let Some(level) = level {
+        let is_filter = level.contains('=') || level.contains(',');
+        if !is_filter && !LEVELS.contains(&level.to_ascii_lowercase().as_str()) {
+            return Err(format!(
+                "bad --log-level {level:?}: use one of {}",
+                LEVELS.join(", ")
+            ));
+        }
         builder.parse_filters(level);
     }
     builder.format_target(false).init();
+    Ok(())
 }
 
 fn fail(e: &dyn std::fmt::Display) -> ExitCode {

@@ -201,6 +201,7 @@ fn bad_command_lines_give_one_line_errors() {
         vec!["--duration", "-3"],
         vec!["--width", "640"],
         vec!["--no-such-option"],
+        vec!["--log-level", "loud"],
     ] {
         let done = run(camview().args(&args), LIMIT);
         assert_eq!(done.status.code(), Some(1), "{args:?}: {}", done.stderr);
