@@ -22,13 +22,23 @@ pub enum DecodeError {
 pub struct MjpegDecoder {
     decompressor: Decompressor,
     yuv: Vec<u8>,
+    /// How `yuv` is laid out after the last successful decode.
+    layout: YuvImage<()>,
 }
 
 impl MjpegDecoder {
     pub fn new() -> Result<Self, DecodeError> {
+        let layout = YuvImage {
+            pixels: (),
+            width: 0,
+            align: 1,
+            height: 0,
+            subsamp: Subsamp::Sub2x2,
+        };
         Ok(Self {
             decompressor: Decompressor::new()?,
             yuv: Vec::new(),
+            layout,
         })
     }
 
@@ -39,6 +49,18 @@ impl MjpegDecoder {
         jpeg: &[u8],
         min_width_px: usize,
     ) -> Result<YuvRef<'_>, DecodeError> {
+        if let Err(e) = self.decode_into_buffer(jpeg, min_width_px) {
+            // camview saw a libjpeg-turbo handle fail every later JPEG after some errors; a
+            // fresh handle (made only on error) rules that out here too.
+            if let Ok(fresh) = Decompressor::new() {
+                self.decompressor = fresh;
+            }
+            return Err(e);
+        }
+        Ok(self.planes())
+    }
+
+    fn decode_into_buffer(&mut self, jpeg: &[u8], min_width_px: usize) -> Result<(), DecodeError> {
         let header = self.decompressor.read_header(jpeg)?;
         let (width, height) = (header.width, header.height);
         if width == 0
@@ -54,6 +76,8 @@ impl MjpegDecoder {
         let factor = dct_scale_for(width, min_width_px);
         self.decompressor.set_scaling_factor(factor)?;
         let (sw, sh) = (factor.scale(width), factor.scale(height));
+        let len = turbojpeg::yuv_pixels_len(sw, 1, sh, header.subsamp)?;
+        self.yuv.resize(len, 0);
         let layout = YuvImage {
             pixels: (),
             width: sw,
@@ -61,8 +85,6 @@ impl MjpegDecoder {
             height: sh,
             subsamp: header.subsamp,
         };
-        let len = turbojpeg::yuv_pixels_len(sw, 1, sh, header.subsamp)?;
-        self.yuv.resize(len, 0);
         self.decompressor.decompress_to_yuv(
             jpeg,
             YuvImage {
@@ -73,9 +95,15 @@ impl MjpegDecoder {
                 subsamp: header.subsamp,
             },
         )?;
+        self.layout = layout;
+        Ok(())
+    }
 
+    /// The planes of the last successful decode, borrowed from the buffer.
+    fn planes(&self) -> YuvRef<'_> {
+        let layout = &self.layout;
         let (yw, yh) = layout.y_size();
-        let (cw, ch) = if header.subsamp == Subsamp::Gray {
+        let (cw, ch) = if layout.subsamp == Subsamp::Gray {
             (0, 0)
         } else {
             layout.uv_size()
@@ -83,10 +111,10 @@ impl MjpegDecoder {
         let (y, rest) = self.yuv.split_at(yw * yh);
         let (u, rest) = rest.split_at(cw * ch);
         let v = &rest[..cw * ch];
-        Ok(YuvRef {
-            width_px: sw,
-            height_px: sh,
-            subsamp: header.subsamp,
+        YuvRef {
+            width_px: layout.width,
+            height_px: layout.height,
+            subsamp: layout.subsamp,
             y: PlaneRef {
                 width_px: yw,
                 height_px: yh,
@@ -102,7 +130,7 @@ impl MjpegDecoder {
                 height_px: ch,
                 data: v,
             },
-        })
+        }
     }
 }
 
@@ -159,5 +187,16 @@ mod tests {
         assert!(decoder.decode_scaled(&[], 64).is_err());
         // Still usable afterwards.
         assert!(decoder.decode_scaled(&jpeg, 64).is_ok());
+    }
+
+    #[test]
+    fn a_frame_cut_mid_scan_does_not_break_the_next_ones() {
+        let jpeg = sample_jpeg(320, 240);
+        let mut decoder = MjpegDecoder::new().unwrap();
+        for cut in [jpeg.len() / 2, jpeg.len() * 3 / 4, jpeg.len() - 2] {
+            let _ = decoder.decode_scaled(&jpeg[..cut], 160);
+            let good = decoder.decode_scaled(&jpeg, 160);
+            assert!(good.is_ok(), "after a frame cut at {cut}: {:?}", good.err());
+        }
     }
 }

@@ -81,7 +81,5 @@ vm() {
 vm webcam "n_devs=1 node_types=0x80001 num_inputs=1 input_types=0x0"
 vm hdmi "n_devs=1 node_types=0x1 num_inputs=1 input_types=0x3"
 
-"$PY" "$HERE/check.py" "$RESULTS" "$PROFILE"
-rc=$?
 say "total $(elapsed); logs in $RESULTS"
-exit $rc
+exec "$PY" "$HERE/check.py" "$RESULTS" "$PROFILE campub"

@@ -60,12 +60,11 @@ pub struct Screen<'t, T: RenderTarget> {
     banner: Overlay<'t>,
     notice: Overlay<'t>,
     text: TextRenderer,
-    /// The current picture's planes converted for SDL, reused frame to frame.
-    limited_range: Vec<u8>,
 }
 
 impl<'t, T: RenderTarget> Screen<'t, T> {
     pub fn new(canvas: Canvas<T>, creator: &'t TextureCreator<T::Context>) -> Result<Self, Error> {
+        use_jpeg_yuv_range();
         Ok(Self {
             canvas,
             creator,
@@ -73,7 +72,6 @@ impl<'t, T: RenderTarget> Screen<'t, T> {
             banner: Overlay::default(),
             notice: Overlay::default(),
             text: TextRenderer::new()?,
-            limited_range: Vec::new(),
         })
     }
 
@@ -113,31 +111,18 @@ impl<'t, T: RenderTarget> Screen<'t, T> {
         target.source = source;
 
         match picture.planes() {
-            Some(planes) => {
-                // SDL's YUV textures take BT.601 limited range; JPEG's is full range.
-                self.limited_range.clear();
-                self.limited_range
-                    .extend(planes.y.iter().map(|&y| LUMA_TO_LIMITED[usize::from(y)]));
-                let u_at = self.limited_range.len();
-                self.limited_range
-                    .extend(planes.u.iter().map(|&c| CHROMA_TO_LIMITED[usize::from(c)]));
-                let v_at = self.limited_range.len();
-                self.limited_range
-                    .extend(planes.v.iter().map(|&c| CHROMA_TO_LIMITED[usize::from(c)]));
-                let data = &self.limited_range;
-                target
-                    .texture
-                    .update_yuv(
-                        None,
-                        &data[..u_at],
-                        planes.y_pitch,
-                        &data[u_at..v_at],
-                        planes.uv_pitch,
-                        &data[v_at..],
-                        planes.uv_pitch,
-                    )
-                    .map_err(|e| Error::sdl("upload the YUV picture", e))
-            }
+            Some(planes) => target
+                .texture
+                .update_yuv(
+                    None,
+                    planes.y,
+                    planes.y_pitch,
+                    planes.u,
+                    planes.uv_pitch,
+                    planes.v,
+                    planes.uv_pitch,
+                )
+                .map_err(|e| Error::sdl("upload the YUV picture", e)),
             None => target
                 .texture
                 .update(None, &picture.data, 3 * picture.width_px)
@@ -297,21 +282,19 @@ fn to_u32(n: usize) -> Result<u32, Error> {
     u32::try_from(n).map_err(|_| Error::Sdl(format!("size {n} is too large for SDL")))
 }
 
-/// Maps full range (0..=255) onto `lo..=lo+span`, rounding.
-const fn range_table(lo: u32, span: u32) -> [u8; 256] {
-    let mut table = [0u8; 256];
-    let mut i = 0;
-    while i < 256 {
-        table[i] = (lo + (i as u32 * span + 127) / 255) as u8;
-        i += 1;
+/// Tells SDL that YUV textures hold JPEG's full-range BT.601 YCbCr (its default is limited
+/// range), so decoded planes upload as they are: no per-frame pass over the pixels. The safe
+/// sdl2 API has no call for this setting; this is camview's one unsafe line.
+#[allow(unsafe_code)]
+fn use_jpeg_yuv_range() {
+    // SAFETY: sets a global conversion mode read when SDL converts YUV; takes an enum by value
+    // and touches no memory of ours. Valid before or after SDL_Init.
+    unsafe {
+        sdl2::sys::SDL_SetYUVConversionMode(
+            sdl2::sys::SDL_YUV_CONVERSION_MODE::SDL_YUV_CONVERSION_JPEG,
+        )
     }
-    table
 }
-
-/// JPEG (JFIF) YCbCr is BT.601 full range; SDL's YUV textures assume BT.601 limited range
-/// (its default conversion mode, which the safe sdl2 API cannot change).
-static LUMA_TO_LIMITED: [u8; 256] = range_table(16, 219);
-static CHROMA_TO_LIMITED: [u8; 256] = range_table(16, 224);
 
 #[cfg(test)]
 mod tests {
@@ -334,21 +317,8 @@ mod tests {
         assert_eq!(letterbox(0, 0, 100, 50), Rect::new(0, 0, 100, 50));
     }
 
-    #[test]
-    fn range_tables_map_the_ends_and_the_chroma_centre() {
-        assert_eq!((LUMA_TO_LIMITED[0], LUMA_TO_LIMITED[255]), (16, 235));
-        assert_eq!(
-            (
-                CHROMA_TO_LIMITED[0],
-                CHROMA_TO_LIMITED[128],
-                CHROMA_TO_LIMITED[255]
-            ),
-            (16, 128, 240)
-        );
-    }
-
     /// The whole drawing path on a software surface: picture colours survive YUV upload and
-    /// range conversion, letterbox bars stay black, the banner box is the tutorial's blue.
+    /// the full-range YUV setting, letterbox bars stay black, the banner box is the tutorial's blue.
     #[test]
     fn draws_picture_letterbox_and_banner_on_a_surface() {
         use crate::decode::tests::solid_jpeg;

@@ -1,0 +1,277 @@
+#!/usr/bin/env python3
+"""Judges the VM tests (tests/vm/run.sh): reads what guest.sh recorded inside the VMs (campub's
+logs, exit statuses, timings) and what sub.py received on the host, prints one PASS/FAIL line
+per test, the measured numbers, and last the line "N passed, M failed". Exit status 1 if any
+test failed.
+
+    check.py RESULTS_DIR [LABEL]
+
+Set CAMPUB_VM_STRICT_RATE=1 to also require that the subscriber RECEIVES frames at the driver's
+rate within 10 % (true for 640x480 under software emulation, not for 1280x720 and 1920x1080,
+where campub's encoder cannot keep up in the VM and drops frames by design: newest frame wins).
+"""
+import json
+import os
+import re
+import sys
+
+RESULTS = sys.argv[1]
+LABEL = sys.argv[2] if len(sys.argv) > 2 else ""
+STATS_S = 2.0  # guest.sh runs campub with --stats-interval 2
+TOLERANCE = 0.10
+STRICT_RATE = os.environ.get("CAMPUB_VM_STRICT_RATE") == "1"
+
+
+class Fail(Exception):
+    pass
+
+
+def check(cond, message):
+    if not cond:
+        raise Fail(message)
+
+
+def read(*path):
+    p = os.path.join(RESULTS, *path)
+    try:
+        with open(p) as f:
+            return f.read().strip()
+    except OSError:
+        raise Fail(f"{os.path.relpath(p, RESULTS)} is missing (the VM step did not run; see vm.log)")
+
+
+def number(*path):
+    text = read(*path)
+    check(re.fullmatch(r"-?\d+", text), f"{'/'.join(path)}: not a number: {text!r}")
+    return int(text)
+
+
+STATS = re.compile(r"stats: captured ([\d.]+) fps, published ([\d.]+) fps, dropped (\d+) \(encoder busy\)"
+                   r" \+ (\d+) \(source\), (\d+) bad,.* processing ([\d.]+) ms/frame \(max ([\d.]+)\)")
+
+
+def stats_lines(log):
+    keys = ("captured", "published", "dropped", "source", "bad", "proc_ms", "proc_max_ms")
+    return [dict(zip(keys, map(float, m.groups()))) for m in STATS.finditer(log)]
+
+
+def received(group):
+    try:
+        with open(os.path.join(RESULTS, group, "received.json")) as f:
+            return json.load(f)
+    except OSError:
+        raise Fail(f"{group}/received.json is missing (the host subscriber did not finish)")
+
+
+def not_hung(group, step):
+    if os.path.exists(os.path.join(RESULTS, group, step, "hung")):
+        raise Fail(f"{step}: campub {read(group, step, 'hung')}")
+
+
+def exited_cleanly(group, step, limit_ms):
+    """campub got SIGTERM: exit 0, promptly, saying so."""
+    not_hung(group, step)
+    rc, ms = number(group, step, "rc"), number(group, step, "exit_ms")
+    check(rc == 0, f"{step}: exit status {rc} after SIGTERM, expected 0")
+    check(ms <= limit_ms, f"{step}: took {ms} ms to exit after SIGTERM (limit {limit_ms})")
+    check("INFO ] stopped" in read(group, step, "campub.log"), f"{step}: no 'stopped' in the log")
+    return ms
+
+
+MEASURED = []  # lines for the measurements block
+
+
+def streamed(group, step, size, out_size, fps):
+    """The checks every streaming run shares. Returns a one-line summary."""
+    log = read(group, step, "campub.log")
+    src = f"source: /dev/video0 YUYV {size} at {fps:.2f} fps"
+    check(src in log, f"{step}: expected '{src}' in the log:\n{log}")
+    exit_ms = exited_cleanly(group, step, 2000)
+    windows = stats_lines(log)
+    check(len(windows) >= 3, f"{step}: only {len(windows)} stats lines in the log:\n{log}")
+    # The first window includes start-up; judge the steady state.
+    steady = windows[1:]
+    cap = sum(w["captured"] for w in steady) / len(steady)
+    pub = sum(w["published"] for w in steady) / len(steady)
+    check(abs(cap - fps) <= TOLERANCE * fps,
+          f"{step}: captured {cap:.1f} fps on average, the driver delivers {fps:g} (+-10 %): "
+          + ", ".join(f"{w['captured']:g}" for w in steady))
+    # Every captured frame is published, dropped because the encoder was busy (newest frame
+    # wins), or bad: per window, captured - published - bad - dropped = 0 (+-2 at the edges),
+    # for a window length between the interval and the interval + one frame's processing.
+    for i, w in enumerate(windows):
+        lo, hi = STATS_S, STATS_S + w["proc_max_ms"] / 1000 + 0.3
+        rest = [(w["captured"] - w["published"]) * e - w["bad"] - w["dropped"] for e in (lo, hi)]
+        check(min(rest) - 2 <= 0 <= max(rest) + 2,
+              f"{step}: stats window {i + 1} does not add up: {w}")
+    # What the subscriber got.
+    rx = received(group)
+    check(rx["malformed_count"] == 0, f"{group}: {rx['malformed_count']} malformed messages: {rx['malformed']}")
+    s = rx["streams"].get(step)
+    check(s is not None, f"{step}: the host subscriber received no frame of this stream")
+    check(s["received"] >= 10, f"{step}: only {s['received']} frames received")
+    check(s["sizes"] == {out_size: s["received"]}, f"{step}: JPEG sizes {s['sizes']}, expected all {out_size}")
+    check(s["gaps"] == 0 and s["restarts"] == 0,
+          f"{step}: sequence numbers have {s['gaps']} missing and {s['restarts']} going back")
+    # The subscriber's view must match campub's count: last_seq + 1 frames were published up to
+    # the last one received; the stats windows (each at least STATS_S long) account for at
+    # least sum(published * STATS_S) of them, at most that plus one window's overshoot each and
+    # the time after the last stats line; up to 4 queued frames may die with the socket.
+    pub_lo = sum(w["published"] * STATS_S for w in windows)
+    slack = STATS_S + max(w["proc_max_ms"] for w in windows) / 1000 + 0.3
+    pub_hi = sum(w["published"] * slack for w in windows) + max(w["published"] for w in windows) * slack
+    n = s["last_seq"] + 1
+    check(pub_lo - 4 - len(windows) <= n <= pub_hi + 2,
+          f"{step}: campub's stats say {pub_lo:.0f}..{pub_hi:.0f} frames published, the subscriber "
+          f"saw sequence numbers up to {s['last_seq']}")
+    if STRICT_RATE:
+        check(abs(s["rate_fps"] - fps) <= TOLERANCE * fps,
+              f"{step}: received {s['rate_fps']} fps, the driver delivers {fps:g} (+-10 %)")
+    MEASURED.append(
+        f"{step:8} {size:>9} -> {out_size}: captured {cap:5.1f} fps "
+        f"({min(w['captured'] for w in steady):g}..{max(w['captured'] for w in steady):g}), "
+        f"published {pub:5.1f} fps, received {s['rate_fps']:5.1f} fps ({s['received']} frames, "
+        f"seq {s['first_seq']}..{s['last_seq']}, 0 gaps), encoder-busy drops "
+        f"{sum(w['dropped'] for w in steady) / len(steady) / STATS_S:4.1f}/s, source drops "
+        f"{sum(w['source'] for w in steady):g}, processing "
+        f"{sum(w['proc_ms'] for w in steady) / len(steady):.0f} ms/frame, SIGTERM->exit {exit_ms} ms")
+    return (f"{s['received']} JPEGs {out_size}, no gaps; captured {cap:.1f} fps (driver {fps:g}), "
+            f"published {pub:.1f} fps")
+
+
+TESTS = []
+
+
+def test(name):
+    def register(fn):
+        TESTS.append((name, fn))
+        return fn
+    return register
+
+
+for group in ("webcam", "hdmi"):
+    @test(f"the '{group}' VM boots, loads vivid and runs guest.sh to the end")
+    def _(group=group):
+        rc = number(group, "vm.rc")
+        log = read(group, "vm.log")
+        check(rc == 0, f"vm.sh exit status {rc}:\n{log[-3000:]}")
+        return f"{group}/.vm/console.log has the guest console"
+
+
+@test("1a --list-formats lists what vivid offers (same formats and YUYV sizes/rates as v4l2-ctl)")
+def _():
+    check(number("webcam", "formats", "rc") == 0, "campub --list-formats failed: " + read("webcam", "formats", "stderr"))
+    out = read("webcam", "formats", "stdout")
+    ref = read("webcam", "formats", "v4l2-ctl.txt")
+    ours, cur, raw = {}, None, []
+    for line in out.splitlines():
+        if m := re.match(r"  (\[[\d, ]+\]|\S.{3}) ", line):
+            name = m.group(1)
+            if name.startswith("["):  # campub prints a fourcc with the big-endian bit as bytes
+                raw.append(name)
+                b = [int(x) for x in name[1:-1].split(",")]
+                name = bytes(b[:3] + [b[3] & 0x7F]).decode() + ("-BE" if b[3] & 0x80 else "")
+            cur = ours.setdefault(name, {"usable": "not read by campub" not in line, "sizes": {}})
+        elif (m := re.match(r"    (\d+x\d+)  fps: (.*)", line)) and cur is not None:
+            cur["sizes"][m.group(1)] = sorted(float(x) for x in m.group(2).split())
+    theirs, cur, size = {}, None, None
+    for line in ref.splitlines():
+        if m := re.search(r"\[\d+\]: '([^']+)'", line):
+            cur = theirs.setdefault(m.group(1), {})
+        elif m := re.search(r"Size: Discrete (\d+x\d+)", line):
+            size = m.group(1)
+            cur[size] = []
+        elif m := re.search(r"Interval: Discrete .*\(([\d.]+) fps\)", line):
+            cur[size].append(float(m.group(1)))
+    check(set(ours) == set(theirs), f"campub lists {sorted(ours)}, v4l2-ctl {sorted(theirs)}")
+    check("YUYV" in ours and ours["YUYV"]["usable"], f"YUYV missing or not marked usable:\n{out}")
+    check([f for f, v in ours.items() if v["usable"]] == ["YUYV"], "only YUYV should be usable (no MJPG in vivid)")
+    yuyv = ours["YUYV"]["sizes"]
+    ref_yuyv = {k: sorted(round(x, 3) for x in v) for k, v in theirs["YUYV"].items()}
+    check({k: [round(x, 3) for x in v] for k, v in yuyv.items()} == ref_yuyv,
+          f"YUYV sizes/rates differ: campub {yuyv}, v4l2-ctl {ref_yuyv}")
+    check({"640x480", "1280x720", "1920x1080"} <= set(yuyv) and "800x600" not in yuyv,
+          f"unexpected webcam sizes {sorted(yuyv)}")
+    note = f" (note: {len(raw)} big-endian formats are printed as byte arrays, e.g. {raw[0]})" if raw else ""
+    return f"{len(ours)} formats; YUYV sizes {', '.join(yuyv)}{note}"
+
+
+@test("1b --size 800x600 on the webcam input: nearest size 640x480 with a warning, streamed")
+def _():
+    log = read("webcam", "nearest", "campub.log")
+    for want in ("WARN ] /dev/video0: asked for 800x600, the driver granted the nearest size it has: 640x480",
+                 "WARN ] /dev/video0: asked for 30 fps, the driver granted 25.00 fps"):
+        check(want in log, f"expected '{want}' in the log:\n{log}")
+    return streamed("webcam", "nearest", "640x480", "640x480", 25)
+
+
+for step, size, out, timings in (("hd480", "640x480", "640x480", "1080p30 scaled"),
+                                 ("hd720", "1280x720", "640x360", "720p30"),
+                                 ("hd1080", "1920x1080", "640x360", "1080p30")):
+    @test(f"2 YUYV {size} at 30 fps (HDMI {timings}) -> {out} JPEGs on the host, no gaps, capture rate +-10 %")
+    def _(step=step, size=size, out=out):
+        return streamed("hdmi", step, size, out, 30)
+
+
+@test("3 a device offering none of campub's formats (vivid touch node): clear error naming what it offers")
+def _():
+    ref = read("webcam", "touch", "v4l2-ctl.txt")
+    offered = re.findall(r"\[\d+\]: '(\S{4})'", ref)
+    check(offered and "YUYV" not in offered and "MJPG" not in offered, f"v4l2-ctl says:\n{ref}")
+    not_hung("webcam", "touch")
+    rc, ms = number("webcam", "touch", "rc"), number("webcam", "touch", "exit_ms")
+    log = read("webcam", "touch", "campub.log")
+    want = ("ERROR] /dev/v4l-touch0 offers none of the formats campub reads (MJPG or YUYV); "
+            f"it offers: {', '.join(offered)}")
+    check(rc == 1, f"exit status {rc}, expected 1:\n{log}")
+    check(want in log, f"expected '{want}' in the log:\n{log}")
+    check(ms < 5000, f"took {ms} ms to fail")
+    return f"exit 1 after {ms} ms: ...it offers: {', '.join(offered)}"
+
+
+@test("4 camera lost mid-stream (vivid unbound): exit 1 within 2 s with 'lost mid-stream', no hang")
+def _():
+    not_hung("hdmi", "lost")
+    check(number("hdmi", "lost", "unbind_rc") == 0, "the unbind failed")
+    check(not os.path.exists(os.path.join(RESULTS, "hdmi", "lost", "device_still_there")), "/dev/video0 still exists")
+    rc, ms, unbind = number("hdmi", "lost", "rc"), number("hdmi", "lost", "exit_ms"), number("hdmi", "lost", "unbind_ms")
+    log = read("hdmi", "reopen", "campub.log")
+    check(rc == 1, f"exit status {rc}, expected 1:\n{log}")
+    check(re.search(r"ERROR\] camera /dev/video0 was lost mid-stream: .+", log), f"no 'lost mid-stream' error:\n{log}")
+    check(ms <= 2000, f"exited {ms} ms after the unbind started (limit 2000)")
+    MEASURED.append(f"lost     unbind took {unbind} ms; campub exited {ms} ms after the unbind started")
+    return f"exit 1, {ms} ms after the unbind started (the unbind itself took {unbind} ms)"
+
+
+@test("5 clean stop: SIGTERM -> exit 0, and a second campub opens /dev/video0 at once and gets frames")
+def _():
+    ms = exited_cleanly("hdmi", "stop", 2000)
+    first = number("hdmi", "reopen", "first_frame_ms")
+    log = read("hdmi", "reopen", "campub.log")
+    errors = [line for line in log.splitlines() if "ERROR" in line and "lost mid-stream" not in line]
+    check(not errors, f"the second campub logged an error:\n{log}")
+    s = received("hdmi")["streams"].get("reopen")
+    check(s and s["received"] > 0 and list(s["sizes"]) == ["640x360"],
+          f"the host received no proper frame from the second campub: {s}")
+    MEASURED.append(f"stop     SIGTERM->exit {ms} ms; the next campub published its first frame "
+                    f"{first} ms after it started")
+    return f"exit 0 in {ms} ms; second campub's first frame {first} ms after start, {s['received']} received"
+
+
+passed = failed = 0
+print(f"campub VM tests ({LABEL})" if LABEL else "campub VM tests")
+for name, fn in TESTS:
+    try:
+        detail = fn()
+        passed += 1
+        print(f"PASS  {name}\n      {detail}")
+    except Exception as e:  # Fail, or a surprise in what was recorded
+        failed += 1
+        why = str(e) if isinstance(e, Fail) else f"{type(e).__name__}: {e}"
+        print(f"FAIL  {name}\n      " + why.replace("\n", "\n      "))
+if MEASURED:
+    print("measured:")
+    for line in MEASURED:
+        print("  " + line)
+print(f"{passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)
