@@ -116,16 +116,18 @@ fn bounce(t: usize, range: usize) -> usize {
     }
 }
 
-/// Draws white text on a black box into the YUYV image, top-left, clipped to the image.
+/// Draws white text on a black box into the YUYV image, bottom-left (the viewer's banner sits
+/// top-left), clipped to the image.
 fn stamp_text(data: &mut [u8], stride: usize, w: usize, h: usize, mask: &CoverageMask) {
     const LEFT_PX: usize = 8;
-    const TOP_PX: usize = 8;
+    const BOTTOM_PX: usize = 8;
     const PAD_PX: usize = 6;
     let box_w = mask.width_px + 2 * PAD_PX;
     let box_h = mask.height_px + 2 * PAD_PX;
+    let top = h.saturating_sub(box_h + BOTTOM_PX);
     for (by, row) in data
         .chunks_exact_mut(stride)
-        .skip(TOP_PX)
+        .skip(top)
         .take(box_h.min(h))
         .enumerate()
     {
@@ -195,7 +197,7 @@ mod tests {
     fn the_text_box_has_white_ink_on_black() {
         let mut source = PatternSource::new(640, 480, 1000.0).unwrap();
         let frame = next(&mut source);
-        let luma_in_box: Vec<u8> = (12..40)
+        let luma_in_box: Vec<u8> = (425..465)
             .flat_map(|y| (12..300).map(move |x| (y, x)))
             .map(|(y, x)| frame.data[y * 1280 + x * 2])
             .collect();
