@@ -9,3 +9,5 @@ export PATH="$HOME/.cargo/bin:$PATH"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace
+# campub against a real V4L2 driver (vivid) in small qemu VMs; see tests/vm/README.md.
+tests/vm/run.sh

@@ -56,7 +56,8 @@ impl Stats {
         let Some(interval) = self.interval else {
             return;
         };
-        let elapsed = self.window_start.elapsed();
+        let now = Instant::now();
+        let elapsed = now - self.window_start;
         if elapsed < interval {
             return;
         }
@@ -80,7 +81,8 @@ impl Stats {
         self.process_total = Duration::ZERO;
         self.process_max = Duration::ZERO;
         self.latency_total = Duration::ZERO;
-        self.window_start = Instant::now();
+        // The next window starts where this one was measured, so no time falls between two.
+        self.window_start = now;
     }
 
     fn line(&self, elapsed: Duration, captured: u64, replaced: u64, source_dropped: u64) -> String {

@@ -19,6 +19,13 @@ RESULTS = sys.argv[1]
 LABEL = sys.argv[2] if len(sys.argv) > 2 else ""
 STATS_S = 2.0  # guest.sh runs campub with --stats-interval 2
 TOLERANCE = 0.10
+# Upward, 15 %: under emulation vivid itself delivers MORE than its nominal rate at 1920x1080:
+# some buffers repeat the previous sequence number (v4l2-ctl --stream-mmap --verbose in the VM:
+# 13 repeats in 180 frames, 32 with two busy guest CPUs). Apparently its capture thread times its
+# sleep from the start of a frame's fill, so a fill longer than half a frame period (slow under
+# emulation) makes it wake early, round to the same frame slot and deliver it again. campub
+# dequeues them all: 30.8-32.8 fps measured per run, single 2 s windows up to 33.9.
+OVER_TOLERANCE = 0.15
 STRICT_RATE = os.environ.get("CAMPUB_VM_STRICT_RATE") == "1"
 
 
@@ -93,9 +100,9 @@ def streamed(group, step, size, out_size, fps):
     steady = windows[1:]
     cap = sum(w["captured"] for w in steady) / len(steady)
     pub = sum(w["published"] for w in steady) / len(steady)
-    check(abs(cap - fps) <= TOLERANCE * fps,
-          f"{step}: captured {cap:.1f} fps on average, the driver delivers {fps:g} (+-10 %): "
-          + ", ".join(f"{w['captured']:g}" for w in steady))
+    check((1 - TOLERANCE) * fps <= cap <= (1 + OVER_TOLERANCE) * fps,
+          f"{step}: captured {cap:.1f} fps on average, the driver delivers {fps:g} "
+          f"(-10 %/+{OVER_TOLERANCE * 100:.0f} %); per stats window: " + ", ".join(f"{w['captured']:g}" for w in steady))
     # Every captured frame is published, dropped because the encoder was busy (newest frame
     # wins), or bad: per window, captured - published - bad - dropped = 0 (+-2 at the edges),
     # for a window length between the interval and the interval + one frame's processing.
@@ -127,8 +134,10 @@ def streamed(group, step, size, out_size, fps):
     if STRICT_RATE:
         check(abs(s["rate_fps"] - fps) <= TOLERANCE * fps,
               f"{step}: received {s['rate_fps']} fps, the driver delivers {fps:g} (+-10 %)")
+    fill = os.path.join(RESULTS, group, step, "vivid_fill_percent")
+    fill = f" (vivid drew {read(group, step, 'vivid_fill_percent')} % of each frame)" if os.path.exists(fill) else ""
     MEASURED.append(
-        f"{step:8} {size:>9} -> {out_size}: captured {cap:5.1f} fps "
+        f"{step:8} {size:>9} -> {out_size}{fill}: captured {cap:5.1f} fps "
         f"({min(w['captured'] for w in steady):g}..{max(w['captured'] for w in steady):g}), "
         f"published {pub:5.1f} fps, received {s['rate_fps']:5.1f} fps ({s['received']} frames, "
         f"seq {s['first_seq']}..{s['last_seq']}, 0 gaps), encoder-busy drops "
@@ -160,17 +169,14 @@ for group in ("webcam", "hdmi"):
 
 @test("1a --list-formats lists what vivid offers (same formats and YUYV sizes/rates as v4l2-ctl)")
 def _():
-    check(number("webcam", "formats", "rc") == 0, "campub --list-formats failed: " + read("webcam", "formats", "stderr"))
+    rc = number("webcam", "formats", "rc")
+    check(rc == 0, f"campub --list-formats: exit status {rc} (137: killed after 30 s): " + read("webcam", "formats", "stderr"))
     out = read("webcam", "formats", "stdout")
     ref = read("webcam", "formats", "v4l2-ctl.txt")
-    ours, cur, raw = {}, None, []
+    ours, cur = {}, None
     for line in out.splitlines():
-        if m := re.match(r"  (\[[\d, ]+\]|\S.{3}) ", line):
+        if m := re.match(r"  (\S.{3}(?:-BE)?) ", line):
             name = m.group(1)
-            if name.startswith("["):  # campub prints a fourcc with the big-endian bit as bytes
-                raw.append(name)
-                b = [int(x) for x in name[1:-1].split(",")]
-                name = bytes(b[:3] + [b[3] & 0x7F]).decode() + ("-BE" if b[3] & 0x80 else "")
             cur = ours.setdefault(name, {"usable": "not read by campub" not in line, "sizes": {}})
         elif (m := re.match(r"    (\d+x\d+)  fps: (.*)", line)) and cur is not None:
             cur["sizes"][m.group(1)] = sorted(float(x) for x in m.group(2).split())
@@ -192,8 +198,7 @@ def _():
           f"YUYV sizes/rates differ: campub {yuyv}, v4l2-ctl {ref_yuyv}")
     check({"640x480", "1280x720", "1920x1080"} <= set(yuyv) and "800x600" not in yuyv,
           f"unexpected webcam sizes {sorted(yuyv)}")
-    note = f" (note: {len(raw)} big-endian formats are printed as byte arrays, e.g. {raw[0]})" if raw else ""
-    return f"{len(ours)} formats; YUYV sizes {', '.join(yuyv)}{note}"
+    return f"{len(ours)} formats; YUYV sizes {', '.join(yuyv)}"
 
 
 @test("1b --size 800x600 on the webcam input: nearest size 640x480 with a warning, streamed")
@@ -208,7 +213,7 @@ def _():
 for step, size, out, timings in (("hd480", "640x480", "640x480", "1080p30 scaled"),
                                  ("hd720", "1280x720", "640x360", "720p30"),
                                  ("hd1080", "1920x1080", "640x360", "1080p30")):
-    @test(f"2 YUYV {size} at 30 fps (HDMI {timings}) -> {out} JPEGs on the host, no gaps, capture rate +-10 %")
+    @test(f"2 YUYV {size} at 30 fps (HDMI {timings}) -> {out} JPEGs on the host, no gaps, capture rate -10 %/+15 %")
     def _(step=step, size=size, out=out):
         return streamed("hdmi", step, size, out, 30)
 
@@ -258,7 +263,19 @@ def _():
     return f"exit 0 in {ms} ms; second campub's first frame {first} ms after start, {s['received']} received"
 
 
+def others_cores():
+    """{group: cores that other processes on the host kept busy while its VM ran}."""
+    out = {}
+    for group in ("webcam", "hdmi"):
+        try:
+            out[group] = float(read(group, "host_others_cores"))
+        except (Fail, ValueError):
+            pass
+    return out
+
+
 passed = failed = 0
+busy = others_cores()
 print(f"campub VM tests ({LABEL})" if LABEL else "campub VM tests")
 for name, fn in TESTS:
     try:
@@ -268,10 +285,17 @@ for name, fn in TESTS:
     except Exception as e:  # Fail, or a surprise in what was recorded
         failed += 1
         why = str(e) if isinstance(e, Fail) else f"{type(e).__name__}: {e}"
+        if "captured" in why and max(busy.values(), default=0) >= 0.5:
+            why += ("\n(the host was busy: other processes kept "
+                    + ", ".join(f"{c:.1f} cores busy during the {g} VM" for g, c in busy.items())
+                    + f" of {os.cpu_count()}; the emulated CPUs then cannot generate and capture"
+                    " 1920x1080 at 30 fps, see tests/vm/README.md)")
         print(f"FAIL  {name}\n      " + why.replace("\n", "\n      "))
-if MEASURED:
+if MEASURED or busy:
     print("measured:")
     for line in MEASURED:
         print("  " + line)
+    for g, c in busy.items():
+        print(f"  host     other processes kept {c:.2f} of {os.cpu_count()} cores busy during the {g} VM")
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)

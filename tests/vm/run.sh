@@ -58,21 +58,30 @@ mkdir -p "$RESULTS"
 
 free_port() { "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
+# CPU ticks: all busy time on this host, and what this script's finished children used.
+busy_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9; exit}' /proc/stat; }
+our_ticks() { awk '{print $16 + $17}' /proc/$$/stat; }
+
 # vm GROUP VIVID_OPTIONS: one VM running `guest.sh GROUP`, the subscriber listening meanwhile.
 vm() {
-    local group=$1 vivid=$2 port sub rc
+    local group=$1 vivid=$2 port sub rc busy0 ours0 t0
     local out=$RESULTS/$group
     mkdir -p "$out"
     port=$(free_port)
     "$PY" "$HERE/sub.py" "tcp://127.0.0.1:$port" "$out/received.json" &
     sub=$!
     say "VM '$group' (vivid $vivid) ..."
+    busy0=$(busy_ticks) ours0=$(our_ticks) t0=$SECONDS
     "$HERE/vm.sh" --vivid "$vivid" --fwd "$port:5555" --out "$out" --timeout 240 \
         -- "$HERE/guest.sh" "$group" > "$out/vm.log" 2>&1
     rc=$?
     echo $rc > "$out/vm.rc"
     kill -TERM $sub
     wait $sub
+    # Software emulation is slow: other work on this host starves the VM. Record how many
+    # cores other processes kept busy meanwhile, for check.py to mention next to a failure.
+    echo "$(busy_ticks) $busy0 $(our_ticks) $ours0 $((SECONDS - t0))" \
+        | awk '{printf "%.2f\n", (($1 - $2) - ($3 - $4)) / 100 / ($5 > 0 ? $5 : 1)}' > "$out/host_others_cores"
     say "VM '$group' done (exit $rc) after $(elapsed)"
 }
 

@@ -189,7 +189,7 @@ if [ -n "$FWD" ]; then
          -device virtio-net-pci,netdev=n0)
 fi
 qemu=(qemu-system-x86_64 -nodefaults -no-user-config -display none -no-reboot
-      -M pc "${accel[@]}" -m 1024 -smp "$(nproc)"
+      -M pc "${accel[@]}" -m 1024 -smp "${CAMPUB_VM_SMP:-$(($(nproc) > 4 ? 4 : $(nproc)))}"
       -kernel "$CACHE/vmlinux" -initrd "$CACHE/initrd"
       -append "console=ttyS0 quiet loglevel=3 panic=-1 mitigations=off cryptomgr.notests random.trust_cpu=on campubvm.config=$VM/config"
       -serial "file:$VM/console.log"

@@ -77,10 +77,25 @@ fn open_device(path: &Path) -> Result<Device, CaptureError> {
     })
 }
 
+/// A fourcc as v4l2-ctl prints it: the four characters, "-BE" added when bit 31 marks the
+/// big-endian variant of a format.
 fn fourcc_name(f: FourCC) -> String {
-    f.str()
-        .map(str::to_owned)
-        .unwrap_or_else(|_| format!("{:?}", f.repr))
+    let [a, b, c, d] = f.repr;
+    let name: String = [a, b, c, d & 0x7f]
+        .iter()
+        .map(|&ch| {
+            if ch.is_ascii_graphic() || ch == b' ' {
+                char::from(ch)
+            } else {
+                '?'
+            }
+        })
+        .collect();
+    if d & 0x80 != 0 {
+        name + "-BE"
+    } else {
+        name
+    }
 }
 
 impl V4l2Source {
@@ -388,6 +403,16 @@ mod tests {
         assert!(choose_fourcc(FormatChoice::Auto, &[nv12]).is_err());
         assert!(choose_fourcc(FormatChoice::Mjpeg, &[YUYV]).is_err());
         assert_eq!(choose_fourcc(FormatChoice::Yuyv, &[MJPG, YUYV]), Ok(YUYV));
+    }
+
+    #[test]
+    fn fourcc_names_print_like_v4l2_ctl() {
+        assert_eq!(fourcc_name(YUYV), "YUYV");
+        assert_eq!(
+            fourcc_name(FourCC::new(&[b'Y', b'1', b'6', b' ' | 0x80])),
+            "Y16-BE"
+        );
+        assert_eq!(fourcc_name(FourCC::new(b"GREY")), "GREY");
     }
 
     #[test]
