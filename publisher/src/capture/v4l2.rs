@@ -410,7 +410,7 @@ mod tests {
         assert_eq!(fourcc_name(YUYV), "YUYV");
         assert_eq!(
             fourcc_name(FourCC::new(&[b'Y', b'1', b'6', b' ' | 0x80])),
-            "Y16-BE"
+            "Y16 -BE"
         );
         assert_eq!(fourcc_name(FourCC::new(b"GREY")), "GREY");
     }
