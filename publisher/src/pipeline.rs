@@ -120,6 +120,7 @@ pub fn run(
     stop: &Arc<AtomicBool>,
     on_published: OnPublished<'_>,
 ) -> Result<(), RunError> {
+    let mut processor = FrameProcessor::new(config.width_px, config.quality)?;
     let handoff = Arc::new(NewestFrame::<RawFrame>::new());
     let counters = Arc::new(CaptureCounters::default());
     let capture_thread = capture::spawn(
@@ -131,49 +132,25 @@ pub fn run(
     )
     .map_err(RunError::Thread)?;
 
-    let mut processor = FrameProcessor::new(config.width_px, config.quality)?;
     let mut stats = Stats::new(config.stats_interval);
     let mut published: u64 = 0;
     let mut loop_result = Ok(());
-    let mut failures_logged: u64 = 0;
-
     while !stop.load(Ordering::Relaxed) {
         match handoff.take(Duration::from_millis(100)) {
             Ok(frame) => {
-                let started = Instant::now();
-                match processor.process(&frame) {
-                    Ok(out) => {
-                        match publisher.publish(
-                            out.jpeg,
-                            out.width_px,
-                            out.height_px,
-                            frame.capture_unix_ns,
-                        ) {
-                            Ok(bytes) => {
-                                published += 1;
-                                stats.frame_published(
-                                    bytes,
-                                    started.elapsed(),
-                                    frame.captured_at.elapsed(),
-                                );
-                                on_published(published);
-                            }
-                            Err(e) => {
-                                loop_result = Err(RunError::Publish(e));
-                                break;
-                            }
-                        }
+                let sent = process_and_publish(&mut processor, publisher, &frame, &mut stats);
+                handoff.recycle(frame);
+                match sent {
+                    Ok(true) => {
+                        published += 1;
+                        on_published(published);
                     }
+                    Ok(false) => {}
                     Err(e) => {
-                        stats.frame_failed();
-                        // A camera sending garbage should not flood the journal.
-                        failures_logged += 1;
-                        if failures_logged <= 5 || failures_logged.is_power_of_two() {
-                            log::warn!("skipping a frame ({failures_logged} so far): {e}");
-                        }
+                        loop_result = Err(RunError::Publish(e));
+                        break;
                     }
                 }
-                handoff.recycle(frame);
             }
             Err(TakeError::Timeout) => {}
             Err(TakeError::Closed) => break,
@@ -189,4 +166,29 @@ pub fn run(
         Err(_) => return Err(RunError::Setup("the capture thread panicked".into())),
     }
     loop_result
+}
+
+/// One frame through scale/encode and onto the wire. Ok(false): the frame was unusable
+/// (logged, counted) and the pipeline goes on; Err: the socket failed.
+fn process_and_publish(
+    processor: &mut FrameProcessor,
+    publisher: &mut Publisher,
+    frame: &RawFrame,
+    stats: &mut Stats,
+) -> Result<bool, PublishError> {
+    let started = Instant::now();
+    let out = match processor.process(frame) {
+        Ok(out) => out,
+        Err(e) => {
+            let failures = stats.frame_failed();
+            // A camera sending garbage should not flood the journal.
+            if failures <= 5 || failures.is_power_of_two() {
+                log::warn!("skipping a frame ({failures} so far): {e}");
+            }
+            return Ok(false);
+        }
+    };
+    let bytes = publisher.publish(out.jpeg, out.width_px, out.height_px, frame.capture_unix_ns)?;
+    stats.frame_published(bytes, started.elapsed(), frame.captured_at.elapsed());
+    Ok(true)
 }

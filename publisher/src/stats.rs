@@ -12,6 +12,7 @@ pub struct Stats {
     published: u64,
     bytes: u64,
     bad_frames: u64,
+    bad_frames_total: u64,
     process_total: Duration,
     process_max: Duration,
     latency_total: Duration,
@@ -29,6 +30,7 @@ impl Stats {
             published: 0,
             bytes: 0,
             bad_frames: 0,
+            bad_frames_total: 0,
             process_total: Duration::ZERO,
             process_max: Duration::ZERO,
             latency_total: Duration::ZERO,
@@ -47,8 +49,11 @@ impl Stats {
         self.latency_total += latency;
     }
 
-    pub fn frame_failed(&mut self) {
+    /// One frame could not be published; returns how many failed since campub started.
+    pub fn frame_failed(&mut self) -> u64 {
         self.bad_frames += 1;
+        self.bad_frames_total += 1;
+        self.bad_frames_total
     }
 
     /// Logs and starts a new window when the interval has passed.
