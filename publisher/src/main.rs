@@ -36,7 +36,7 @@ fn main() -> ExitCode {
         Err(code) => return code,
     };
     if args.version {
-        println!("campub {}", env!("CARGO_PKG_VERSION"));
+        print_stdout(&format!("campub {}", env!("CARGO_PKG_VERSION")));
         return ExitCode::SUCCESS;
     }
     init_logging(&args.log_level);
@@ -74,13 +74,11 @@ fn main() -> ExitCode {
 /// argh's parse, with --help printed to stdout (exit 0) and errors to stderr (exit 2).
 fn parse_args(argv: &[String]) -> Result<Args, ExitCode> {
     let strs: Vec<&str> = argv.iter().map(String::as_str).collect();
-    let (command, rest) = strs
-        .split_first()
-        .map_or(("campub", &[][..]), |(c, r)| (*c, r));
+    let rest = strs.get(1..).unwrap_or_default();
     use argh::FromArgs as _;
-    Args::from_args(&[command], rest).map_err(|early| match early.status {
+    Args::from_args(&["campub"], rest).map_err(|early| match early.status {
         Ok(()) => {
-            println!("{}", early.output);
+            print_stdout(&early.output);
             ExitCode::SUCCESS
         }
         Err(()) => {
@@ -88,6 +86,12 @@ fn parse_args(argv: &[String]) -> Result<Args, ExitCode> {
             ExitCode::from(EXIT_USAGE)
         }
     })
+}
+
+/// Prints a line to stdout, quietly giving up if stdout is closed (`campub --help | head`).
+fn print_stdout(text: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stdout(), "{text}");
 }
 
 fn init_logging(level: &str) {

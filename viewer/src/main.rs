@@ -125,7 +125,11 @@ fn main() -> ExitCode {
     match app::run(&config, &quit) {
         Ok(summary) if config.headless => {
             match serde_json::to_string(&summary) {
-                Ok(json) => println!("{json}"),
+                Ok(json) => {
+                    use std::io::Write as _;
+                    // A closed stdout (piped into `head`) is not worth a panic.
+                    let _ = writeln!(std::io::stdout(), "{json}");
+                }
                 Err(e) => return fail(&e),
             }
             if summary.frames_shown == 0 {
@@ -150,7 +154,8 @@ fn parse_args() -> Result<Args, ExitCode> {
     let rest: Vec<&str> = strings.iter().skip(1).map(String::as_str).collect();
     Args::from_args(&[command], &rest).map_err(|early| match early.status {
         Ok(()) => {
-            print!("{}", early.output);
+            use std::io::Write as _;
+            let _ = write!(std::io::stdout(), "{}", early.output);
             ExitCode::SUCCESS
         }
         Err(()) => {

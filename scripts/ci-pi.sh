@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# CI's proof of the Raspberry Pi path, one step after another, each timed:
+#   units      systemd-analyze verify on both units, security exposure at most 2.0
+#   aarch64    campub built for aarch64 (release), its unit tests run under qemu-user
+#   deb        the amd64 .deb built, installed with dpkg, run with the unit's command line,
+#              purged (packaging/test-deb.sh); the arm64 .deb built from the aarch64 binary
+#
+#   scripts/ci-pi.sh [--cross]
+#
+# By default the aarch64 build uses the host's cross toolchain (scripts/cross-build.sh
+# --native); --cross runs the real `cross build` in podman instead. Both read the same
+# cross/install-deps.sh and cross/aarch64-unknown-linux-gnu.toml.
+# Needs root and Debian bookworm (CI's machine). Ends with "ci-pi: N passed, M failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+target=aarch64-unknown-linux-gnu
+
+use_cross=false
+[ "${1:-}" = "--cross" ] && use_cross=true
+
+passed=0
+failed=0
+step() {
+    local name=$1 started=$SECONDS status
+    shift
+    echo "ci-pi: --- $name"
+    # Not under `if`: bash ignores set -e in a condition, even inside a subshell.
+    (set -e; "$@")
+    status=$?
+    if [ "$status" -eq 0 ]; then
+        passed=$((passed + 1))
+        echo "ci-pi: ok   $name ($((SECONDS - started)) s)"
+    else
+        failed=$((failed + 1))
+        echo "ci-pi: FAIL $name ($((SECONDS - started)) s)"
+    fi
+}
+
+# systemd-analyze against a throw-away root: the system's units plus ours and a stand-in
+# /usr/bin/campub, so neither systemd as PID 1 nor an installed campub is needed.
+units() (
+    root=$(mktemp -d)
+    trap 'rm -rf "$root"' EXIT
+    mkdir -p "$root/lib/systemd" "$root/usr/bin" "$root/etc/campub"
+    cp -a /lib/systemd/system "$root/lib/systemd/"
+    cp systemd/campub.service systemd/campub@.service "$root/lib/systemd/system/"
+    cp systemd/campub.conf "$root/etc/campub/"
+    printf '#!/bin/sh\n' >"$root/usr/bin/campub"
+    chmod 755 "$root/usr/bin/campub"
+    systemd-analyze verify --root="$root" campub.service campub@video0.service
+    for unit in campub.service campub@video0.service; do
+        systemd-analyze security --offline=yes --root="$root" --threshold=20 "$unit" | tail -n 1
+    done
+)
+
+# The CI machine only: podman as a stand-in for docker, and a debootstrapped Debian in place of
+# the registry's debian:bookworm-slim (no registry is reachable). Never on a user's machine.
+podman_for_ci() (
+    [ "${CI:-}" = true ] || { echo "ci-pi: --cross changes /etc/containers; CI only (CI=true)" >&2; exit 1; }
+    missing=()
+    for p in podman runc debootstrap; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    fi
+    if [ ! -e /etc/containers/containers.conf ]; then
+        mkdir -p /etc/containers
+        printf '%s\n' '[containers]' 'default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]' \
+            '' '[engine]' 'runtime = "runc"' >/etc/containers/containers.conf
+    fi
+    if ! podman image exists docker.io/library/debian:bookworm-slim; then
+        rootfs=$(mktemp -d)
+        debootstrap --variant=minbase bookworm "$rootfs" http://deb.debian.org/debian >/dev/null
+        tar -C "$rootfs" -c . | podman import - docker.io/library/debian:bookworm-slim >/dev/null
+        rm -rf "$rootfs"
+    fi
+    command -v cross >/dev/null || cargo install --locked cross
+)
+
+build_aarch64() {
+    if $use_cross; then
+        CROSS_CONTAINER_ENGINE=podman scripts/cross-build.sh --test "$target"
+    else
+        scripts/cross-build.sh --native --test "$target"
+    fi
+}
+
+deb_arm64() (
+    cross/install-deps.sh "$target"   # dpkg-shlibdeps reads the arm64 libraries' symbols
+    deb=$(packaging/build-deb.sh --target "$target")
+    [ "$(dpkg-deb --field "$deb" Architecture)" = arm64 ]
+    depends=$(dpkg-deb --field "$deb" Depends)
+    echo "ci-pi: $deb Depends: $depends"
+    [[ "$depends" == *libzmq5* ]]
+    unpacked=$(mktemp -d)
+    trap 'rm -rf "$unpacked"' EXIT
+    dpkg-deb -x "$deb" "$unpacked"
+    readelf -h "$unpacked/usr/bin/campub" | grep -E 'Machine: +AArch64' >/dev/null
+    [ -f "$unpacked/lib/systemd/system/campub.service" ] && [ -f "$unpacked/etc/campub/campub.conf" ]
+)
+
+step units units
+if $use_cross; then
+    step podman-setup podman_for_ci
+fi
+step "$target build+test" build_aarch64
+step deb-amd64 packaging/test-deb.sh
+step deb-arm64 deb_arm64
+
+echo "ci-pi: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
