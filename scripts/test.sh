@@ -10,4 +10,5 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace
 # campub against a real V4L2 driver (vivid) in small qemu VMs; see tests/vm/README.md.
-tests/vm/run.sh
+# The campub that cargo test just built, so the VM tests build nothing.
+CAMPUB="$PWD/target/debug/campub" tests/vm/run.sh
