@@ -68,17 +68,7 @@ impl Drop for Campub {
 fn campub_native_pattern_reaches_headless_camview() {
     let port = free_port();
     let _campub = Campub::start(port, "native", "lab");
-    let done = run(
-        camview().args([
-            "--headless",
-            "--frames",
-            "30",
-            "--duration",
-            "20",
-            &endpoint(port),
-        ]),
-        LIMIT,
-    );
+    let done = run_headless(30, 20, port, LIMIT);
     assert!(done.status.success(), "{}\n{}", done.stdout, done.stderr);
     let s = done.summary();
     assert_eq!(u64_at(&s, "/frames_shown"), 30, "{s}");
@@ -99,17 +89,7 @@ fn campub_native_pattern_reaches_headless_camview() {
 fn campub_base64_pattern_reaches_headless_camview() {
     let port = free_port();
     let _campub = Campub::start(port, "base64", "lab");
-    let done = run(
-        camview().args([
-            "--headless",
-            "--frames",
-            "20",
-            "--duration",
-            "20",
-            &endpoint(port),
-        ]),
-        LIMIT,
-    );
+    let done = run_headless(20, 20, port, LIMIT);
     assert!(done.status.success(), "{}\n{}", done.stdout, done.stderr);
     let s = done.summary();
     assert_eq!(u64_at(&s, "/source_format/base64"), 20, "{s}");

@@ -18,17 +18,7 @@ fn native_frames_are_shown_and_summarised() {
     let publisher = Publisher::start(port, Duration::from_millis(10), move |seq| {
         vec![Outgoing::Single(native("cam-1", seq, 320, 240, &jpeg))]
     });
-    let done = run(
-        camview().args([
-            "--headless",
-            "--frames",
-            "30",
-            "--duration",
-            "15",
-            &endpoint(port),
-        ]),
-        LIMIT,
-    );
+    let done = run_headless(30, 15, port, LIMIT);
     publisher.stop();
 
     assert!(done.status.success(), "{}\n{}", done.stdout, done.stderr);
@@ -65,17 +55,7 @@ fn tutorial_base64_frames_are_shown() {
     let publisher = Publisher::start(port, Duration::from_millis(10), move |_| {
         vec![Outgoing::Single(text.clone())]
     });
-    let done = run(
-        camview().args([
-            "--headless",
-            "--frames",
-            "20",
-            "--duration",
-            "15",
-            &endpoint(port),
-        ]),
-        LIMIT,
-    );
+    let done = run_headless(20, 15, port, LIMIT);
     publisher.stop();
 
     assert!(done.status.success(), "{}\n{}", done.stdout, done.stderr);
@@ -98,17 +78,7 @@ fn bare_jpeg_frames_are_shown() {
     let publisher = Publisher::start(port, Duration::from_millis(10), move |_| {
         vec![Outgoing::Single(jpeg.clone())]
     });
-    let done = run(
-        camview().args([
-            "--headless",
-            "--frames",
-            "10",
-            "--duration",
-            "15",
-            &endpoint(port),
-        ]),
-        LIMIT,
-    );
+    let done = run_headless(10, 15, port, LIMIT);
     publisher.stop();
 
     assert!(done.status.success(), "{}\n{}", done.stdout, done.stderr);
@@ -270,17 +240,7 @@ fn capture_times_from_a_skewed_clock_are_not_reported_as_latency() {
             "skew", seq, ahead_ns, 32, 32, &jpeg,
         ))]
     });
-    let done = run(
-        camview().args([
-            "--headless",
-            "--frames",
-            "10",
-            "--duration",
-            "15",
-            &endpoint(port),
-        ]),
-        LIMIT,
-    );
+    let done = run_headless(10, 15, port, LIMIT);
     publisher.stop();
 
     assert!(done.status.success(), "{}\n{}", done.stdout, done.stderr);

@@ -240,6 +240,22 @@ pub fn run(command: &mut Command, limit: Duration) -> Finished {
     spawn(command).finish(limit)
 }
 
+/// `camview --headless --frames FRAMES --duration DURATION_S tcp://127.0.0.1:PORT`, run to its end.
+pub fn run_headless(frames: u32, duration_s: u32, port: u16, limit: Duration) -> Finished {
+    let (frames, duration_s) = (frames.to_string(), duration_s.to_string());
+    run(
+        camview().args([
+            "--headless",
+            "--frames",
+            &frames,
+            "--duration",
+            &duration_s,
+            &endpoint(port),
+        ]),
+        limit,
+    )
+}
+
 /// Resident memory of a process in kB, from /proc.
 pub fn rss_kb(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
