@@ -63,15 +63,18 @@ impl Scaler {
         self.split.reshape(w, h, Subsamp::Sub2x1);
         split_yuyv(&frame.data, stride, &mut self.split);
         let (tw, th) = self.output_size(frame.width_px, frame.height_px);
-        rescale(
-            &mut self.resizer,
-            &self.options,
-            self.split.as_ref(),
-            &mut self.out,
-            tw as usize,
-            th as usize,
-        )?;
-        Ok(self.out.as_ref())
+        let (tw, th) = (tw as usize, th as usize);
+        let src = self.split.as_ref();
+        if (tw, th) != (w, h) {
+            rescale(&mut self.resizer, &self.options, src, &mut self.out, tw, th)?;
+            return Ok(self.out.as_ref());
+        }
+        // Same size: the split luma plane already is the output's; only chroma goes 4:2:2 -> 4:2:0.
+        self.out.reshape(tw, th, Subsamp::Sub2x2);
+        rescale_chroma(&mut self.resizer, &self.options, src, &mut self.out)?;
+        let mut out = self.out.as_ref();
+        out.y = self.split.y.as_ref();
+        Ok(out)
     }
 
     /// Planar YUV (from the MJPEG decoder) -> 4:2:0 planes at the output width. Returns the
@@ -122,6 +125,16 @@ fn rescale(
         (src.width_px, src.height_px),
         &mut out.y,
     )?;
+    rescale_chroma(resizer, options, src, out)
+}
+
+/// Resizes the chroma planes of `src` into `out`, already laid out for the output.
+fn rescale_chroma(
+    resizer: &mut Resizer,
+    options: &ResizeOptions,
+    src: YuvRef<'_>,
+    out: &mut YuvPlanes,
+) -> Result<(), ScaleError> {
     let chroma = src.chroma_size_px();
     if chroma == (0, 0) {
         // Greyscale source: neutral chroma.
