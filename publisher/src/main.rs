@@ -6,6 +6,8 @@ mod decode;
 mod encode;
 mod frame;
 mod jpeg;
+mod links;
+mod listener;
 mod pipeline;
 mod publish;
 mod scale;

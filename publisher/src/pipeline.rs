@@ -155,7 +155,9 @@ pub fn run(
             Err(TakeError::Timeout) => {}
             Err(TakeError::Closed) => break,
         }
-        stats.maybe_log(&counters, handoff.replaced());
+        stats.maybe_log(&counters, handoff.replaced(), || {
+            publisher.take_link_summary()
+        });
     }
 
     // Stop capture whichever way we got here, and report its error first: it is the cause.

@@ -4,6 +4,9 @@
 use base64::Engine as _;
 use camwire::{encode_native, FrameHeader, StreamName};
 
+use crate::links::{LinkSummary, LinkWatch};
+use crate::listener::{LowLatencyListener, TcpBind};
+
 /// How frames go on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WireMode {
@@ -26,9 +29,10 @@ impl std::str::FromStr for WireMode {
     }
 }
 
-/// Frames libzmq may queue per subscriber before it drops new ones for that subscriber.
-/// Small on purpose: a slow subscriber gets fewer frames, not older ones.
-pub const SEND_HWM_FRAMES: i32 = 4;
+/// Frames libzmq may queue per subscriber (besides the one it is writing) before it drops new
+/// ones for that subscriber. One: on a link slower than the stream every queued frame adds a
+/// frame's transmission time to the age of what the viewer sees (docs/WIFI.md has the numbers).
+pub const SEND_HWM_FRAMES: i32 = 1;
 /// ZMTP heartbeats let libzmq notice a vanished subscriber and free its queue.
 const HEARTBEAT_IVL_MS: i32 = 1000;
 const HEARTBEAT_TIMEOUT_MS: i32 = 3000;
@@ -39,6 +43,11 @@ pub enum PublishError {
     Bind {
         endpoint: String,
         source: zmq::Error,
+    },
+    #[error("cannot bind {endpoint}: {source}")]
+    Listen {
+        endpoint: String,
+        source: std::io::Error,
     },
     #[error("ZeroMQ socket setup: {0}")]
     Socket(zmq::Error),
@@ -52,6 +61,7 @@ pub struct Publisher {
     stream: StreamName,
     next_seq: u64,
     message: Vec<u8>,
+    links: Option<LinkWatch>,
 }
 
 impl Publisher {
@@ -61,7 +71,7 @@ impl Publisher {
         mode: WireMode,
         stream: StreamName,
     ) -> Result<Self, PublishError> {
-        let socket = context.socket(zmq::PUB).map_err(PublishError::Socket)?;
+        let mut socket = context.socket(zmq::PUB).map_err(PublishError::Socket)?;
         socket
             .set_sndhwm(SEND_HWM_FRAMES)
             .map_err(PublishError::Socket)?;
@@ -73,17 +83,23 @@ impl Publisher {
             .set_heartbeat_timeout(HEARTBEAT_TIMEOUT_MS)
             .map_err(PublishError::Socket)?;
         socket.set_tcp_keepalive(1).map_err(PublishError::Socket)?;
-        socket.bind(endpoint).map_err(|source| PublishError::Bind {
-            endpoint: endpoint.to_owned(),
-            source,
-        })?;
-        Ok(Self {
+        bind_low_latency(&mut socket, endpoint)?;
+        let mut publisher = Self {
             socket,
             mode,
             stream,
             next_seq: 0,
             message: Vec::new(),
-        })
+            links: None,
+        };
+        publisher.links = LinkWatch::new(&publisher.endpoint());
+        Ok(publisher)
+    }
+
+    /// The subscribers seen since the last call, and how many are on links slower than the
+    /// stream; `None` when that cannot be seen (not TCP, or /proc hidden).
+    pub fn take_link_summary(&mut self) -> Option<LinkSummary> {
+        self.links.as_mut().and_then(LinkWatch::take_summary)
     }
 
     /// The endpoint actually bound (with the port filled in when `:0` or `*` was asked for).
@@ -127,9 +143,40 @@ impl Publisher {
         self.socket
             .send(&self.message[..], zmq::DONTWAIT)
             .map_err(PublishError::Send)?;
+        if let Some(links) = &mut self.links {
+            links.maybe_sample(std::time::Instant::now());
+        }
         self.next_seq += 1;
         Ok(self.message.len())
     }
+}
+
+/// Binds `socket` to `endpoint`, through campub's own listener where the endpoint allows it, so
+/// that no subscriber connection queues more than a little unsent data in the kernel.
+fn bind_low_latency(socket: &mut zmq::Socket, endpoint: &str) -> Result<(), PublishError> {
+    let bind_error = |source| PublishError::Bind {
+        endpoint: endpoint.to_owned(),
+        source,
+    };
+    let Some(tcp) = TcpBind::parse(endpoint) else {
+        if endpoint.starts_with("tcp://") {
+            log::info!(
+                "{endpoint}: bind to an IP address (or *) to bound each subscriber's unsent \
+                 data; with a host or interface name the kernel's default buffering applies"
+            );
+        }
+        return socket.bind(endpoint).map_err(bind_error);
+    };
+    let listener = LowLatencyListener::open(tcp).map_err(|e| PublishError::Listen {
+        endpoint: endpoint.to_owned(),
+        source: e,
+    })?;
+    let bound = listener.endpoint().map_err(|e| PublishError::Listen {
+        endpoint: endpoint.to_owned(),
+        source: e,
+    })?;
+    listener.hand_to(socket).map_err(PublishError::Socket)?;
+    socket.bind(&bound).map_err(bind_error)
 }
 
 #[cfg(test)]

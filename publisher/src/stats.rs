@@ -4,6 +4,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crate::capture::CaptureCounters;
+use crate::links::LinkSummary;
 
 /// What the processing loop counts between two stats lines.
 pub struct Stats {
@@ -19,6 +20,7 @@ pub struct Stats {
     last_captured: u64,
     last_replaced: u64,
     last_source_dropped: u64,
+    last_saturated: usize,
 }
 
 impl Stats {
@@ -37,6 +39,7 @@ impl Stats {
             last_captured: 0,
             last_replaced: 0,
             last_source_dropped: 0,
+            last_saturated: 0,
         }
     }
 
@@ -56,8 +59,13 @@ impl Stats {
         self.bad_frames_total
     }
 
-    /// Logs and starts a new window when the interval has passed.
-    pub fn maybe_log(&mut self, capture: &CaptureCounters, replaced: u64) {
+    /// Logs and starts a new window when the interval has passed; `links` is asked only then.
+    pub fn maybe_log(
+        &mut self,
+        capture: &CaptureCounters,
+        replaced: u64,
+        links: impl FnOnce() -> Option<LinkSummary>,
+    ) {
         let Some(interval) = self.interval else {
             return;
         };
@@ -68,15 +76,26 @@ impl Stats {
         }
         let captured = capture.captured.load(Ordering::Relaxed);
         let source_dropped = capture.source_dropped.load(Ordering::Relaxed);
-        log::info!(
-            "{}",
-            self.line(
-                elapsed,
-                captured - self.last_captured,
-                replaced - self.last_replaced,
-                source_dropped - self.last_source_dropped
-            )
+        let links = links();
+        let mut line = self.line(
+            elapsed,
+            captured - self.last_captured,
+            replaced - self.last_replaced,
+            source_dropped - self.last_source_dropped,
         );
+        if let Some(links) = links {
+            line.push_str(&links_text(links));
+            if links.saturated > self.last_saturated {
+                log::warn!(
+                    "{} of {} subscribers are on links slower than the stream: they get fewer \
+                     frames (see docs/WIFI.md)",
+                    links.saturated,
+                    links.subscribers
+                );
+            }
+            self.last_saturated = links.saturated;
+        }
+        log::info!("{line}");
         self.last_captured = captured;
         self.last_replaced = replaced;
         self.last_source_dropped = source_dropped;
@@ -116,9 +135,32 @@ impl Stats {
     }
 }
 
+/// ", 2 subscribers (1 on a slow link)" for the stats line.
+fn links_text(links: LinkSummary) -> String {
+    let plural = if links.subscribers == 1 { "" } else { "s" };
+    let mut text = format!(", {} subscriber{plural}", links.subscribers);
+    if links.saturated > 0 {
+        text.push_str(&format!(" ({} on a slow link)", links.saturated));
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_line_says_how_many_subscribers_are_on_slow_links() {
+        let text = |subscribers, saturated| {
+            links_text(LinkSummary {
+                subscribers,
+                saturated,
+            })
+        };
+        assert_eq!(text(0, 0), ", 0 subscribers");
+        assert_eq!(text(1, 0), ", 1 subscriber");
+        assert_eq!(text(3, 2), ", 3 subscribers (2 on a slow link)");
+    }
 
     #[test]
     fn the_line_reports_rates_and_averages() {

@@ -20,7 +20,7 @@ use crate::error::Error;
 use crate::receive::Receiver;
 use crate::render::{Scene, Screen};
 use crate::snapshot;
-use crate::stats::{BadCounts, Latency, ShownStats, Summary};
+use crate::stats::{BadCounts, IntervalStats, Latency, ShownStats, Summary};
 
 /// Longest wait for a frame before looking at window events again.
 const WINDOW_POLL: Duration = Duration::from_millis(10);
@@ -77,6 +77,7 @@ struct Viewer<'c> {
     text_due: Instant,
     saved_note: Option<(String, Instant)>,
     screenshot_written: Option<PathBuf>,
+    interval: Option<IntervalStats>,
 }
 
 impl<'c> Viewer<'c> {
@@ -96,6 +97,9 @@ impl<'c> Viewer<'c> {
             text_due: now,
             saved_note: None,
             screenshot_written: None,
+            interval: config
+                .report_every
+                .map(|every| IntervalStats::new(every, now)),
         })
     }
 
@@ -194,6 +198,7 @@ impl<'c> Viewer<'c> {
                 }
             }
             let now = Instant::now();
+            self.maybe_report(now);
             dirty |= self.refresh_text(now, fresh);
             if fresh || dirty {
                 screen.draw(&self.scene())?;
@@ -216,6 +221,7 @@ impl<'c> Viewer<'c> {
         let mut screen: Option<Screen<'_, Surface<'static>>> = None;
         loop {
             let now = Instant::now();
+            self.maybe_report(now);
             if quit.load(Ordering::Relaxed) || self.out_of_time(now) {
                 break;
             }
@@ -304,6 +310,32 @@ impl<'c> Viewer<'c> {
             .map(|capture| Latency::between(capture, camwire::unix_time_ns()));
         let stream = (!info.stream.is_empty()).then_some(info.stream.as_str());
         self.shown.record(now, info.source, stream, latency);
+        if let Some(interval) = &mut self.interval {
+            interval.record(latency);
+        }
+    }
+
+    /// Prints the `--report-every` line when its interval is over.
+    fn maybe_report(&mut self, now: Instant) {
+        let since_start_s = now.saturating_duration_since(self.started).as_secs_f64();
+        let (frames, lost, skipped) = (
+            self.shown.frames,
+            self.receiver.lost(),
+            self.receiver.skipped(),
+        );
+        let Some(interval) = &mut self.interval else {
+            return;
+        };
+        if let Some(report) = interval.finish_if_due(now, since_start_s, frames, lost, skipped) {
+            match serde_json::to_string(&report) {
+                Ok(json) => {
+                    use std::io::Write as _;
+                    // A closed stdout is not worth a panic or a stop.
+                    let _ = writeln!(std::io::stdout(), "{json}");
+                }
+                Err(e) => log::warn!("cannot write the interval report: {e}"),
+            }
+        }
     }
 
     fn enough_frames(&self) -> bool {
@@ -400,10 +432,13 @@ impl<'c> Viewer<'c> {
             None => "latency n/a".to_string(),
         };
         let bad = self.receiver.bad().total() + self.decode_bad.total();
-        let mut lines = vec![
-            format!("FPS: {fps}  {size}  {source}"),
-            format!("{latency}  skipped {}  bad {bad}", self.receiver.skipped()),
-        ];
+        let mut counts = format!("{latency}  skipped {}  bad {bad}", self.receiver.skipped());
+        let lost = self.receiver.lost();
+        if lost > 0 {
+            // The link is slower than the stream: the publisher drops frames for this viewer.
+            counts.push_str(&format!("  lost {lost} (slow link)"));
+        }
+        let mut lines = vec![format!("FPS: {fps}  {size}  {source}"), counts];
         if let Some((note, at)) = &self.saved_note {
             if now.saturating_duration_since(*at) < SAVED_NOTE_FOR {
                 lines.push(note.clone());
@@ -471,6 +506,7 @@ impl<'c> Viewer<'c> {
             fps: (self.shown.mean_fps() * 100.0).round() / 100.0,
             elapsed_s: (self.started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
             skipped: self.receiver.skipped(),
+            lost_in_transit: self.receiver.lost(),
             bad_messages: bad.total(),
             bad_by_reason: bad.by_reason(),
             latency_ms: self.shown.latency.percentiles().into(),

@@ -30,6 +30,8 @@ pub struct Config {
     pub window_size_px: Option<(u32, u32)>,
     pub stale_after: Duration,
     pub debug_decode_delay: Duration,
+    /// Print a JSON line of the last interval's numbers this often (`--report-every`).
+    pub report_every: Option<Duration>,
 }
 
 /// The command line's values, before validation (see `main.rs` for their documentation).
@@ -46,6 +48,7 @@ pub struct RawOptions {
     pub height_px: Option<u32>,
     pub stale_after_ms: u64,
     pub debug_decode_delay_ms: u64,
+    pub report_every_s: Option<f64>,
 }
 
 impl Config {
@@ -106,6 +109,13 @@ impl Config {
                 format!("at most {MAX_DEBUG_DECODE_DELAY_MS}"),
             ));
         }
+        let report_every = match raw.report_every_s {
+            None => None,
+            Some(s) if s.is_finite() && (0.1..=86_400.0).contains(&s) => {
+                Some(Duration::from_secs_f64(s))
+            }
+            Some(s) => return Err(bad("--report-every", format!("{s} is not 0.1 to 86400"))),
+        };
         Ok(Self {
             receive: ReceiveConfig {
                 endpoints,
@@ -120,6 +130,7 @@ impl Config {
             window_size_px,
             stale_after: Duration::from_millis(raw.stale_after_ms),
             debug_decode_delay: Duration::from_millis(raw.debug_decode_delay_ms),
+            report_every,
         })
     }
 

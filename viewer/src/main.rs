@@ -78,6 +78,11 @@ struct Args {
     #[argh(option)]
     log_level: Option<String>,
 
+    /// every this many seconds, print a JSON line on stdout with that interval's frames, fps,
+    /// latency percentiles, lost and skipped counts (default: none)
+    #[argh(option)]
+    report_every: Option<f64>,
+
     /// debugging: sleep this many milliseconds before decoding each frame, to act as a slow
     /// viewer (default: 0)
     #[argh(option, default = "0", hidden_help)]
@@ -98,6 +103,7 @@ impl Args {
             height_px: self.height,
             stale_after_ms: self.stale_after_ms,
             debug_decode_delay_ms: self.debug_decode_delay_ms,
+            report_every_s: self.report_every,
         }
     }
 }

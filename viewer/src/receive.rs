@@ -27,6 +27,8 @@ const RECONNECT_IVL_MAX_MS: i32 = 1000;
 const MAX_DRAIN_MESSAGES: usize = 1000;
 /// A hand-off buffer above this size that is four times larger than needed is reallocated.
 const SHRINK_ABOVE_BYTES: usize = 1 << 20;
+/// Streams whose sequence numbers are followed; more are received but not checked for gaps.
+const MAX_TRACKED_STREAMS: usize = 16;
 
 /// Where to subscribe and to what.
 #[derive(Debug, Clone)]
@@ -42,6 +44,9 @@ pub struct ReceiveCounters {
     received: AtomicU64,
     /// Plausible messages that a newer one replaced within one drain.
     drained: AtomicU64,
+    /// Native frames the publisher sent but this viewer never received (gaps in sequence
+    /// numbers): the publisher dropped them because the link to this viewer was too slow.
+    lost: AtomicU64,
     /// Messages refused without decoding (the wire format says they are malformed).
     bad: Mutex<BadCounts>,
 }
@@ -49,6 +54,10 @@ pub struct ReceiveCounters {
 impl ReceiveCounters {
     pub fn received(&self) -> u64 {
         self.received.load(Ordering::Relaxed)
+    }
+
+    pub fn lost(&self) -> u64 {
+        self.lost.load(Ordering::Relaxed)
     }
 
     pub fn bad(&self) -> BadCounts {
@@ -136,6 +145,11 @@ impl Receiver {
         self.counters.drained.load(Ordering::Relaxed) + self.newest.replaced()
     }
 
+    /// Frames the publisher sent that never arrived (it dropped them for this viewer's link).
+    pub fn lost(&self) -> u64 {
+        self.counters.lost()
+    }
+
     pub fn bad(&self) -> BadCounts {
         self.counters.bad()
     }
@@ -198,13 +212,14 @@ fn receive_loop(
     stop: &AtomicBool,
 ) {
     let mut spare: Option<Vec<u8>> = None;
+    let mut gaps = SeqGaps::default();
     while !stop.load(Ordering::Relaxed) {
-        let mut pending = match receive_one(socket, 0, counters) {
+        let mut pending = match receive_one(socket, 0, counters, &mut gaps) {
             Received::Plausible(msg) => Some(msg),
             Received::Refused | Received::Nothing => None,
         };
         for _ in 0..MAX_DRAIN_MESSAGES {
-            match receive_one(socket, zmq::DONTWAIT, counters) {
+            match receive_one(socket, zmq::DONTWAIT, counters, &mut gaps) {
                 Received::Plausible(msg) => {
                     if pending.replace(msg).is_some() {
                         counters.drained.fetch_add(1, Ordering::Relaxed);
@@ -224,7 +239,12 @@ fn receive_loop(
 
 /// Receives one whole message and screens it with the wire format's (cheap) checks, so that a
 /// burst of garbage is counted here and never displaces a good frame waiting to be shown.
-fn receive_one(socket: &zmq::Socket, flags: i32, counters: &ReceiveCounters) -> Received {
+fn receive_one(
+    socket: &zmq::Socket,
+    flags: i32,
+    counters: &ReceiveCounters,
+    gaps: &mut SeqGaps,
+) -> Received {
     let mut msg = zmq::Message::new();
     match socket.recv(&mut msg, flags) {
         Ok(()) => {}
@@ -247,11 +267,43 @@ fn receive_one(socket: &zmq::Socket, flags: i32, counters: &ReceiveCounters) -> 
         return Received::Refused;
     }
     match camwire::classify(&msg) {
-        Ok(_) => Received::Plausible(msg),
+        Ok(message) => {
+            if let camwire::Message::Native(frame) = message {
+                let missing = gaps.observe(frame.stream, frame.header.seq);
+                counters.lost.fetch_add(missing, Ordering::Relaxed);
+            }
+            Received::Plausible(msg)
+        }
         Err(e) => {
             log::debug!("refused a message: {e}");
             counters.add_bad(wire_reason(&e));
             Received::Refused
+        }
+    }
+}
+
+/// Follows each stream's sequence numbers to count the frames that never arrived.
+#[derive(Debug, Default)]
+struct SeqGaps {
+    last_seq: Vec<(String, u64)>,
+}
+
+impl SeqGaps {
+    /// Records `seq` for `stream`; returns how many frames were skipped since the last one. A
+    /// sequence number that goes back means the publisher restarted: no loss is counted.
+    fn observe(&mut self, stream: &str, seq: u64) -> u64 {
+        match self.last_seq.iter_mut().find(|(name, _)| name == stream) {
+            Some((_, last)) => {
+                let missing = seq.saturating_sub(*last).saturating_sub(1);
+                *last = seq;
+                missing
+            }
+            None => {
+                if self.last_seq.len() < MAX_TRACKED_STREAMS {
+                    self.last_seq.push((stream.to_owned(), seq));
+                }
+                0
+            }
         }
     }
 }
@@ -280,6 +332,27 @@ mod tests {
         fill(&mut huge, &[1u8; 1000]);
         assert!(huge.capacity() < SHRINK_ABOVE_BYTES);
         assert_eq!(huge.len(), 1000);
+    }
+
+    #[test]
+    fn sequence_gaps_count_lost_frames_per_stream() {
+        let mut gaps = SeqGaps::default();
+        assert_eq!(
+            gaps.observe("a", 10),
+            0,
+            "the first frame seen loses nothing"
+        );
+        assert_eq!(gaps.observe("a", 11), 0);
+        assert_eq!(gaps.observe("b", 500), 0, "streams are followed separately");
+        assert_eq!(gaps.observe("a", 15), 3);
+        assert_eq!(gaps.observe("b", 502), 1);
+        assert_eq!(gaps.observe("a", 2), 0, "a publisher restart is not a loss");
+        assert_eq!(gaps.observe("a", 4), 1);
+        assert_eq!(gaps.observe("a", 4), 0, "a repeat is not a loss");
+        for i in 0..100 {
+            gaps.observe(&format!("s{i}"), 0);
+        }
+        assert!(gaps.last_seq.len() <= MAX_TRACKED_STREAMS);
     }
 
     #[test]

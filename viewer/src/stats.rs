@@ -269,6 +269,81 @@ impl From<Option<Percentiles>> for LatencySummary {
     }
 }
 
+/// The numbers of one `--report-every` interval, printed as a JSON line as it ends.
+#[derive(Debug, Clone, Serialize)]
+pub struct IntervalReport {
+    /// Seconds since camview started, at the end of the interval.
+    pub t_s: f64,
+    pub frames_shown: u64,
+    pub fps: f64,
+    pub latency_ms: LatencySummary,
+    pub lost_in_transit: u64,
+    pub skipped: u64,
+}
+
+/// Counts one interval for [`IntervalReport`]; the totals are read at its start and end.
+#[derive(Debug)]
+pub struct IntervalStats {
+    every: Duration,
+    started: Instant,
+    latency: LatencyStats,
+    frames_at_start: u64,
+    lost_at_start: u64,
+    skipped_at_start: u64,
+}
+
+impl IntervalStats {
+    pub fn new(every: Duration, now: Instant) -> Self {
+        Self {
+            every,
+            started: now,
+            latency: LatencyStats::default(),
+            frames_at_start: 0,
+            lost_at_start: 0,
+            skipped_at_start: 0,
+        }
+    }
+
+    pub fn record(&mut self, latency: Option<Latency>) {
+        if let Some(latency) = latency {
+            self.latency.record(latency);
+        }
+    }
+
+    /// The report when the interval is over (and a new one begun), given the running totals.
+    pub fn finish_if_due(
+        &mut self,
+        now: Instant,
+        since_start_s: f64,
+        frames: u64,
+        lost: u64,
+        skipped: u64,
+    ) -> Option<IntervalReport> {
+        let span = now.saturating_duration_since(self.started);
+        if span < self.every {
+            return None;
+        }
+        let shown = frames.saturating_sub(self.frames_at_start);
+        let report = IntervalReport {
+            t_s: (since_start_s * 1000.0).round() / 1000.0,
+            frames_shown: shown,
+            fps: (shown as f64 / span.as_secs_f64() * 100.0).round() / 100.0,
+            latency_ms: self.latency.percentiles().into(),
+            lost_in_transit: lost.saturating_sub(self.lost_at_start),
+            skipped: skipped.saturating_sub(self.skipped_at_start),
+        };
+        *self = Self {
+            every: self.every,
+            started: now,
+            latency: LatencyStats::default(),
+            frames_at_start: frames,
+            lost_at_start: lost,
+            skipped_at_start: skipped,
+        };
+        Some(report)
+    }
+}
+
 /// The one JSON object `camview --headless` prints on stdout when it ends.
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
@@ -278,6 +353,9 @@ pub struct Summary {
     pub elapsed_s: f64,
     /// Messages that were replaced by a newer one before the viewer got to them.
     pub skipped: u64,
+    /// Frames the publisher sent that never reached this viewer (gaps in sequence numbers):
+    /// dropped at the publisher because the link was slower than the stream.
+    pub lost_in_transit: u64,
     pub bad_messages: u64,
     pub bad_by_reason: BTreeMap<String, u64>,
     pub latency_ms: LatencySummary,
@@ -393,6 +471,33 @@ mod tests {
         stats.record(Latency::Ms(3.0));
         assert_eq!(stats.unsynchronised(), 1);
         assert_eq!(stats.percentiles().unwrap().max, 3.0);
+    }
+
+    #[test]
+    fn interval_reports_count_only_their_interval() {
+        let t0 = Instant::now();
+        let second = Duration::from_secs(1);
+        let mut interval = IntervalStats::new(second, t0);
+        interval.record(Some(Latency::Ms(10.0)));
+        interval.record(None);
+        assert!(interval
+            .finish_if_due(t0 + second / 2, 0.5, 2, 0, 0)
+            .is_none());
+        let first = interval.finish_if_due(t0 + second, 1.0, 30, 3, 1).unwrap();
+        assert_eq!(
+            (first.frames_shown, first.lost_in_transit, first.skipped),
+            (30, 3, 1)
+        );
+        assert_eq!((first.fps, first.latency_ms.p50), (30.0, Some(10.0)));
+        interval.record(Some(Latency::Ms(200.0)));
+        let next = interval
+            .finish_if_due(t0 + 3 * second, 3.0, 50, 3, 4)
+            .unwrap();
+        assert_eq!(
+            (next.frames_shown, next.lost_in_transit, next.skipped),
+            (20, 0, 3)
+        );
+        assert_eq!((next.fps, next.latency_ms.max), (10.0, Some(200.0)));
     }
 
     #[test]

@@ -167,6 +167,30 @@ impl Finished {
     }
 }
 
+/// campub: $CAMPUB_BIN, else next to this test's target directory (`<target>/debug/campub`,
+/// built by `cargo build -p campub` or `cargo test --workspace`). Missing, it fails the test.
+pub fn campub_bin() -> PathBuf {
+    if let Some(path) = std::env::var_os("CAMPUB_BIN") {
+        let path = PathBuf::from(path);
+        assert!(
+            path.is_file(),
+            "CAMPUB_BIN={} is not a file",
+            path.display()
+        );
+        return path;
+    }
+    // This test runs as <target>/<profile>/deps/campub-<hash>.
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().and_then(Path::parent).unwrap();
+    let path = profile_dir.join("campub");
+    assert!(
+        path.is_file(),
+        "campub not found at {}: build it first (cargo build -p campub, same target dir) or set CAMPUB_BIN",
+        path.display()
+    );
+    path
+}
+
 pub fn camview() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_camview"));
     command.env("RUST_BACKTRACE", "1");
@@ -201,6 +225,16 @@ impl Running {
         self.child.id()
     }
 
+    /// Sends SIGTERM (a clean stop) and waits for the exit like [`Running::finish`].
+    pub fn terminate(self, limit: Duration) -> Finished {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success(), "kill -TERM {} failed", self.pid());
+        self.finish(limit)
+    }
+
     /// Waits for the exit; kills it and fails the test if it takes longer than `limit`.
     pub fn finish(mut self, limit: Duration) -> Finished {
         let deadline = Instant::now() + limit;
@@ -212,13 +246,16 @@ impl Running {
                 let _ = self.child.kill();
                 let _ = self.child.wait();
                 let stderr = self.stderr.take().unwrap().join().unwrap();
-                panic!("camview did not finish within {limit:?}; stderr:\n{stderr}");
+                panic!("the program did not finish within {limit:?}; stderr:\n{stderr}");
             }
             std::thread::sleep(Duration::from_millis(20));
         };
         let stdout = self.stdout.take().unwrap().join().unwrap();
         let stderr = self.stderr.take().unwrap().join().unwrap();
-        assert!(!stderr.contains("panicked"), "camview panicked:\n{stderr}");
+        assert!(
+            !stderr.contains("panicked"),
+            "the program panicked:\n{stderr}"
+        );
         Finished {
             status,
             stdout,

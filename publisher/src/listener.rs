@@ -1,0 +1,189 @@
+//! The TCP listening socket campub creates itself (and hands to ZeroMQ with `ZMQ_USE_FD`), so that
+//! every subscriber connection keeps at most a few kilobytes of *unsent* data in the kernel
+//! (`TCP_NOTSENT_LOWAT`), while its room for data in flight still grows with the link.
+//!
+//! Why: on a link slower than the stream, the kernel's autotuned send buffer would otherwise hold
+//! seconds of video that ZeroMQ's high-water mark cannot see (docs/WIFI.md). A small `SO_SNDBUF`
+//! bounds that too, but it also caps data in flight, and so the throughput of any link with a real
+//! round trip; the unsent-data limit does not.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::os::fd::{AsRawFd, IntoRawFd, RawFd};
+
+/// Unsent bytes a subscriber connection may hold in the kernel: one of ZeroMQ's 8 KiB output
+/// batches, a third of a typical 640x360 frame. Data in flight is not limited by this.
+pub const NOTSENT_LOWAT_BYTES: u32 = 8 * 1024;
+/// Pending connections, as ZeroMQ's own listener uses (ZMQ_BACKLOG's default).
+const LISTEN_BACKLOG: i32 = 100;
+
+/// A `tcp://` endpoint campub can open itself: an IP address (or `*`) and a port (or `*`/0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpBind {
+    pub addr: SocketAddr,
+}
+
+impl TcpBind {
+    /// `None` for endpoints ZeroMQ must open itself: `ipc://`, `inproc://`, interface or host
+    /// names. Those keep the kernel's default send buffering (logged by the caller).
+    pub fn parse(endpoint: &str) -> Option<Self> {
+        let rest = endpoint.strip_prefix("tcp://")?;
+        let (host, port) = rest.rsplit_once(':')?;
+        let port: u16 = match port {
+            "*" => 0,
+            digits => digits.parse().ok()?,
+        };
+        let ip: IpAddr = match host {
+            // ZeroMQ binds `*` to every IPv4 address unless ZMQ_IPV6 is set (campub does not).
+            "*" => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            bracketed if bracketed.starts_with('[') && bracketed.ends_with(']') => {
+                bracketed[1..bracketed.len() - 1].parse().ok()?
+            }
+            literal => literal.parse().ok()?,
+        };
+        Some(Self {
+            addr: SocketAddr::new(ip, port),
+        })
+    }
+}
+
+/// A bound, listening socket whose accepted connections inherit `TCP_NOTSENT_LOWAT`.
+pub struct LowLatencyListener {
+    socket: socket2::Socket,
+}
+
+impl LowLatencyListener {
+    pub fn open(bind: TcpBind) -> std::io::Result<Self> {
+        let socket = socket2::Socket::new(
+            socket2::Domain::for_address(bind.addr),
+            socket2::Type::STREAM,
+            Some(socket2::Protocol::TCP),
+        )?;
+        socket.set_reuse_address(true)?;
+        if bind.addr.is_ipv6() {
+            // As ZeroMQ does with ZMQ_IPV6: `[::]` also accepts IPv4 clients.
+            socket.set_only_v6(false)?;
+        }
+        // Linux copies the listening socket's TCP settings into each connection it accepts.
+        set_tcp_notsent_lowat(socket.as_raw_fd(), NOTSENT_LOWAT_BYTES)?;
+        socket.bind(&bind.addr.into())?;
+        socket.listen(LISTEN_BACKLOG)?;
+        socket.set_nonblocking(true)?;
+        Ok(Self { socket })
+    }
+
+    /// Where it listens, with the port filled in: the endpoint to give `zmq::Socket::bind`.
+    pub fn endpoint(&self) -> std::io::Result<String> {
+        let addr = self
+            .socket
+            .local_addr()?
+            .as_socket()
+            .ok_or_else(|| std::io::Error::other("the listener has no IP address"))?;
+        Ok(format!("tcp://{addr}"))
+    }
+
+    /// Gives the socket to `zmq_socket` for its next bind; ZeroMQ owns (and closes) it from then.
+    pub fn hand_to(self, zmq_socket: &mut zmq::Socket) -> zmq::Result<()> {
+        set_zmq_use_fd(zmq_socket, self.socket.as_raw_fd())?;
+        // Ownership passes to libzmq only once it has accepted the descriptor.
+        let _owned_by_zmq = self.socket.into_raw_fd();
+        Ok(())
+    }
+}
+
+/// Sets TCP_NOTSENT_LOWAT, which none of our socket crates exposes.
+#[allow(unsafe_code)]
+fn set_tcp_notsent_lowat(fd: RawFd, bytes: u32) -> std::io::Result<()> {
+    let value = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    // SAFETY: `fd` is an open socket borrowed from its owner for this call; the option value is a
+    // c_int on the stack whose size is passed alongside it.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_NOTSENT_LOWAT,
+            std::ptr::addr_of!(value).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// Sets ZMQ_USE_FD, which the `zmq` crate does not expose.
+#[allow(unsafe_code)]
+fn set_zmq_use_fd(zmq_socket: &mut zmq::Socket, fd: RawFd) -> zmq::Result<()> {
+    let value: libc::c_int = fd;
+    // SAFETY: the pointer is the live ZeroMQ socket owned by `zmq_socket`; the option value is a
+    // c_int on the stack whose size is passed alongside it; libzmq copies it.
+    let rc = unsafe {
+        zmq_sys::zmq_setsockopt(
+            zmq_socket.as_mut_ptr(),
+            zmq_sys::ZMQ_USE_FD as libc::c_int,
+            std::ptr::addr_of!(value).cast(),
+            std::mem::size_of::<libc::c_int>(),
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        // SAFETY: reads libzmq's thread-local error number; no arguments.
+        Err(zmq::Error::from_raw(unsafe { zmq_sys::zmq_errno() }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_campub_can_open_itself() {
+        let parse = |e: &str| TcpBind::parse(e).map(|b| b.addr.to_string());
+        assert_eq!(parse("tcp://*:5555").as_deref(), Some("0.0.0.0:5555"));
+        assert_eq!(parse("tcp://127.0.0.1:0").as_deref(), Some("127.0.0.1:0"));
+        assert_eq!(parse("tcp://127.0.0.1:*").as_deref(), Some("127.0.0.1:0"));
+        assert_eq!(parse("tcp://[::1]:5555").as_deref(), Some("[::1]:5555"));
+        assert_eq!(parse("tcp://[::]:7").as_deref(), Some("[::]:7"));
+        for zmq_only in [
+            "tcp://eth0:5555",
+            "tcp://localhost:5555",
+            "ipc:///tmp/cam",
+            "inproc://cam",
+            "tcp://*:http",
+            "tcp://*",
+        ] {
+            assert_eq!(parse(zmq_only), None, "{zmq_only}");
+        }
+    }
+
+    #[test]
+    fn accepted_connections_inherit_the_unsent_limit() {
+        let listener =
+            LowLatencyListener::open(TcpBind::parse("tcp://127.0.0.1:0").unwrap()).unwrap();
+        let addr = listener.socket.local_addr().unwrap().as_socket().unwrap();
+        let _client = std::net::TcpStream::connect(addr).unwrap();
+        listener.socket.set_nonblocking(false).unwrap();
+        let (accepted, _) = listener.socket.accept().unwrap();
+        assert_eq!(tcp_notsent_lowat(accepted.as_raw_fd()), NOTSENT_LOWAT_BYTES);
+    }
+
+    #[allow(unsafe_code)]
+    fn tcp_notsent_lowat(fd: RawFd) -> u32 {
+        let mut value: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: test-only getsockopt into a c_int on the stack with its size.
+        let rc = unsafe {
+            libc::getsockopt(
+                fd,
+                libc::IPPROTO_TCP,
+                libc::TCP_NOTSENT_LOWAT,
+                std::ptr::addr_of_mut!(value).cast(),
+                &mut len,
+            )
+        };
+        assert_eq!(rc, 0, "{}", std::io::Error::last_os_error());
+        u32::try_from(value).unwrap()
+    }
+}
