@@ -1,42 +1,48 @@
-//! What campub can see of its subscribers' links: the TCP connections on its port, sampled a few
-//! times a second from /proc/self/net/tcp{,6}, and how often each had bytes waiting to go out.
+//! What campub can see of its subscribers' links: each TCP connection on its port, sampled a
+//! few times a second, and how much of the stream it actually delivered (the kernel's count of
+//! acknowledged bytes, `TCP_INFO`) against what campub published meanwhile.
 //!
-//! A connection that always has bytes queued is on a link slower than the stream: ZeroMQ is
-//! dropping frames for that subscriber (the viewer sees them as "lost"). PUB sockets have no
-//! per-subscriber drop counter, so this is how the publisher knows (docs/WIFI.md).
+//! A connection that delivers less than the stream is on a link slower than the stream: ZeroMQ
+//! is replacing frames for that subscriber (the viewer sees them as "lost"). PUB sockets have no
+//! per-subscriber drop counter, so this is how the publisher knows (docs/WIFI.md). The sockets
+//! belong to libzmq; they are found through /proc/self/net/tcp{,6} (by port) and /proc/self/fd
+//! (by inode) and only read.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
 
-/// How often the socket table is read.
+/// How often the connections are read.
 const SAMPLE_EVERY: Duration = Duration::from_millis(200);
-/// A subscriber whose connection had bytes queued in at least this share of the samples is
-/// reported as slower than the stream. A link with room to spare is idle between frames.
-pub const SATURATED_SHARE: f64 = 0.9;
-/// Samples needed in a window before a subscriber is judged at all.
-const MIN_SAMPLES: u32 = 5;
+/// A subscriber that delivered less than this share of the published bytes is on a slow link.
+pub const SLOW_BELOW_SHARE: f64 = 0.9;
+/// Published bytes needed in a window before a subscriber is judged at all.
+const MIN_PUBLISHED_BYTES: u64 = 64 * 1024;
 
 /// Subscribers seen in one stats window.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct LinkSummary {
     /// Connections open at the last sample.
     pub subscribers: usize,
     /// Of those, the ones whose link could not keep up with the stream.
     pub saturated: usize,
+    /// The smallest share of the stream a subscriber received (1.0 when all keep up).
+    pub worst_share: f64,
 }
 
-/// Per-connection sample counts for the current window.
-#[derive(Debug, Default)]
-struct Busy {
-    samples: u32,
-    queued: u32,
+/// One connection's first and last sample in the current window: (bytes acknowledged, bytes
+/// published by then).
+#[derive(Debug, Clone, Copy)]
+struct Delivered {
+    first: (u64, u64),
+    last: (u64, u64),
 }
 
 pub struct LinkWatch {
     port: u16,
     next_sample: Instant,
-    window: HashMap<SocketAddr, Busy>,
+    published_bytes: u64,
+    window: HashMap<u64, Delivered>,
     open_now: usize,
     /// Reading /proc failed (say, a sandbox hides it): reported once, then not tried again.
     disabled: bool,
@@ -54,34 +60,44 @@ impl LinkWatch {
         Some(Self {
             port,
             next_sample: Instant::now(),
+            published_bytes: 0,
             window: HashMap::new(),
             open_now: 0,
             disabled: false,
         })
     }
 
-    /// Samples the socket table when it is due; cheap otherwise.
-    pub fn maybe_sample(&mut self, now: Instant) {
+    /// Counts `bytes` published (to every subscriber); samples the connections when due.
+    pub fn published(&mut self, bytes: usize, now: Instant) {
+        self.published_bytes += bytes as u64;
         if self.disabled || now < self.next_sample {
             return;
         }
         self.next_sample = now + SAMPLE_EVERY;
-        match established_on(self.port) {
+        match connections_on(self.port) {
             Ok(connections) => self.record(&connections),
             Err(e) => {
-                log::info!("cannot watch the subscribers' links (reading /proc/self/net/tcp: {e})");
+                log::info!("cannot watch the subscribers' links (reading /proc/self: {e})");
                 self.disabled = true;
             }
         }
     }
 
-    /// One sample: each open connection with its queued byte count.
-    fn record(&mut self, connections: &[(SocketAddr, u32)]) {
+    /// One sample: each open connection (by socket inode) with its acknowledged byte count.
+    fn record(&mut self, connections: &[(u64, u64)]) {
         self.open_now = connections.len();
-        for (peer, queued_bytes) in connections {
-            let busy = self.window.entry(*peer).or_default();
-            busy.samples += 1;
-            busy.queued += u32::from(*queued_bytes > 0);
+        // A subscriber that left is no longer judged.
+        self.window
+            .retain(|inode, _| connections.iter().any(|(open, _)| open == inode));
+        let now = self.published_bytes;
+        for &(inode, acked) in connections {
+            self.window
+                .entry(inode)
+                .and_modify(|d| d.last = (acked, now))
+                .or_insert(Delivered {
+                    first: (acked, now),
+                    last: (acked, now),
+                });
         }
     }
 
@@ -90,42 +106,104 @@ impl LinkWatch {
         if self.disabled {
             return None;
         }
-        let saturated = self
+        let shares: Vec<f64> = self
             .window
             .values()
-            .filter(|b| {
-                b.samples >= MIN_SAMPLES
-                    && f64::from(b.queued) >= SATURATED_SHARE * f64::from(b.samples)
+            .filter_map(|d| {
+                let published = d.last.1.saturating_sub(d.first.1);
+                let delivered = d.last.0.saturating_sub(d.first.0);
+                (published >= MIN_PUBLISHED_BYTES).then(|| delivered as f64 / published as f64)
             })
-            .count();
-        self.window.clear();
+            .collect();
+        // The next window starts from this one's last samples.
+        self.window.retain(|_, d| {
+            d.first = d.last;
+            true
+        });
+        let saturated = shares.iter().filter(|s| **s < SLOW_BELOW_SHARE).count();
         Some(LinkSummary {
             subscribers: self.open_now,
             saturated,
+            worst_share: shares.iter().copied().fold(1.0, f64::min),
         })
     }
 }
 
-/// Established connections whose local port is `port`, with their send-queue byte counts.
-fn established_on(port: u16) -> procfs::ProcResult<Vec<(SocketAddr, u32)>> {
-    let me = procfs::process::Process::myself()?;
-    let mut entries = me.tcp()?;
+/// Established connections whose local port is `port`: (socket inode, bytes acknowledged).
+fn connections_on(port: u16) -> std::io::Result<Vec<(u64, u64)>> {
+    let me = procfs::process::Process::myself().map_err(std::io::Error::other)?;
+    let mut entries = me.tcp().map_err(std::io::Error::other)?;
     // A host without IPv6 has no tcp6 table; that is not an error.
     entries.extend(me.tcp6().unwrap_or_default());
-    Ok(entries
-        .into_iter()
+    let inodes: Vec<u64> = entries
+        .iter()
         .filter(|e| e.state == procfs::net::TcpState::Established && e.local_address.port() == port)
-        .map(|e| (e.remote_address, e.tx_queue))
-        .collect())
+        .map(|e| e.inode)
+        .collect();
+    if inodes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut found = Vec::with_capacity(inodes.len());
+    for entry in std::fs::read_dir("/proc/self/fd")? {
+        let entry = entry?;
+        let Ok(target) = std::fs::read_link(entry.path()) else {
+            continue; // closed meanwhile
+        };
+        let Some(inode) = socket_inode(&target.to_string_lossy()) else {
+            continue;
+        };
+        if !inodes.contains(&inode) {
+            continue;
+        }
+        let Some(fd) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<RawFd>().ok())
+        else {
+            continue;
+        };
+        if let Ok(acked) = tcp_bytes_acked(fd) {
+            found.push((inode, acked));
+        }
+    }
+    Ok(found)
+}
+
+/// `socket:[12345]` -> 12345.
+fn socket_inode(link: &str) -> Option<u64> {
+    link.strip_prefix("socket:[")?
+        .strip_suffix(']')?
+        .parse()
+        .ok()
+}
+
+/// The kernel's count of bytes the peer has acknowledged on this TCP socket.
+#[allow(unsafe_code)]
+fn tcp_bytes_acked(fd: RawFd) -> std::io::Result<u64> {
+    // SAFETY: getsockopt only writes into `info`, a plain C struct on the stack, up to `len`
+    // bytes. `fd` belongs to libzmq; if it was closed and reused since it was listed, this reads
+    // some other socket's counters (or fails): a wrong sample, never memory unsafety.
+    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            std::ptr::addr_of_mut!(info).cast(),
+            &mut len,
+        )
+    };
+    if rc == 0 {
+        Ok(info.tcpi_bytes_acked)
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn peer(port: u16) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], port))
-    }
 
     #[test]
     fn only_tcp_endpoints_are_watched() {
@@ -142,42 +220,50 @@ mod tests {
     }
 
     #[test]
-    fn a_link_always_queued_is_saturated_and_an_idle_one_is_not() {
+    fn a_link_delivering_less_than_the_stream_is_slow() {
         let mut watch = LinkWatch::new("tcp://127.0.0.1:1").unwrap();
-        for i in 0..10 {
-            // The slow one always has bytes queued; the fast one only now and then.
-            watch.record(&[
-                (peer(1000), 8192),
-                (peer(2000), if i % 3 == 0 { 900 } else { 0 }),
-            ]);
+        for i in 0..10u64 {
+            watch.published_bytes = i * 20_000;
+            // Inode 1 keeps up; inode 2 delivers half.
+            watch.record(&[(1, i * 20_000), (2, i * 10_000)]);
         }
         let summary = watch.take_summary().unwrap();
-        assert_eq!(
-            summary,
-            LinkSummary {
-                subscribers: 2,
-                saturated: 1
-            }
-        );
-        // A fresh window: nothing judged on too few samples.
-        watch.record(&[(peer(1000), 8192)]);
-        assert_eq!(
-            watch.take_summary().unwrap(),
-            LinkSummary {
-                subscribers: 1,
-                saturated: 0
-            }
-        );
+        assert_eq!((summary.subscribers, summary.saturated), (2, 1));
+        assert!((summary.worst_share - 0.5).abs() < 1e-9, "{summary:?}");
+        // The next window goes on from the last samples; too little published to judge.
+        watch.published_bytes += 1000;
+        watch.record(&[(1, 181_000), (2, 90_000)]);
+        let summary = watch.take_summary().unwrap();
+        assert_eq!((summary.subscribers, summary.saturated), (2, 0));
     }
 
     #[test]
-    fn the_socket_table_shows_our_own_connection() {
+    fn socket_links_name_their_inode() {
+        assert_eq!(socket_inode("socket:[12345]"), Some(12345));
+        assert_eq!(socket_inode("pipe:[12345]"), None);
+        assert_eq!(socket_inode("/dev/null"), None);
+    }
+
+    #[test]
+    fn our_own_connection_and_its_acknowledged_bytes_are_found() {
+        use std::io::{Read as _, Write as _};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
-        let client = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-        let (_accepted, _) = listener.accept().unwrap();
-        let connections = established_on(port).unwrap();
-        assert_eq!(connections.len(), 1, "{connections:?}");
-        assert_eq!(connections[0].0, client.local_addr().unwrap());
+        let mut client = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let (mut accepted, _) = listener.accept().unwrap();
+        accepted.write_all(&[7u8; 5000]).unwrap();
+        let mut received = [0u8; 5000];
+        client.read_exact(&mut received).unwrap();
+        // The acknowledgement may trail the data by a moment.
+        let mut found = Vec::new();
+        for _ in 0..100 {
+            found = connections_on(port).unwrap();
+            if found.first().is_some_and(|(_, acked)| *acked == 5000) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].1, 5000, "{found:?}");
     }
 }

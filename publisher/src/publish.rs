@@ -1,5 +1,6 @@
 //! Publish: the ZeroMQ PUB socket and the two wire formats (native header + JPEG, or the
-//! tutorial's base64). Memory stays bounded: a small send high-water mark, no queue of our own.
+//! tutorial's base64). Memory and latency stay bounded: each subscriber's queue holds only the
+//! newest frame, and its connection only a little unsent data (see `listener`).
 
 use base64::Engine as _;
 use camwire::{encode_native, FrameHeader, StreamName};
@@ -29,10 +30,6 @@ impl std::str::FromStr for WireMode {
     }
 }
 
-/// Frames libzmq may queue per subscriber (besides the one it is writing) before it drops new
-/// ones for that subscriber. One: on a link slower than the stream every queued frame adds a
-/// frame's transmission time to the age of what the viewer sees (docs/WIFI.md has the numbers).
-pub const SEND_HWM_FRAMES: i32 = 1;
 /// ZMTP heartbeats let libzmq notice a vanished subscriber and free its queue.
 const HEARTBEAT_IVL_MS: i32 = 1000;
 const HEARTBEAT_TIMEOUT_MS: i32 = 3000;
@@ -72,9 +69,12 @@ impl Publisher {
         stream: StreamName,
     ) -> Result<Self, PublishError> {
         let mut socket = context.socket(zmq::PUB).map_err(PublishError::Socket)?;
-        socket
-            .set_sndhwm(SEND_HWM_FRAMES)
-            .map_err(PublishError::Socket)?;
+        // Each subscriber's queue holds only the newest frame: a subscriber that cannot keep up
+        // gets fewer frames, never older ones, and its queue costs one frame of memory. (On a
+        // link slower than the stream a FIFO of even one frame adds a frame's transmission time
+        // to every frame's age; docs/WIFI.md has the numbers.) Messages are single-part, which
+        // conflation requires.
+        socket.set_conflate(true).map_err(PublishError::Socket)?;
         socket.set_linger(0).map_err(PublishError::Socket)?;
         socket
             .set_heartbeat_ivl(HEARTBEAT_IVL_MS)
@@ -144,7 +144,7 @@ impl Publisher {
             .send(&self.message[..], zmq::DONTWAIT)
             .map_err(PublishError::Send)?;
         if let Some(links) = &mut self.links {
-            links.maybe_sample(std::time::Instant::now());
+            links.published(self.message.len(), std::time::Instant::now());
         }
         self.next_seq += 1;
         Ok(self.message.len())
@@ -212,6 +212,60 @@ mod tests {
                 .starts_with(&format!("cannot bind {endpoint}")),
             "{err}"
         );
+    }
+
+    #[test]
+    fn every_subscriber_gets_every_frame_it_can_take() {
+        // Conflation keeps one frame per subscriber, not one for the socket: three subscribers
+        // that keep up each receive everything.
+        let context = zmq::Context::new();
+        let mut publisher = Publisher::bind(
+            &context,
+            "tcp://127.0.0.1:0",
+            WireMode::Native,
+            StreamName::new("t").unwrap(),
+        )
+        .unwrap();
+        let subs: Vec<zmq::Socket> = (0..3)
+            .map(|_| {
+                let sub = context.socket(zmq::SUB).unwrap();
+                sub.connect(&publisher.endpoint()).unwrap();
+                sub.set_subscribe(b"").unwrap();
+                sub.set_rcvtimeo(2000).unwrap();
+                sub
+            })
+            .collect();
+        // Until every subscription has arrived, frames may go to only some of them.
+        let mut ready = [false; 3];
+        for _ in 0..200 {
+            publisher
+                .publish(&[0xFF, 0xD8, 0xFF, 0xD9], 2, 2, 0)
+                .unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            for (sub, ready) in subs.iter().zip(&mut ready) {
+                while sub.recv_bytes(zmq::DONTWAIT).is_ok() {
+                    *ready = true;
+                }
+            }
+            if ready.iter().all(|r| *r) {
+                break;
+            }
+        }
+        assert_eq!(ready, [true; 3], "every subscriber connected");
+        let mut last_seq = [0u64; 3];
+        for _ in 0..20 {
+            publisher
+                .publish(&[0xFF, 0xD8, 0xFF, 0xD9], 2, 2, 0)
+                .unwrap();
+            for (sub, last) in subs.iter().zip(&mut last_seq) {
+                let msg = sub.recv_bytes(0).expect("each subscriber gets each frame");
+                match camwire::classify(&msg).unwrap() {
+                    camwire::Message::Native(f) => *last = f.header.seq,
+                    other => panic!("{other:?}"),
+                }
+            }
+        }
+        assert!(last_seq.iter().all(|s| *s == last_seq[0]), "{last_seq:?}");
     }
 
     #[test]

@@ -135,12 +135,16 @@ impl Stats {
     }
 }
 
-/// ", 2 subscribers (1 on a slow link)" for the stats line.
+/// ", 2 subscribers (1 on a slow link, gets 48 % of the stream)" for the stats line.
 fn links_text(links: LinkSummary) -> String {
     let plural = if links.subscribers == 1 { "" } else { "s" };
     let mut text = format!(", {} subscriber{plural}", links.subscribers);
     if links.saturated > 0 {
-        text.push_str(&format!(" ({} on a slow link)", links.saturated));
+        text.push_str(&format!(
+            " ({} on a slow link, the slowest gets {:.0} % of the stream)",
+            links.saturated,
+            links.worst_share * 100.0
+        ));
     }
     text
 }
@@ -151,15 +155,19 @@ mod tests {
 
     #[test]
     fn the_line_says_how_many_subscribers_are_on_slow_links() {
-        let text = |subscribers, saturated| {
+        let text = |subscribers, saturated, worst_share| {
             links_text(LinkSummary {
                 subscribers,
                 saturated,
+                worst_share,
             })
         };
-        assert_eq!(text(0, 0), ", 0 subscribers");
-        assert_eq!(text(1, 0), ", 1 subscriber");
-        assert_eq!(text(3, 2), ", 3 subscribers (2 on a slow link)");
+        assert_eq!(text(0, 0, 1.0), ", 0 subscribers");
+        assert_eq!(text(1, 0, 0.95), ", 1 subscriber");
+        assert_eq!(
+            text(3, 2, 0.48),
+            ", 3 subscribers (2 on a slow link, the slowest gets 48 % of the stream)"
+        );
     }
 
     #[test]

@@ -183,8 +183,12 @@ fn a_slow_link_gets_fewer_frames_not_older_ones_and_a_fast_one_does_not_notice()
 
     // campub noticed.
     assert!(
-        campub.stderr.contains("on a slow link"),
+        campub.stderr.contains("2 subscribers (1 on a slow link"),
         "campub reports the slow subscriber\n{context}"
+    );
+    assert!(
+        !campub.stderr.contains("(2 on a slow link"),
+        "campub does not count the fast subscriber as slow\n{context}"
     );
     assert!(campub.status.success(), "{context}");
 }
