@@ -9,6 +9,7 @@ use camwire::StreamName;
 
 use crate::capture::v4l2::{CameraRequest, FormatChoice};
 use crate::publish::WireMode;
+use crate::security::{AllowList, SecurityConfig};
 
 pub const DEFAULT_DEVICE: &str = "/dev/video0";
 pub const DEFAULT_SIZE: &str = "1280x720";
@@ -82,6 +83,18 @@ pub struct Args {
     #[argh(option, default = "DEFAULT_STALL_TIMEOUT_MS")]
     pub stall_timeout_ms: u64,
 
+    /// encrypt the stream (CURVE) with this server secret key file, as `campub keygen` writes
+    /// it (mode 0600: a file open to group or others is refused). Viewers need the public key
+    /// (camview --server-key). Default: none, the stream is not encrypted
+    #[argh(option)]
+    pub curve_secret_key: Option<PathBuf>,
+
+    /// with --curve-secret-key: admit only the viewers whose public keys are in this file (one
+    /// key per line, or .key files) or directory (its *.key files); SIGHUP reloads it.
+    /// Default: none, any viewer that has the server's public key may watch
+    #[argh(option)]
+    pub allow: Option<PathBuf>,
+
     /// log level: error, warn, info, debug or trace; RUST_LOG, when set, wins. Default: info
     #[argh(option, default = "String::from(\"info\")")]
     pub log_level: String,
@@ -99,6 +112,27 @@ pub struct Args {
     /// print the version and exit
     #[argh(switch)]
     pub version: bool,
+
+    #[argh(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// What campub does instead of streaming.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand)]
+pub enum Command {
+    Keygen(KeygenArgs),
+}
+
+#[derive(FromArgs, Debug)]
+/// write a new CURVE key pair: STEM.key (the public key, mode 0644, for viewers and
+/// allow-lists) and STEM.key_secret (the secret key, mode 0600, for --curve-secret-key);
+/// existing files are never overwritten
+#[argh(subcommand, name = "keygen")]
+pub struct KeygenArgs {
+    /// path and name of the pair without extension, e.g. /etc/campub/server
+    #[argh(positional)]
+    pub stem: PathBuf,
 }
 
 /// The command line with the options of a `--config` file merged in (file first, so an option
@@ -168,6 +202,7 @@ pub struct Config {
     pub stream: StreamName,
     pub stats_interval: Duration,
     pub stall_timeout: Duration,
+    pub security: SecurityConfig,
 }
 
 fn parse_size(s: &str) -> Result<(u32, u32), String> {
@@ -221,6 +256,7 @@ impl Config {
                 args.stall_timeout_ms
             ));
         }
+        let security = security_config(args)?;
         Ok(Self {
             source,
             camera: CameraRequest {
@@ -237,8 +273,29 @@ impl Config {
             stream,
             stats_interval: Duration::from_secs_f64(args.stats_interval),
             stall_timeout: Duration::from_millis(args.stall_timeout_ms),
+            security,
         })
     }
+}
+
+/// Loads the CURVE key and the allow-list: a key that cannot be used is a configuration error.
+fn security_config(args: &Args) -> Result<SecurityConfig, String> {
+    let curve = args
+        .curve_secret_key
+        .as_deref()
+        .map(camkeys::load_secret_file)
+        .transpose()
+        .map_err(|e| format!("--curve-secret-key: {e}"))?;
+    let allow = match (&args.allow, &curve) {
+        (None, _) => None,
+        (Some(_), None) => {
+            return Err(
+                "--allow needs --curve-secret-key: without encryption no key is checked".into(),
+            )
+        }
+        (Some(path), Some(_)) => Some(AllowList::load(path).map_err(|e| format!("--allow: {e}"))?),
+    };
+    Ok(SecurityConfig { curve, allow })
 }
 
 #[cfg(test)]

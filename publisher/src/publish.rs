@@ -2,6 +2,7 @@
 //! tutorial's base64). Memory stays bounded: a small send high-water mark, no queue of our own.
 
 use base64::Engine as _;
+use camkeys::KeyPair;
 use camwire::{encode_native, FrameHeader, StreamName};
 
 /// How frames go on the wire.
@@ -60,8 +61,12 @@ impl Publisher {
         endpoint: &str,
         mode: WireMode,
         stream: StreamName,
+        curve: Option<&KeyPair>,
     ) -> Result<Self, PublishError> {
         let socket = context.socket(zmq::PUB).map_err(PublishError::Socket)?;
+        if let Some(pair) = curve {
+            crate::security::make_curve_server(&socket, pair).map_err(PublishError::Socket)?;
+        }
         socket
             .set_sndhwm(SEND_HWM_FRAMES)
             .map_err(PublishError::Socket)?;
@@ -154,10 +159,11 @@ mod tests {
             "tcp://127.0.0.1:0",
             WireMode::Native,
             stream.clone(),
+            None,
         )
         .unwrap();
         let endpoint = first.endpoint();
-        let err = Publisher::bind(&context, &endpoint, WireMode::Native, stream)
+        let err = Publisher::bind(&context, &endpoint, WireMode::Native, stream, None)
             .err()
             .unwrap();
         assert!(
@@ -177,6 +183,7 @@ mod tests {
                 "tcp://127.0.0.1:0",
                 mode,
                 StreamName::new("t").unwrap(),
+                None,
             )
             .unwrap();
             let sub = context.socket(zmq::SUB).unwrap();
