@@ -3,15 +3,13 @@
 
 mod app;
 mod config;
-mod decode;
-mod error;
-mod monitor;
 mod overlay;
 mod receive;
 mod render;
 mod security;
 mod snapshot;
-mod stats;
+
+use camview::{decode, error, monitor, stats};
 
 use std::path::PathBuf;
 use std::process::ExitCode;
