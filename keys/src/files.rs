@@ -193,8 +193,8 @@ pub fn load_secret_file(path: &Path) -> Result<KeyPair, KeyError> {
         reason: reason.to_owned(),
     };
     let Some(secret) = keys.secret else {
-        return Err(if text.trim().is_empty() {
-            content("empty: no secret key (create a key pair with `campub keygen STEM`)")
+        return Err(if keys.public.is_empty() {
+            content("no key in it (create a key pair with `campub keygen STEM`)")
         } else {
             content("no secret-key line: this is not a secret key file (campub keygen writes STEM.key_secret)")
         });
@@ -405,7 +405,8 @@ mod tests {
             (dir.join("missing"), "No such file"),
             (dir.clone(), "not a regular file"),
             (paths.public.clone(), "no secret-key"),
-            (write("empty", b""), "empty"),
+            (write("empty", b""), "no key in it"),
+            (write("comment", b"# only a comment\n"), "no key in it"),
             (write("binary", &[0xFF, 0xFE, 0]), "not text"),
             (write("big", &vec![b'#'; 70_000]), "larger than"),
             (write("junk", b"hello\n"), "line 1"),

@@ -256,6 +256,7 @@ impl Config {
                 args.stall_timeout_ms
             ));
         }
+        check_bind_endpoint(&args.bind)?;
         let security = security_config(args)?;
         Ok(Self {
             source,
@@ -275,6 +276,30 @@ impl Config {
             stall_timeout: Duration::from_millis(args.stall_timeout_ms),
             security,
         })
+    }
+}
+
+/// Refuses a --bind endpoint libzmq would misread or refuse only later: a TCP port must be `*`
+/// or 0-65535 (libzmq binds "99999" as some other port).
+fn check_bind_endpoint(endpoint: &str) -> Result<(), String> {
+    let bad = |why: &str| format!("--bind {endpoint:?}: {why}");
+    match endpoint.split_once("://") {
+        Some(("tcp", rest)) => {
+            let (host, port) = rest
+                .rsplit_once(':')
+                .ok_or_else(|| bad("expected tcp://HOST:PORT (HOST may be *)"))?;
+            if host.is_empty() || host.chars().any(char::is_whitespace) {
+                return Err(bad("missing or invalid host (* for every interface)"));
+            }
+            if port != "*" && port.parse::<u16>().is_err() {
+                return Err(bad("the port must be * or a number from 0 to 65535"));
+            }
+            Ok(())
+        }
+        Some(("ipc" | "inproc", rest)) if !rest.is_empty() => Ok(()),
+        _ => Err(bad(
+            "expected tcp://HOST:PORT (HOST may be *), ipc://PATH or inproc://NAME",
+        )),
     }
 }
 
@@ -392,6 +417,11 @@ mod tests {
             (&["--format", "h264"], "h264"),
             (&["--wire", "json"], "json"),
             (&["--stats-interval", "-1"], "--stats-interval"),
+            (&["--bind", "tcp://127.0.0.1:99999"], "--bind"),
+            (&["--bind", "tcp://:5555"], "--bind"),
+            (&["--bind", "tcp://127.0.0.1"], "--bind"),
+            (&["--bind", "udp://127.0.0.1:5"], "--bind"),
+            (&["--bind", ""], "--bind"),
         ] {
             let err = parse(args).unwrap_err();
             assert!(err.contains(needle), "{args:?}: {err}");

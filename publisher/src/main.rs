@@ -87,7 +87,9 @@ fn parse_args(argv: &[String]) -> Result<Args, ExitCode> {
             ExitCode::SUCCESS
         }
         Err(()) => {
-            eprintln!("{}", early.output.trim_end());
+            // argh may spread one error over lines ("...not provided:\n    stem"): keep one.
+            let words: Vec<&str> = early.output.split_whitespace().collect();
+            eprintln!("campub: {}", words.join(" "));
             ExitCode::from(EXIT_USAGE)
         }
     })

@@ -1,41 +1,17 @@
 //! End to end on loopback: the real campub (test pattern) -> the real camview.
 //!
-//! campub is found through $CAMPUB_BIN, else next to this test's target directory
-//! (`<target>/debug/campub`, built by `cargo build -p campub` or `cargo test --workspace`).
-//! A missing campub fails these tests; they never skip.
+//! campub is found by `common::campub_bin` ($CAMPUB_BIN, else the target directory); a
+//! missing campub fails these tests, they never skip.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::*;
 
 const LIMIT: Duration = Duration::from_secs(30);
-
-fn campub_bin() -> PathBuf {
-    if let Some(path) = std::env::var_os("CAMPUB_BIN") {
-        let path = PathBuf::from(path);
-        assert!(
-            path.is_file(),
-            "CAMPUB_BIN={} is not a file",
-            path.display()
-        );
-        return path;
-    }
-    // This test runs as <target>/<profile>/deps/campub-<hash>.
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(Path::parent).unwrap();
-    let path = profile_dir.join("campub");
-    assert!(
-        path.is_file(),
-        "campub not found at {}: build it first (cargo build -p campub, same target dir) or set CAMPUB_BIN",
-        path.display()
-    );
-    path
-}
 
 /// A running campub, killed when dropped.
 struct Campub(Child);
