@@ -471,6 +471,11 @@ impl CampubProcess {
         self.child.id()
     }
 
+    /// Whether campub has not exited.
+    pub fn running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
     /// The log so far, one line per entry.
     pub fn log(&self) -> Vec<String> {
         self.log.lock().unwrap().clone()
