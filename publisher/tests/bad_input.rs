@@ -159,7 +159,7 @@ fn bad_input_is_one_line_and_a_nonzero_exit_never_a_panic() {
         if streams {
             command.args(pattern);
         }
-        let out = output_within(&mut command.args(args), Duration::from_secs(20))
+        let out = output_within(command.args(args), Duration::from_secs(20))
             .unwrap_or_else(|| panic!("{args:?}: campub still running after 20 s"));
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(*code), "{args:?}: {stderr}");

@@ -51,13 +51,8 @@ fn publisher_restart_resumes_quickly(curve: bool) {
     std::thread::sleep(Duration::from_secs(3));
     first.signal("KILL");
     drop(first);
-    let restarted_at = Instant::now();
     let second = start("second");
     let done = viewer.finish(LIMIT);
-    eprintln!(
-        "restart took effect {:?} after the kill",
-        restarted_at.elapsed()
-    );
     drop(second);
 
     assert!(done.status.success(), "{}\n{}", done.stdout, done.stderr);
