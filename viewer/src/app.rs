@@ -386,8 +386,12 @@ impl<'c> Viewer<'c> {
         let Some(failed) = statuses.iter().find(|s| s.state.is_failure()) else {
             return Vec::new();
         };
+        let preposition = match failed.state {
+            LinkState::NotAuthorised => "by",
+            _ => "with",
+        };
         let mut lines = vec![format!(
-            "{} by {}",
+            "{} {preposition} {}",
             failed.state.headline(),
             failed.endpoint
         )];

@@ -91,9 +91,12 @@ fn only_allowed_viewers_with_the_right_server_key_get_frames() {
         ],
     );
     // Long enough for camview's retry after the refusal: campub must still log the key once.
+    let refused_png = keys.dir.join("refused.png");
     let unknown = view(
         &at,
         &[
+            "--screenshot",
+            refused_png.to_str().unwrap(),
             "--duration",
             "5",
             "--server-key",
@@ -148,6 +151,31 @@ fn only_allowed_viewers_with_the_right_server_key_get_frames() {
     assert_eq!(done.status.code(), Some(2));
     assert_eq!(connection_state(&done.summary()), "handshake_failed");
     assert!(done.stderr.contains("requires CURVE"), "{}", done.stderr);
+
+    // On screen: the "waiting for" notice grows the reason, the viewer's key and a hint,
+    // four lines more than a viewer that is merely waiting shows.
+    let waiting_png = keys.dir.join("waiting.png");
+    let waiting = run(
+        camview().args([
+            "--headless",
+            "--duration",
+            "1",
+            "--screenshot",
+            waiting_png.to_str().unwrap(),
+            &endpoint(free_port()),
+        ]),
+        LIMIT,
+    );
+    assert_eq!(waiting.status.code(), Some(2));
+    let (waiting_rows, refused_rows) = (
+        notice_rows(&Png::read(&waiting_png)),
+        notice_rows(&Png::read(&refused_png)),
+    );
+    assert!(waiting_rows > 20, "a notice box: {waiting_rows} rows");
+    assert!(
+        refused_rows > 2 * waiting_rows,
+        "the refusal is spelled out: {refused_rows} rows against {waiting_rows}"
+    );
 
     let log = campub.log();
     let refusals = log
@@ -254,6 +282,13 @@ fn sighup_reloads_the_allow_list_and_a_waiting_viewer_gets_in() {
     assert_eq!(u64_at(&s, "/frames_shown"), 5, "{s}");
     assert_eq!(connection_state(&s), "connected");
     assert!(campub.running(), "SIGHUP did not stop campub");
+}
+
+/// Rows of the screenshot crossed by the notice box (its dark grey, 32,32,32).
+fn notice_rows(png: &Png) -> u32 {
+    (0..png.height)
+        .filter(|&y| png.count(0, y, png.width, y + 1, |p| p == [32, 32, 32]) > 50)
+        .count() as u32
 }
 
 /// A TCP forwarder on loopback that records every byte going either way.
