@@ -9,6 +9,7 @@ use camwire::StreamName;
 
 use crate::capture::v4l2::{CameraRequest, FormatChoice};
 use crate::publish::WireMode;
+use crate::security::{AllowList, SecurityConfig};
 
 pub const DEFAULT_DEVICE: &str = "/dev/video0";
 pub const DEFAULT_SIZE: &str = "1280x720";
@@ -82,6 +83,18 @@ pub struct Args {
     #[argh(option, default = "DEFAULT_STALL_TIMEOUT_MS")]
     pub stall_timeout_ms: u64,
 
+    /// encrypt the stream (CURVE) with this server secret key file, as `campub keygen` writes
+    /// it (mode 0600: a file open to group or others is refused). Viewers need the public key
+    /// (camview --server-key). Default: none, the stream is not encrypted
+    #[argh(option)]
+    pub curve_secret_key: Option<PathBuf>,
+
+    /// with --curve-secret-key: admit only the viewers whose public keys are in this file (one
+    /// key per line, or .key files) or directory (its *.key files); SIGHUP reloads it.
+    /// Default: none, any viewer that has the server's public key may watch
+    #[argh(option)]
+    pub allow: Option<PathBuf>,
+
     /// log level: error, warn, info, debug or trace; RUST_LOG, when set, wins. Default: info
     #[argh(option, default = "String::from(\"info\")")]
     pub log_level: String,
@@ -99,6 +112,27 @@ pub struct Args {
     /// print the version and exit
     #[argh(switch)]
     pub version: bool,
+
+    #[argh(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// What campub does instead of streaming.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand)]
+pub enum Command {
+    Keygen(KeygenArgs),
+}
+
+#[derive(FromArgs, Debug)]
+/// write a new CURVE key pair: STEM.key (the public key, mode 0644, for viewers and
+/// allow-lists) and STEM.key_secret (the secret key, mode 0600, for --curve-secret-key);
+/// existing files are never overwritten
+#[argh(subcommand, name = "keygen")]
+pub struct KeygenArgs {
+    /// path and name of the pair without extension, e.g. /etc/campub/server
+    #[argh(positional)]
+    pub stem: PathBuf,
 }
 
 /// The command line with the options of a `--config` file merged in (file first, so an option
@@ -168,6 +202,7 @@ pub struct Config {
     pub stream: StreamName,
     pub stats_interval: Duration,
     pub stall_timeout: Duration,
+    pub security: SecurityConfig,
 }
 
 fn parse_size(s: &str) -> Result<(u32, u32), String> {
@@ -221,6 +256,8 @@ impl Config {
                 args.stall_timeout_ms
             ));
         }
+        check_bind_endpoint(&args.bind)?;
+        let security = security_config(args)?;
         Ok(Self {
             source,
             camera: CameraRequest {
@@ -237,8 +274,53 @@ impl Config {
             stream,
             stats_interval: Duration::from_secs_f64(args.stats_interval),
             stall_timeout: Duration::from_millis(args.stall_timeout_ms),
+            security,
         })
     }
+}
+
+/// Refuses a --bind endpoint libzmq would misread or refuse only later: a TCP port must be `*`
+/// or 0-65535 (libzmq binds "99999" as some other port).
+fn check_bind_endpoint(endpoint: &str) -> Result<(), String> {
+    let bad = |why: &str| format!("--bind {endpoint:?}: {why}");
+    match endpoint.split_once("://") {
+        Some(("tcp", rest)) => {
+            let (host, port) = rest
+                .rsplit_once(':')
+                .ok_or_else(|| bad("expected tcp://HOST:PORT (HOST may be *)"))?;
+            if host.is_empty() || host.chars().any(char::is_whitespace) {
+                return Err(bad("missing or invalid host (* for every interface)"));
+            }
+            if port != "*" && port.parse::<u16>().is_err() {
+                return Err(bad("the port must be * or a number from 0 to 65535"));
+            }
+            Ok(())
+        }
+        Some(("ipc" | "inproc", rest)) if !rest.is_empty() => Ok(()),
+        _ => Err(bad(
+            "expected tcp://HOST:PORT (HOST may be *), ipc://PATH or inproc://NAME",
+        )),
+    }
+}
+
+/// Loads the CURVE key and the allow-list: a key that cannot be used is a configuration error.
+fn security_config(args: &Args) -> Result<SecurityConfig, String> {
+    let curve = args
+        .curve_secret_key
+        .as_deref()
+        .map(camkeys::load_secret_file)
+        .transpose()
+        .map_err(|e| format!("--curve-secret-key: {e}"))?;
+    let allow = match (&args.allow, &curve) {
+        (None, _) => None,
+        (Some(_), None) => {
+            return Err(
+                "--allow needs --curve-secret-key: without encryption no key is checked".into(),
+            )
+        }
+        (Some(path), Some(_)) => Some(AllowList::load(path).map_err(|e| format!("--allow: {e}"))?),
+    };
+    Ok(SecurityConfig { curve, allow })
 }
 
 #[cfg(test)]
@@ -335,6 +417,11 @@ mod tests {
             (&["--format", "h264"], "h264"),
             (&["--wire", "json"], "json"),
             (&["--stats-interval", "-1"], "--stats-interval"),
+            (&["--bind", "tcp://127.0.0.1:99999"], "--bind"),
+            (&["--bind", "tcp://:5555"], "--bind"),
+            (&["--bind", "tcp://127.0.0.1"], "--bind"),
+            (&["--bind", "udp://127.0.0.1:5"], "--bind"),
+            (&["--bind", ""], "--bind"),
         ] {
             let err = parse(args).unwrap_err();
             assert!(err.contains(needle), "{args:?}: {err}");

@@ -11,6 +11,7 @@ mod listener;
 mod pipeline;
 mod publish;
 mod scale;
+mod security;
 mod service;
 mod stats;
 
@@ -18,8 +19,9 @@ use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use config::{Args, Config, SourceKind};
+use config::{Args, Command, Config, SourceKind};
 use publish::Publisher;
+use security::ZapHandler;
 
 const EXIT_RUNTIME: u8 = 1;
 const EXIT_USAGE: u8 = 2;
@@ -40,6 +42,9 @@ fn main() -> ExitCode {
     if args.version {
         print_stdout(&format!("campub {}", env!("CARGO_PKG_VERSION")));
         return ExitCode::SUCCESS;
+    }
+    if let Some(Command::Keygen(keygen)) = &args.command {
+        return write_keys(&keygen.stem);
     }
     init_logging(&args.log_level);
     if let Some(path) = &args.config {
@@ -84,7 +89,9 @@ fn parse_args(argv: &[String]) -> Result<Args, ExitCode> {
             ExitCode::SUCCESS
         }
         Err(()) => {
-            eprintln!("{}", early.output.trim_end());
+            // argh may spread one error over lines ("...not provided:\n    stem"): keep one.
+            let words: Vec<&str> = early.output.split_whitespace().collect();
+            eprintln!("campub: {}", words.join(" "));
             ExitCode::from(EXIT_USAGE)
         }
     })
@@ -94,6 +101,27 @@ fn parse_args(argv: &[String]) -> Result<Args, ExitCode> {
 fn print_stdout(text: &str) {
     use std::io::Write as _;
     let _ = writeln!(std::io::stdout(), "{text}");
+}
+
+/// `campub keygen STEM`: a new key pair in STEM.key and STEM.key_secret.
+fn write_keys(stem: &std::path::Path) -> ExitCode {
+    match camkeys::write_key_pair(stem, "campub keygen") {
+        Ok((pair, paths)) => {
+            print_stdout(&format!(
+                "wrote {} (secret key, mode 0600: keep it private)\n\
+                 wrote {} (public key: give it to viewers, or add it to an allow-list)\n\
+                 public key: {}",
+                paths.secret.display(),
+                paths.public.display(),
+                pair.public
+            ));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("campub: keygen: {e}");
+            ExitCode::from(EXIT_RUNTIME)
+        }
+    }
 }
 
 fn init_logging(level: &str) {
@@ -109,12 +137,26 @@ fn run(config: &Config) -> Result<(), pipeline::RunError> {
         signal_hook::flag::register(signal, Arc::clone(&stop))
             .map_err(pipeline::RunError::Thread)?;
     }
+    // Registered with or without an allow-list: SIGHUP must never end campub.
+    let reload = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&reload))
+        .map_err(pipeline::RunError::Thread)?;
 
     let source = pipeline::open_source(config)?;
     log::info!("source: {}", source.describe());
     let context = zmq::Context::new();
-    let mut publisher =
-        Publisher::bind(&context, &config.bind, config.wire, config.stream.clone())?;
+    // The ZAP handler is bound before the PUB socket, so no viewer is ever let in unchecked.
+    let _zap = match &config.security.allow {
+        Some(allow) => Some(ZapHandler::start(&context, allow.clone(), reload)?),
+        None => None,
+    };
+    let mut publisher = Publisher::bind(
+        &context,
+        &config.bind,
+        config.wire,
+        config.stream.clone(),
+        config.security.curve.as_ref(),
+    )?;
     log::info!(
         "publishing {} JPEGs, {} px wide, quality {}, on {} (stream {:?})",
         match config.wire {
@@ -126,10 +168,7 @@ fn run(config: &Config) -> Result<(), pipeline::RunError> {
         publisher.endpoint(),
         config.stream.as_str(),
     );
-    log::warn!(
-        "the stream is not encrypted: anyone who can reach {} can watch it",
-        config.bind
-    );
+    log_security(config);
     if config.source == SourceKind::Pattern {
         log::info!("no camera: streaming the built-in test pattern");
     }
@@ -145,4 +184,28 @@ fn run(config: &Config) -> Result<(), pipeline::RunError> {
     let result = pipeline::run(config, source, &mut publisher, &stop, &mut on_published);
     notifier.stopping();
     result
+}
+
+/// Says at start who can watch.
+fn log_security(config: &Config) {
+    let Some(pair) = &config.security.curve else {
+        log::warn!(
+            "the stream is not encrypted: anyone who can reach {} can watch it \
+             (--curve-secret-key and --allow turn on encryption and viewer keys)",
+            config.bind
+        );
+        return;
+    };
+    log::info!(
+        "CURVE encryption on; server public key {} (viewers: camview --server-key)",
+        pair.public
+    );
+    match &config.security.allow {
+        Some(allow) => log::info!(
+            "admitting only the {} viewer keys in {} (SIGHUP reloads it)",
+            allow.keys.len(),
+            allow.path.display()
+        ),
+        None => log::warn!("no --allow: any viewer that has the server's public key may watch"),
+    }
 }

@@ -22,6 +22,8 @@ pub enum RunError {
     Capture(#[from] CaptureError),
     #[error(transparent)]
     Publish(#[from] PublishError),
+    #[error(transparent)]
+    Security(#[from] crate::security::SecurityError),
     #[error("cannot set up the encoder: {0}")]
     Setup(String),
     #[error("cannot start the capture thread: {0}")]

@@ -3,6 +3,7 @@
 //! newest frame, and its connection only a little unsent data (see `listener`).
 
 use base64::Engine as _;
+use camkeys::KeyPair;
 use camwire::{encode_native, FrameHeader, StreamName};
 
 use crate::links::{LinkSummary, LinkWatch};
@@ -67,8 +68,12 @@ impl Publisher {
         endpoint: &str,
         mode: WireMode,
         stream: StreamName,
+        curve: Option<&KeyPair>,
     ) -> Result<Self, PublishError> {
         let mut socket = context.socket(zmq::PUB).map_err(PublishError::Socket)?;
+        if let Some(pair) = curve {
+            crate::security::make_curve_server(&socket, pair).map_err(PublishError::Socket)?;
+        }
         // Each subscriber's queue holds only the newest frame: a subscriber that cannot keep up
         // gets fewer frames, never older ones, and its queue costs one frame of memory. (On a
         // link slower than the stream a FIFO of even one frame adds a frame's transmission time
@@ -201,10 +206,11 @@ mod tests {
             "tcp://127.0.0.1:0",
             WireMode::Native,
             stream.clone(),
+            None,
         )
         .unwrap();
         let endpoint = first.endpoint();
-        let err = Publisher::bind(&context, &endpoint, WireMode::Native, stream)
+        let err = Publisher::bind(&context, &endpoint, WireMode::Native, stream, None)
             .err()
             .unwrap();
         assert!(
@@ -224,6 +230,7 @@ mod tests {
             "tcp://127.0.0.1:0",
             WireMode::Native,
             StreamName::new("t").unwrap(),
+            None,
         )
         .unwrap();
         let subs: Vec<zmq::Socket> = (0..3)
@@ -278,6 +285,7 @@ mod tests {
                 "tcp://127.0.0.1:0",
                 mode,
                 StreamName::new("t").unwrap(),
+                None,
             )
             .unwrap();
             let sub = context.socket(zmq::SUB).unwrap();

@@ -17,6 +17,7 @@ use sdl2::video::{FullscreenType, Window};
 use crate::config::{Config, DEFAULT_WINDOW_SIZE_PX};
 use crate::decode::Decoder;
 use crate::error::Error;
+use crate::monitor::LinkState;
 use crate::receive::Receiver;
 use crate::render::{Scene, Screen};
 use crate::snapshot;
@@ -35,6 +36,9 @@ const MAX_AUTO_WINDOW_SHARE: f64 = 0.9;
 
 /// Runs the viewer until a stop condition, the user or a signal ends it.
 pub fn run(config: &Config, quit: &AtomicBool) -> Result<Summary, Error> {
+    if let Some(keys) = &config.receive.curve {
+        keys.log();
+    }
     let receiver = Receiver::start(&config.receive)?;
     match &config.stream {
         Some(stream) => log::info!(
@@ -398,11 +402,42 @@ impl<'c> Viewer<'c> {
             Some(stream) => format!("stream {stream} on {}", self.config.endpoints_text()),
             None => self.config.endpoints_text(),
         };
-        match signal {
-            Signal::Live => Vec::new(),
+        let mut lines = match signal {
+            Signal::Live => return Vec::new(),
             Signal::Waiting => vec![format!("waiting for {from}")],
             Signal::Stale(secs) => vec![format!("no frames for {secs} s"), format!("from {from}")],
+        };
+        lines.extend(self.connection_problem());
+        lines
+    }
+
+    /// What went wrong with the connection, when it is something ZeroMQ's retries cannot fix:
+    /// a refused key or a failed handshake (empty otherwise).
+    fn connection_problem(&self) -> Vec<String> {
+        let statuses = self.receiver.connection();
+        let Some(failed) = statuses.iter().find(|s| s.state.is_failure()) else {
+            return Vec::new();
+        };
+        let preposition = match failed.state {
+            LinkState::NotAuthorised => "by",
+            _ => "with",
+        };
+        let mut lines = vec![format!(
+            "{} {preposition} {}",
+            failed.state.headline(),
+            failed.endpoint
+        )];
+        match (failed.state, &self.config.receive.curve) {
+            (LinkState::NotAuthorised, Some(keys)) => {
+                lines.push("the publisher's allow-list does not name this viewer's key".into());
+                lines.push(keys.own.public.to_string());
+                if keys.ephemeral {
+                    lines.push("(a key made for this run: give a lasting one with --key)".into());
+                }
+            }
+            _ => lines.extend(failed.detail.clone()),
         }
+        lines
     }
 
     /// The banner: fps, resolution, stream; latency, skipped and bad counts; a save note.
@@ -521,6 +556,11 @@ impl<'c> Viewer<'c> {
             source_format: self.shown.sources,
             messages_received: self.receiver.received(),
             endpoints: self.config.receive.endpoints.clone(),
+            connection: self.receiver.connection(),
+            max_gap_ms: self
+                .shown
+                .max_gap
+                .map(|gap| (gap.as_secs_f64() * 1e6).round() / 1000.0),
             screenshot: self
                 .screenshot_written
                 .as_ref()

@@ -7,6 +7,7 @@ use camwire::StreamName;
 
 use crate::error::Error;
 use crate::receive::ReceiveConfig;
+use crate::security::ClientKeys;
 
 /// Window size before the first frame arrives (and always, with --headless, if none arrives).
 pub const DEFAULT_WINDOW_SIZE_PX: (u32, u32) = (960, 540);
@@ -49,6 +50,8 @@ pub struct RawOptions {
     pub stale_after_ms: u64,
     pub debug_decode_delay_ms: u64,
     pub report_every_s: Option<f64>,
+    pub server_key: Option<String>,
+    pub key: Option<PathBuf>,
 }
 
 impl Config {
@@ -116,10 +119,21 @@ impl Config {
             }
             Some(s) => return Err(bad("--report-every", format!("{s} is not 0.1 to 86400"))),
         };
+        let curve = match (&raw.server_key, &raw.key) {
+            (Some(server), own) => Some(ClientKeys::load(server, own.as_deref())?),
+            (None, Some(_)) => {
+                return Err(bad(
+                    "--key",
+                    "needs --server-key (the publisher's public key)",
+                ))
+            }
+            (None, None) => None,
+        };
         Ok(Self {
             receive: ReceiveConfig {
                 endpoints,
                 subscription,
+                curve,
             },
             stream,
             headless: raw.headless,

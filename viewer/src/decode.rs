@@ -361,18 +361,13 @@ fn decode_jpeg(
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
     use base64::Engine as _;
     use camwire::{encode_native, FrameHeader, StreamName};
 
     /// A solid-colour JPEG made with libjpeg-turbo.
-    pub(crate) fn solid_jpeg(
-        width: usize,
-        height: usize,
-        rgb: [u8; 3],
-        subsamp: Subsamp,
-    ) -> Vec<u8> {
+    fn solid_jpeg(width: usize, height: usize, rgb: [u8; 3], subsamp: Subsamp) -> Vec<u8> {
         let pixels: Vec<u8> = (0..width * height).flat_map(|_| rgb).collect();
         let image = Image {
             pixels: &pixels[..],

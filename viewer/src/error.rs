@@ -13,6 +13,11 @@ pub enum Error {
         option: &'static str,
         reason: String,
     },
+    #[error("bad {option}: {reason}")]
+    Key {
+        option: &'static str,
+        reason: String,
+    },
     #[error("ZeroMQ: cannot {action}: {source}")]
     Zmq { action: String, source: zmq::Error },
     #[error("cannot start the receiving thread: {0}")]

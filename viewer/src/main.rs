@@ -3,13 +3,13 @@
 
 mod app;
 mod config;
-mod decode;
-mod error;
 mod overlay;
 mod receive;
 mod render;
+mod security;
 mod snapshot;
-mod stats;
+
+use camview::{decode, error, monitor, stats};
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -83,6 +83,23 @@ struct Args {
     #[argh(option)]
     report_every: Option<f64>,
 
+    /// the publisher's public key (its .key file, or the 40-character Z85 text) when it
+    /// encrypts with CURVE; camview then refuses any other publisher (default: no encryption)
+    #[argh(option)]
+    server_key: Option<String>,
+
+    /// with --server-key: this viewer's secret key file (from `camview --keygen`, mode 0600),
+    /// whose public key the publisher's allow-list names (default: a new key pair for this
+    /// run, which no allow-list names)
+    #[argh(option)]
+    key: Option<PathBuf>,
+
+    /// write a new CURVE key pair for this viewer, STEM.key (public: for the publisher's
+    /// allow-list) and STEM.key_secret (secret, mode 0600: for --key), then exit; existing
+    /// files are never overwritten
+    #[argh(option)]
+    keygen: Option<PathBuf>,
+
     /// debugging: sleep this many milliseconds before decoding each frame, to act as a slow
     /// viewer (default: 0)
     #[argh(option, default = "0", hidden_help)]
@@ -104,6 +121,9 @@ impl Args {
             stale_after_ms: self.stale_after_ms,
             debug_decode_delay_ms: self.debug_decode_delay_ms,
             report_every_s: self.report_every,
+
+            server_key: self.server_key,
+            key: self.key,
         }
     }
 }
@@ -115,6 +135,16 @@ fn main() -> ExitCode {
     };
     if let Err(e) = init_logging(args.log_level.as_deref()) {
         return fail(&e);
+    }
+    if let Some(stem) = &args.keygen {
+        return match security::keygen(stem) {
+            Ok(text) => {
+                use std::io::Write as _;
+                let _ = writeln!(std::io::stdout(), "{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&e),
+        };
     }
     let config = match Config::from_options(args.into_options()) {
         Ok(config) => config,
@@ -139,7 +169,22 @@ fn main() -> ExitCode {
                 Err(e) => return fail(&e),
             }
             if summary.frames_shown == 0 {
-                eprintln!("camview: no frame arrived from {}", config.endpoints_text());
+                let why = summary
+                    .connection
+                    .iter()
+                    .find(|s| s.state.is_failure())
+                    .map(|s| {
+                        format!(
+                            ": {}: {}",
+                            s.state.headline(),
+                            s.detail.as_deref().unwrap_or("")
+                        )
+                    })
+                    .unwrap_or_default();
+                eprintln!(
+                    "camview: no frame arrived from {}{why}",
+                    config.endpoints_text()
+                );
                 return ExitCode::from(EXIT_NO_FRAME);
             }
             ExitCode::SUCCESS

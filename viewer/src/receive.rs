@@ -10,6 +10,8 @@ use camwire::NewestFrame;
 
 use crate::decode::wire_reason;
 use crate::error::Error;
+use crate::monitor::{EndpointStatus, Monitor};
+use crate::security::ClientKeys;
 use crate::stats::BadCounts;
 
 /// Messages queued in ZeroMQ per connection; the thread drains faster than frames arrive, and a
@@ -36,6 +38,8 @@ pub struct ReceiveConfig {
     pub endpoints: Vec<String>,
     /// ZeroMQ subscription prefix: empty for everything, `name\0` for one stream.
     pub subscription: Vec<u8>,
+    /// CURVE keys, when the publisher encrypts.
+    pub curve: Option<ClientKeys>,
 }
 
 /// What the receiving thread counted.
@@ -79,6 +83,7 @@ impl ReceiveCounters {
 pub struct Receiver {
     newest: Arc<NewestFrame<Vec<u8>>>,
     counters: Arc<ReceiveCounters>,
+    monitor: Arc<Monitor>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -92,6 +97,16 @@ impl Receiver {
             .socket(zmq::SUB)
             .map_err(|e| Error::zmq("create a SUB socket", e))?;
         configure(&socket, config)?;
+        if let Some(keys) = &config.curve {
+            keys.apply(&socket)
+                .map_err(|e| Error::zmq("set the CURVE keys", e))?;
+        }
+        let monitor = Arc::new(Monitor::start(
+            &context,
+            &socket,
+            &config.endpoints,
+            config.curve.is_some(),
+        )?);
         for endpoint in &config.endpoints {
             socket
                 .connect(endpoint)
@@ -102,15 +117,16 @@ impl Receiver {
         let counters = Arc::new(ReceiveCounters::default());
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
-            let (newest, counters, stop) = (
+            let (newest, counters, stop, monitor) = (
                 Arc::clone(&newest),
                 Arc::clone(&counters),
                 Arc::clone(&stop),
+                Arc::clone(&monitor),
             );
             std::thread::Builder::new()
                 .name("receive".into())
                 .spawn(move || {
-                    receive_loop(&socket, &newest, &counters, &stop);
+                    receive_loop(&socket, &newest, &counters, &stop, &monitor);
                     // Closing the socket before the context lets the context end at once.
                     drop(socket);
                     drop(context);
@@ -121,9 +137,15 @@ impl Receiver {
         Ok(Self {
             newest,
             counters,
+            monitor,
             stop,
             thread: Some(thread),
         })
+    }
+
+    /// Each endpoint's connection state, from the socket monitor.
+    pub fn connection(&self) -> Vec<EndpointStatus> {
+        self.monitor.statuses()
     }
 
     /// The newest message, waiting up to `timeout` for one.
@@ -210,10 +232,12 @@ fn receive_loop(
     newest: &NewestFrame<Vec<u8>>,
     counters: &ReceiveCounters,
     stop: &AtomicBool,
+    monitor: &Monitor,
 ) {
     let mut spare: Option<Vec<u8>> = None;
     let mut gaps = SeqGaps::default();
     while !stop.load(Ordering::Relaxed) {
+        monitor.retry_refused(socket);
         let mut pending = match receive_one(socket, 0, counters, &mut gaps) {
             Received::Plausible(msg) => Some(msg),
             Received::Refused | Received::Nothing => None,
@@ -360,6 +384,7 @@ mod tests {
         let config = ReceiveConfig {
             endpoints: vec!["tcp://:nope".into()],
             subscription: Vec::new(),
+            curve: None,
         };
         let err = Receiver::start(&config).err().expect("connect must fail");
         assert!(err.to_string().contains("connect to tcp://:nope"), "{err}");

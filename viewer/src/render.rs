@@ -321,8 +321,15 @@ mod tests {
     /// the full-range YUV setting, letterbox bars stay black, the banner box is the tutorial's blue.
     #[test]
     fn draws_picture_letterbox_and_banner_on_a_surface() {
-        use crate::decode::tests::solid_jpeg;
-        let jpeg = solid_jpeg(64, 36, [230, 40, 30], turbojpeg::Subsamp::Sub2x2);
+        let pixels: Vec<u8> = [230, 40, 30].repeat(64 * 36);
+        let image = turbojpeg::Image {
+            pixels: &pixels[..],
+            width: 64,
+            pitch: 3 * 64,
+            height: 36,
+            format: turbojpeg::PixelFormat::RGB,
+        };
+        let jpeg = turbojpeg::compress(image, 90, turbojpeg::Subsamp::Sub2x2).unwrap();
         let mut decoder = crate::decode::Decoder::new().unwrap();
         decoder.decode(&jpeg).unwrap();
 

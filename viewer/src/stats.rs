@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::monitor::EndpointStatus;
+
 /// How quickly the banner's fps follows a change of rate: the time constant of the smoothing.
 const FPS_TIME_CONSTANT_S: f64 = 0.5;
 
@@ -192,6 +194,8 @@ pub struct ShownStats {
     pub streams: BTreeMap<String, u64>,
     pub first_at: Option<Instant>,
     pub last_at: Option<Instant>,
+    /// The longest time between two consecutive shown frames.
+    pub max_gap: Option<Duration>,
     pub last_latency: Option<Latency>,
 }
 
@@ -207,6 +211,10 @@ impl ShownStats {
         self.frames += 1;
         self.fps.tick(now);
         self.first_at.get_or_insert(now);
+        if let Some(last) = self.last_at {
+            let gap = now.saturating_duration_since(last);
+            self.max_gap = Some(self.max_gap.map_or(gap, |m| m.max(gap)));
+        }
         self.last_at = Some(now);
         match source {
             SourceFormat::Native => self.sources.native += 1,
@@ -370,6 +378,10 @@ pub struct Summary {
     pub source_format: SourceCounts,
     pub messages_received: u64,
     pub endpoints: Vec<String>,
+    /// Each endpoint's connection state at the end, from ZeroMQ's socket monitor.
+    pub connection: Vec<EndpointStatus>,
+    /// The longest time between two shown frames, in ms (`null` before the second frame).
+    pub max_gap_ms: Option<f64>,
     pub screenshot: Option<String>,
 }
 
@@ -545,6 +557,14 @@ mod tests {
         );
         assert_eq!(shown.streams.get("a"), Some(&2));
         assert!((shown.mean_fps() - 10.0).abs() < 1e-9);
+        assert_eq!(shown.max_gap, Some(Duration::from_millis(100)));
+        shown.record(
+            start + Duration::from_millis(1200),
+            SourceFormat::Native,
+            Some("a"),
+            None,
+        );
+        assert_eq!(shown.max_gap, Some(Duration::from_millis(1000)));
     }
 
     #[test]

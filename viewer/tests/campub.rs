@@ -1,6 +1,7 @@
 //! End to end on loopback: the real campub (test pattern) -> the real camview.
 //!
-//! campub is found by `common::campub_bin` (a missing campub fails these tests; they never skip).
+//! campub is found by `common::campub_bin` ($CAMPUB_BIN, else the target directory); a
+//! missing campub fails these tests, they never skip.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;

@@ -25,6 +25,8 @@
 //! `docs/PROTOCOL.md`.
 
 mod detect;
+#[doc(hidden)]
+pub mod fuzzing;
 mod header;
 mod newest;
 

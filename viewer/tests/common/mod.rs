@@ -2,12 +2,12 @@
 //! camview binary with a deadline, and a private Xvfb display.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -165,30 +165,6 @@ impl Finished {
         serde_json::from_str(line)
             .unwrap_or_else(|e| panic!("bad JSON {line:?}: {e}; stderr:\n{}", self.stderr))
     }
-}
-
-/// campub: $CAMPUB_BIN, else next to this test's target directory (`<target>/debug/campub`,
-/// built by `cargo build -p campub` or `cargo test --workspace`). Missing, it fails the test.
-pub fn campub_bin() -> PathBuf {
-    if let Some(path) = std::env::var_os("CAMPUB_BIN") {
-        let path = PathBuf::from(path);
-        assert!(
-            path.is_file(),
-            "CAMPUB_BIN={} is not a file",
-            path.display()
-        );
-        return path;
-    }
-    // This test runs as <target>/<profile>/deps/campub-<hash>.
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(Path::parent).unwrap();
-    let path = profile_dir.join("campub");
-    assert!(
-        path.is_file(),
-        "campub not found at {}: build it first (cargo build -p campub, same target dir) or set CAMPUB_BIN",
-        path.display()
-    );
-    path
 }
 
 pub fn camview() -> Command {
@@ -445,4 +421,133 @@ impl Drop for Display {
             let _ = xvfb.wait();
         }
     }
+}
+
+/// The campub binary: $CAMPUB_BIN, else next to this test's target directory
+/// (`<target>/debug/campub`, built by `cargo build -p campub` or `cargo test --workspace`).
+/// A missing campub fails the test; it never skips.
+pub fn campub_bin() -> PathBuf {
+    if let Some(path) = std::env::var_os("CAMPUB_BIN") {
+        let path = PathBuf::from(path);
+        assert!(
+            path.is_file(),
+            "CAMPUB_BIN={} is not a file",
+            path.display()
+        );
+        return path;
+    }
+    // This test runs as <target>/<profile>/deps/<name>-<hash>.
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().and_then(Path::parent).unwrap();
+    let path = profile_dir.join("campub");
+    assert!(
+        path.is_file(),
+        "campub not found at {}: build it first (cargo build -p campub, same target dir) or set CAMPUB_BIN",
+        path.display()
+    );
+    path
+}
+
+/// A running campub (test pattern on 127.0.0.1:PORT) whose log lines are kept; killed when
+/// dropped.
+pub struct CampubProcess {
+    pub child: Child,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl CampubProcess {
+    /// `campub --source pattern --bind tcp://127.0.0.1:PORT --stats-interval 0 ARGS...`
+    pub fn start(port: u16, args: &[&str]) -> Self {
+        let mut child = Command::new(campub_bin())
+            .args(["--source", "pattern", "--stats-interval", "0"])
+            .args(["--bind", &endpoint(port)])
+            .args(args)
+            .env("RUST_BACKTRACE", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", campub_bin().display()));
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let stderr = child.stderr.take().unwrap();
+        let sink = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("campub: {line}");
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Self { child, log }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether campub has not exited.
+    pub fn running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    /// The log so far, one line per entry.
+    pub fn log(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Waits until a log line contains `needle`; `false` after `limit`.
+    pub fn wait_for_log(&self, needle: &str, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if self.log().iter().any(|l| l.contains(needle)) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    /// Sends a signal by name (`HUP`, `TERM`, `KILL`, `STOP`, `CONT`).
+    pub fn signal(&self, name: &str) {
+        signal(self.pid(), name);
+    }
+}
+
+impl Drop for CampubProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `kill -NAME PID`.
+pub fn signal(pid: u32, name: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{name} {pid} failed");
+}
+
+/// Runs `campub keygen STEM` or `camview --keygen STEM` output-checked; returns the public key.
+pub fn keygen(program: &str, stem: &Path) -> String {
+    let out = match program {
+        "campub" => Command::new(campub_bin())
+            .arg("keygen")
+            .arg(stem)
+            .output()
+            .unwrap(),
+        _ => camview().arg("--keygen").arg(stem).output().unwrap(),
+    };
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{program} keygen: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("public key: "))
+        .unwrap_or_else(|| panic!("no public key in {stdout}"))
+        .to_string()
 }
