@@ -6,9 +6,11 @@ test failed.
 
     check.py RESULTS_DIR [LABEL]
 
-Set CAMPUB_VM_STRICT_RATE=1 to also require that the subscriber RECEIVES frames at the driver's
-rate within 10 % (true for 640x480 under software emulation, not for 1280x720 and 1920x1080,
-where campub's encoder cannot keep up in the VM and drops frames by design: newest frame wins).
+The subscriber's RECEIVED rate is held to the driver's rate within 10 % on the webcam input, at
+rates the emulated CPU sustains (guest.sh chooses them, README.md says why). At vivid's HDMI
+30 fps only the capture rate is: above 640x480 campub's encoder cannot keep up in a
+software-emulated VM and drops frames by design (newest frame wins). Set
+CAMPUB_VM_STRICT_RATE=1 (with CAMPUB_VM_ACCEL=kvm) to hold the received rate at 30 fps too.
 """
 import json
 import os
@@ -88,8 +90,24 @@ def exited_cleanly(group, step, limit_ms):
 MEASURED = []  # lines for the measurements block
 
 
-def streamed(group, step, size, out_size, fps):
-    """The checks every streaming run shares. Returns a one-line summary."""
+def requested(group, step):
+    """(size, fps) that guest.sh asked campub for in this step (its `args` file)."""
+    args = read(group, step, "args").split()
+    try:
+        return args[args.index("--size") + 1], int(args[args.index("--fps") + 1])
+    except (ValueError, IndexError):
+        raise Fail(f"{step}: no --size and --fps in its args: {args}")
+
+
+def output_size(size):
+    """What campub publishes for a capture size: 640 wide, the height to scale, rounded to even."""
+    w, h = map(int, size.split("x"))
+    return f"640x{round(h * 640 / w / 2) * 2}"
+
+
+def streamed(group, step, size, out_size, fps, hold_received=False):
+    """The checks every streaming run shares; with hold_received (or CAMPUB_VM_STRICT_RATE=1)
+    the rate the host received must be the driver's within 10 % too. Returns a one-line summary."""
     log = read(group, step, "campub.log")
     src = f"source: /dev/video0 YUYV {size} at {fps:.2f} fps"
     check(src in log, f"{step}: expected '{src}' in the log:\n{log}")
@@ -131,9 +149,10 @@ def streamed(group, step, size, out_size, fps):
     check(pub_lo - 4 - len(windows) <= n <= pub_hi + 2,
           f"{step}: campub's stats say {pub_lo:.0f}..{pub_hi:.0f} frames published, the subscriber "
           f"saw sequence numbers up to {s['last_seq']}")
-    if STRICT_RATE:
+    if hold_received or STRICT_RATE:
         check(abs(s["rate_fps"] - fps) <= TOLERANCE * fps,
-              f"{step}: received {s['rate_fps']} fps, the driver delivers {fps:g} (+-10 %)")
+              f"{step}: received {s['rate_fps']} fps, the driver delivers {fps:g} (+-10 %); campub "
+              f"published {pub:.1f} fps, processing {sum(w['proc_ms'] for w in steady) / len(steady):.0f} ms/frame")
     fill = os.path.join(RESULTS, group, step, "vivid_fill_percent")
     fill = f" (vivid drew {read(group, step, 'vivid_fill_percent')} % of each frame)" if os.path.exists(fill) else ""
     MEASURED.append(
@@ -145,7 +164,7 @@ def streamed(group, step, size, out_size, fps):
         f"{sum(w['source'] for w in steady):g}, processing "
         f"{sum(w['proc_ms'] for w in steady) / len(steady):.0f} ms/frame, SIGTERM->exit {exit_ms} ms")
     return (f"{s['received']} JPEGs {out_size}, no gaps; captured {cap:.1f} fps (driver {fps:g}), "
-            f"published {pub:.1f} fps")
+            f"published {pub:.1f} fps, received {s['rate_fps']:.1f} fps")
 
 
 TESTS = []
@@ -210,12 +229,21 @@ def _():
     return streamed("webcam", "nearest", "640x480", "640x480", 25)
 
 
-for step, size, out, timings in (("hd480", "640x480", "640x480", "1080p30 scaled"),
-                                 ("hd720", "1280x720", "640x360", "720p30"),
-                                 ("hd1080", "1920x1080", "640x360", "1080p30")):
-    @test(f"2 YUYV {size} at 30 fps (HDMI {timings}) -> {out} JPEGs on the host, no gaps, capture rate -10 %/+15 %")
-    def _(step=step, size=size, out=out):
-        return streamed("hdmi", step, size, out, 30)
+# Sizes and rates: guest.sh's (its args files), granted as asked (streamed() checks the log).
+for step in ("cam480", "cam720", "cam1080"):
+    @test(f"2a {step}: YUYV on the webcam input at a rate the emulated CPU sustains -> 640 wide JPEGs "
+          "on the host, no gaps, capture rate -10 %/+15 %, received rate +-10 %")
+    def _(step=step):
+        size, fps = requested("webcam", step)
+        return f"{size} at {fps} fps: " + streamed("webcam", step, size, output_size(size), fps, hold_received=True)
+
+
+for step, size, timings in (("hd480", "640x480", "1080p30 scaled"), ("hd720", "1280x720", "720p30"),
+                            ("hd1080", "1920x1080", "1080p30")):
+    @test(f"2b YUYV {size} at 30 fps (HDMI {timings}) -> {output_size(size)} JPEGs on the host, no gaps, "
+          f"capture rate -10 %/+15 %{', received rate +-10 %' if STRICT_RATE else ''}")
+    def _(step=step, size=size):
+        return streamed("hdmi", step, size, output_size(size), 30)
 
 
 @test("3 a device offering none of campub's formats (vivid touch node): clear error naming what it offers")
@@ -285,11 +313,12 @@ for name, fn in TESTS:
     except Exception as e:  # Fail, or a surprise in what was recorded
         failed += 1
         why = str(e) if isinstance(e, Fail) else f"{type(e).__name__}: {e}"
-        if "captured" in why and max(busy.values(), default=0) >= 0.5:
+        if ("captured" in why or "received" in why) and max(busy.values(), default=0) >= 0.5:
             why += ("\n(the host was busy: other processes kept "
                     + ", ".join(f"{c:.1f} cores busy during the {g} VM" for g, c in busy.items())
                     + f" of {os.cpu_count()}; the emulated CPUs then cannot generate and capture"
-                    " 1920x1080 at 30 fps, see tests/vm/README.md)")
+                    " 1920x1080 at 30 fps, and campub needs up to twice its usual time per frame;"
+                    " see tests/vm/README.md)")
         print(f"FAIL  {name}\n      " + why.replace("\n", "\n      "))
 if MEASURED or busy:
     print("measured:")

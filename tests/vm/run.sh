@@ -7,7 +7,8 @@
 #   CAMPUB=/path/to/campub tests/vm/run.sh # tests that binary, builds nothing
 #
 # Two VMs boot, one after the other (see guest.sh for what runs inside): vivid's webcam input
-# (formats, nearest size, a device with none of campub's formats) and vivid's HDMI input
+# (formats, nearest size, 640x480/1280x720/1920x1080 at rates the emulated CPU sustains, a
+# device with none of campub's formats) and vivid's HDMI input
 # (640x480/1280x720/1920x1080 at 30 fps, SIGTERM and reopen, device lost mid-stream). A
 # subscriber on this host (sub.py) receives the frames through qemu's port forward on
 # 127.0.0.1; check.py then judges everything and prints "N passed, M failed". Results, logs and
