@@ -8,6 +8,8 @@
 #                     640x480/1280x720/1920x1080 at rates the emulated CPU sustains, touch
 #   guest.sh hdmi     vivid's HDMI input: 640x480, 1280x720, 1920x1080 at 30 fps, SIGTERM and
 #                     reopen, then the device is unbound while campub streams
+#   guest.sh arm64    in the aarch64 VM (busybox's tools, no v4l2-ctl), the webcam input:
+#                     --list-formats and one YUYV stream
 set -u
 CAMPUB=${CAMPUB:?set CAMPUB to the campub binary}
 STREAM_S=${CAMPUB_VM_STREAM_S:-8} # seconds of streaming per size, after the first frame
@@ -151,9 +153,19 @@ hdmi() {
     [ -e /dev/video0 ] && echo "/dev/video0 still exists" > "$d/device_still_there"
 }
 
+arm64() {
+    local d
+    d=$(step_dir formats)
+    timeout -s KILL 60 "$CAMPUB" --list-formats > "$d/stdout" 2> "$d/stderr"
+    echo $? > "$d/rc"
+    # A rate the emulated Cortex-A72 sustains with room to spare (see README.md).
+    stream arm480 "$STREAM_S" --format yuyv --size 640x480 --fps 5 --stream arm480
+}
+
 case "${1:-}" in
     webcam) webcam ;;
     hdmi) hdmi ;;
-    *) echo "usage: guest.sh webcam|hdmi" >&2; exit 2 ;;
+    arm64) arm64 ;;
+    *) echo "usage: guest.sh webcam|hdmi|arm64" >&2; exit 2 ;;
 esac
 exit 0
