@@ -4,23 +4,27 @@
 # dpkg-shlibdeps from the binary (as dh_shlibdeps does), maintainer scripts from
 # packaging/debian/ (Debian's systemd conventions; nothing is enabled or started).
 #
-#   packaging/build-deb.sh [--target TRIPLE] [--out DIR]
+#   packaging/build-deb.sh [--target TRIPLE [--sysroot DIR]] [--out DIR]
 #
 # No --target: the host's amd64 build (cargo build --release first). --target
 # aarch64-unknown-linux-gnu (arm64) or armv7-unknown-linux-gnueabihf (armhf): packages the
 # binary that scripts/cross-build.sh built; dpkg-shlibdeps then needs the target's libraries,
-# which cross/install-deps.sh TRIPLE installs. Prints the path of the .deb.
+# which cross/install-deps.sh TRIPLE installs, or with --sysroot DIR the ones that
+# `cross/install-deps.sh --sysroot DIR TRIPLE` unpacked there (with their symbols files in
+# DIR/DEBIAN). Prints the path of the .deb.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 
 target=
 out=
+sysroot=
 while [ $# -gt 0 ]; do
     case "$1" in
         --target) target="$2"; shift 2 ;;
         --out) out="$2"; shift 2 ;;
-        *) sed -n '2,12s/^# \{0,1\}//p' "$0" >&2; exit 2 ;;
+        --sysroot) sysroot="$2"; shift 2 ;;
+        *) sed -n '2,14s/^# \{0,1\}//p' "$0" >&2; exit 2 ;;
     esac
 done
 target_dir="${CARGO_TARGET_DIR:-target}"
@@ -62,11 +66,14 @@ EOF
 # Depends: exactly the shared libraries the binary needs, at the versions its symbols need.
 mkdir -p "$work/src/debian"
 printf 'Source: campub\n\nPackage: campub\nArchitecture: any\n' >"$work/src/debian/control"
+# A --sysroot counts as a package build tree: its libraries first, with their symbols files.
+search=()
+[ -z "$sysroot" ] || search=("-S$(realpath "$sysroot")")
 depends=$(cd "$work/src" && DEB_HOST_ARCH=$deb_arch DEB_HOST_MULTIARCH=$multiarch \
-    dpkg-shlibdeps -O -e"$root/usr/bin/campub" 2>"$work/shlibdeps.err" | sed -n 's/^shlibs:Depends=//p') || true
+    dpkg-shlibdeps -O "${search[@]}" -e"$root/usr/bin/campub" 2>"$work/shlibdeps.err" | sed -n 's/^shlibs:Depends=//p') || true
 if [ -z "$depends" ]; then
     cat "$work/shlibdeps.err" >&2
-    echo "build-deb: dpkg-shlibdeps failed; for $deb_arch run cross/install-deps.sh ${target:-} first" >&2
+    echo "build-deb: dpkg-shlibdeps failed; for $deb_arch run cross/install-deps.sh [--sysroot DIR] ${target:-} first" >&2
     exit 1
 fi
 

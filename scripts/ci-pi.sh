@@ -1,20 +1,26 @@
 #!/usr/bin/env bash
 # CI's proof of the Raspberry Pi path, one step after another, each timed:
 #   units      systemd-analyze verify on both units, security exposure at most 2.0
-#   aarch64    campub built for aarch64 (release), its unit tests run under qemu-user
+#   aarch64    campub built for aarch64 (release); all its tests (unit and integration) run
+#              under qemu-user
+#   vm         the aarch64 campub in an emulated aarch64 VM with vivid: --list-formats and a
+#              YUYV stream received on this host (tests/vm/run.sh --arch aarch64)
 #   deb        the amd64 .deb built, installed with dpkg, run with the unit's command line,
-#              purged (packaging/test-deb.sh); the arm64 .deb built from the aarch64 binary
+#              purged (packaging/test-deb.sh); the arm64 .deb built from the aarch64 binary;
+#              campub built for armv7 (32-bit Pi OS) and its armhf .deb
 #
 #   scripts/ci-pi.sh [--cross]
 #
-# By default the aarch64 build uses the host's cross toolchain (scripts/cross-build.sh
-# --native); --cross runs the real `cross build` in podman instead. Both read the same
-# cross/install-deps.sh and cross/aarch64-unknown-linux-gnu.toml.
+# By default the builds use the host's cross toolchain (scripts/cross-build.sh --native, and
+# --sysroot for armv7: see cross/install-deps.sh); --cross runs the real `cross build` in
+# podman instead. All read the same cross/install-deps.sh and cross/TARGET.toml.
 # Needs root and Debian bookworm (CI's machine). Ends with "ci-pi: N passed, M failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 target=aarch64-unknown-linux-gnu
+armv7=armv7-unknown-linux-gnueabihf
+armv7_sysroot=target/sysroot-$armv7
 
 use_cross=false
 [ "${1:-}" = "--cross" ] && use_cross=true
@@ -82,24 +88,55 @@ podman_for_ci() (
 
 build_aarch64() {
     if $use_cross; then
-        CROSS_CONTAINER_ENGINE=podman scripts/cross-build.sh --test "$target"
+        CROSS_CONTAINER_ENGINE=podman scripts/cross-build.sh --test-all "$target"
     else
-        scripts/cross-build.sh --native --test "$target"
+        scripts/cross-build.sh --native --test-all "$target"
     fi
 }
+
+# check_deb DEB ARCH MACHINE FLAGS: the package's architecture, Depends and files; its campub
+# is an ELF for MACHINE whose header flags match FLAGS (readelf -h).
+check_deb() (
+    deb=$1
+    [ "$(dpkg-deb --field "$deb" Architecture)" = "$2" ]
+    depends=$(dpkg-deb --field "$deb" Depends)
+    echo "ci-pi: $deb Depends: $depends"
+    for lib in libc6 libgcc-s1 libzmq5; do [[ "$depends" =~ (^|, )$lib( |,|$) ]]; done
+    unpacked=$(mktemp -d)
+    trap 'rm -rf "$unpacked"' EXIT
+    dpkg-deb -x "$deb" "$unpacked"
+    header=$(readelf -h "$unpacked/usr/bin/campub")
+    echo "ci-pi: $(grep -E 'Machine:|Flags:' <<<"$header" | tr -s ' ' | tr '\n' ' ')"
+    grep -E "Machine: +$3\$" <<<"$header" >/dev/null
+    grep -E "Flags: .*$4" <<<"$header" >/dev/null
+    for f in usr/bin/campub lib/systemd/system/campub.service lib/systemd/system/campub@.service \
+        etc/campub/campub.conf usr/share/doc/campub/copyright; do
+        [ -f "$unpacked/$f" ] || { echo "ci-pi: $f missing in $deb" >&2; exit 1; }
+    done
+    [ "$(dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./conffiles)" = /etc/campub/campub.conf ]
+)
 
 deb_arm64() (
     cross/install-deps.sh "$target"   # dpkg-shlibdeps reads the arm64 libraries' symbols
     deb=$(packaging/build-deb.sh --target "$target")
-    [ "$(dpkg-deb --field "$deb" Architecture)" = arm64 ]
-    depends=$(dpkg-deb --field "$deb" Depends)
-    echo "ci-pi: $deb Depends: $depends"
-    [[ "$depends" == *libzmq5* ]]
-    unpacked=$(mktemp -d)
-    trap 'rm -rf "$unpacked"' EXIT
-    dpkg-deb -x "$deb" "$unpacked"
-    readelf -h "$unpacked/usr/bin/campub" | grep -E 'Machine: +AArch64' >/dev/null
-    [ -f "$unpacked/lib/systemd/system/campub.service" ] && [ -f "$unpacked/etc/campub/campub.conf" ]
+    check_deb "$deb" arm64 AArch64 ""
+)
+
+# armv7 in a sysroot, not multiarch: on this machine's mirror the armhf packages lag behind the
+# host's security updates, so libzmq3-dev:armhf cannot be installed next to them.
+deb_armhf() (
+    if $use_cross; then
+        CROSS_CONTAINER_ENGINE=podman scripts/cross-build.sh "$armv7"
+        cross/install-deps.sh --sysroot "$armv7_sysroot" "$armv7"
+    else
+        scripts/cross-build.sh --sysroot "$armv7"
+    fi
+    deb=$(packaging/build-deb.sh --target "$armv7" --sysroot "$armv7_sysroot")
+    check_deb "$deb" armhf ARM "Version5 EABI, hard-float ABI"
+    # It runs: qemu-user with the sysroot's armhf libraries.
+    version=$(qemu-arm-static -L "$armv7_sysroot" "target/$armv7/release/campub" --version)
+    echo "ci-pi: the armv7 campub says: $version"
+    [[ "$version" == "campub "* ]]
 )
 
 step units units
@@ -107,8 +144,10 @@ if $use_cross; then
     step podman-setup podman_for_ci
 fi
 step "$target build+test" build_aarch64
+step "$target vivid VM" tests/vm/run.sh --arch aarch64
 step deb-amd64 packaging/test-deb.sh
 step deb-arm64 deb_arm64
+step "$armv7 build + deb-armhf" deb_armhf
 
 echo "ci-pi: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -1,6 +1,8 @@
 //! The real campub binary against a real ZeroMQ SUB socket on loopback.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test may stop at the first surprise
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
@@ -16,7 +18,7 @@ struct Campub {
 
 impl Campub {
     fn start(args: &[&str]) -> Campub {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_campub"))
+        let mut child = common::campub()
             .args(["--bind", "tcp://127.0.0.1:0", "--stats-interval", "0"])
             .args(args)
             .stdout(Stdio::null())
@@ -117,8 +119,21 @@ fn pattern_streams_native_frames_at_the_requested_size_and_rate() {
         "at most a couple of gaps on loopback: {seqs:?}"
     );
     // 20 fps for 3 s is 60 frames. The pacer cannot run ahead; a loaded machine can lag.
+    // Under an emulator (CAMPUB_TEST_RUNNER, e.g. the aarch64 build under qemu-user) campub
+    // cannot keep this rate (the debug build published 11 frames in these 3 s on a loaded
+    // 2-core host) and finishes the frame in hand more slowly when stopped (1.03 s measured),
+    // so there only a steady flow is asserted, not the rate, and a stop within 3 s.
+    let emulated = common::runner().is_some();
+    if emulated {
+        eprintln!(
+            "{} is set: under emulation the rate is not asserted, only that frames flow, and \
+             SIGTERM may take 3 s instead of 1",
+            common::RUNNER_VAR
+        );
+    }
+    let fewest = if emulated { 3 } else { 24 };
     assert!(
-        (24..=66).contains(&seqs.len()),
+        (fewest..=66).contains(&seqs.len()),
         "{} frames in 3 s at 20 fps",
         seqs.len()
     );
@@ -128,7 +143,8 @@ fn pattern_streams_native_frames_at_the_requested_size_and_rate() {
         status.success(),
         "SIGTERM must end campub with exit 0, got {status}"
     );
-    assert!(took < Duration::from_secs(1), "SIGTERM took {took:?}");
+    let limit = Duration::from_secs(if emulated { 3 } else { 1 });
+    assert!(took < limit, "SIGTERM took {took:?}, limit {limit:?}");
 }
 
 #[test]
@@ -234,7 +250,7 @@ fn mjpeg_file_is_scaled_and_a_matching_width_passes_through() {
 
 #[test]
 fn a_missing_camera_is_a_clear_error_and_exit_1() {
-    let out = Command::new(env!("CARGO_BIN_EXE_campub"))
+    let out = common::campub()
         .args([
             "--device",
             "/dev/video-campub-missing",
@@ -259,10 +275,7 @@ fn bad_options_are_one_line_errors_with_exit_2() {
         &["--size", "big"],
         &["--bind", "nonsense://x", "--source", "pattern"],
     ] {
-        let out = Command::new(env!("CARGO_BIN_EXE_campub"))
-            .args(args)
-            .output()
-            .unwrap();
+        let out = common::campub().args(args).output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{args:?} was accepted");
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
@@ -280,7 +293,7 @@ fn bad_options_are_one_line_errors_with_exit_2() {
 #[test]
 fn a_taken_port_is_reported() {
     let first = Campub::start(&["--source", "pattern", "--size", "320x240"]);
-    let out = Command::new(env!("CARGO_BIN_EXE_campub"))
+    let out = common::campub()
         .args(["--source", "pattern", "--bind", &first.endpoint])
         .output()
         .unwrap();
@@ -304,7 +317,7 @@ fn tells_systemd_ready_after_the_first_frame_and_feeds_the_watchdog() {
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_campub"))
+    let mut child = common::campub()
         .args([
             "--source",
             "pattern",

@@ -1,8 +1,10 @@
 #!/bin/busybox sh
 # /init of the test VM's initramfs (busybox sh); vm.sh builds the initramfs from this file.
 # Loads the modules, mounts the host's / read-only over 9p with a tmpfs overlay, loads vivid,
-# runs the payload that vm.sh wrote, in a chroot, under the host's bash, and powers off after
-# writing the payload's exit status to $OUT/.vm/rc (the read-write share).
+# runs the payload that vm.sh wrote, in a chroot, under the host's bash (or, in a guest of
+# another architecture, a static bash that vm.sh put in /tools, with busybox's tools in
+# /.vm-tools), and powers off after writing the payload's exit status to $OUT/.vm/rc (the
+# read-write share).
 /bin/busybox mkdir -p /proc /sys /dev /host /root /rw /sbin /usr/bin /usr/sbin
 /bin/busybox --install -s
 export PATH=/sbin:/bin:/usr/sbin:/usr/bin
@@ -58,7 +60,16 @@ hostname campub-vm
 load vivid
 [ -e /dev/video0 ] || die "vivid loaded but there is no /dev/video0"
 
-chroot /root /bin/bash "$OUT/.vm/payload" < /dev/null > "/root$OUT/.vm/stdout" 2> "/root$OUT/.vm/stderr"
+guest_bash=/bin/bash
+if [ -x /tools/bash ]; then # the host's programs cannot run here
+    mkdir -p /root/.vm-tools
+    cp /tools/bash /bin/busybox /root/.vm-tools/
+    for applet in $(busybox --list); do
+        [ -e "/root/.vm-tools/$applet" ] || ln -s busybox "/root/.vm-tools/$applet"
+    done
+    guest_bash=/.vm-tools/bash
+fi
+chroot /root "$guest_bash" "$OUT/.vm/payload" < /dev/null > "/root$OUT/.vm/stdout" 2> "/root$OUT/.vm/stderr"
 echo $? > "/root$OUT/.vm/rc"
 sync
 poweroff -f

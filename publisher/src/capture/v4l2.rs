@@ -3,7 +3,10 @@
 //! Works around two behaviours of the `v4l` 0.14 mmap stream: its `next()` re-queues the
 //! previous buffer only on the following call (so we copy out and call again at once), and after
 //! a timed-out wait that buffer is already queued, so calling `next()` again would queue it twice
-//! (EINVAL). After a timeout we therefore first `dequeue()` alone to get back in step.
+//! (EINVAL). After a timeout we therefore first `dequeue()` alone to get back in step; and once
+//! streaming we wait for a filled buffer ourselves before calling `next()`, so a camera slower
+//! than one frame per [`POLL_INTERVAL`] never times out inside it (each such timeout cost a frame:
+//! at 5 fps every frame after the first was lost).
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -66,6 +69,8 @@ pub struct V4l2Source {
     granted_fps: f64,
     /// A wait timed out inside `next()`; the next call must dequeue before it may queue again.
     resync: bool,
+    /// `next()` has delivered a frame: the stream runs, and we wait for frames before `next()`.
+    streaming: bool,
     // Keeps the device open for the stream's lifetime.
     _device: Device,
 }
@@ -205,6 +210,7 @@ impl V4l2Source {
             stride_bytes: granted.stride,
             granted_fps,
             resync: false,
+            streaming: false,
             _device: dev,
         })
     }
@@ -253,6 +259,16 @@ impl FrameSource for V4l2Source {
                 Err(e) => Err(self.lost(e)),
             };
         }
+        if self.streaming {
+            let timeout_ms = i32::try_from(POLL_INTERVAL.as_millis()).unwrap_or(i32::MAX);
+            match self.stream.handle().poll(libc::POLLIN, timeout_ms) {
+                Ok(0) => return Ok(Next::Idle),
+                // Ready, or an error condition (device gone) that `next()` then reports.
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(Next::Idle),
+                Err(e) => return Err(self.lost(e)),
+            }
+        }
         let (buf, meta) = match CaptureStream::next(&mut self.stream) {
             Ok(got) => got,
             Err(e) if e.kind() == io::ErrorKind::TimedOut => {
@@ -266,6 +282,7 @@ impl FrameSource for V4l2Source {
                 });
             }
         };
+        self.streaming = true;
         let used = match meta.bytesused as usize {
             0 => buf.len(),
             n => n.min(buf.len()),
