@@ -162,8 +162,16 @@ fn connections_on(port: u16) -> std::io::Result<Vec<(u64, u64)>> {
         else {
             continue;
         };
-        if let Ok(acked) = tcp_bytes_acked(fd) {
-            found.push((inode, acked));
+        match tcp_bytes_acked(fd) {
+            Ok(acked) => found.push((inode, acked)),
+            // The kernel (or an emulator) lacks the count: say so rather than report zeros.
+            Err(e) if e.kind() == std::io::ErrorKind::Unsupported => {
+                return Err(std::io::Error::new(
+                    e.kind(),
+                    "TCP_INFO has no acknowledged-byte count here",
+                ))
+            }
+            Err(_) => {} // closed meanwhile
         }
     }
     Ok(found)
@@ -194,11 +202,16 @@ fn tcp_bytes_acked(fd: RawFd) -> std::io::Result<u64> {
             &mut len,
         )
     };
-    if rc == 0 {
-        Ok(info.tcpi_bytes_acked)
-    } else {
-        Err(std::io::Error::last_os_error())
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
     }
+    // Kernels before 4.1 (and qemu-user's emulation) return a shorter struct without the count.
+    let needed =
+        std::mem::offset_of!(libc::tcp_info, tcpi_bytes_acked) + std::mem::size_of::<u64>();
+    if (len as usize) < needed {
+        return Err(std::io::Error::from(std::io::ErrorKind::Unsupported));
+    }
+    Ok(info.tcpi_bytes_acked)
 }
 
 #[cfg(test)]
@@ -255,15 +268,26 @@ mod tests {
         let mut received = [0u8; 5000];
         client.read_exact(&mut received).unwrap();
         // The acknowledgement may trail the data by a moment.
-        let mut found = Vec::new();
+        let mut found = Ok(Vec::new());
         for _ in 0..100 {
-            found = connections_on(port).unwrap();
-            if found.first().is_some_and(|(_, acked)| *acked == 5000) {
-                break;
+            found = connections_on(port);
+            match &found {
+                Ok(f) if f.first().is_some_and(|(_, acked)| *acked == 5000) => break,
+                Err(_) => break,
+                Ok(_) => std::thread::sleep(Duration::from_millis(10)),
             }
-            std::thread::sleep(Duration::from_millis(10));
         }
-        assert_eq!(found.len(), 1, "{found:?}");
-        assert_eq!(found[0].1, 5000, "{found:?}");
+        match found {
+            Ok(found) => {
+                assert_eq!(found.len(), 1, "{found:?}");
+                assert_eq!(found[0].1, 5000, "{found:?}");
+            }
+            // qemu-user (CI's aarch64 test run) returns a short TCP_INFO: that must be a clear
+            // error, which turns the watch off with a log line, never a count of zero.
+            Err(e) => {
+                assert_eq!(e.kind(), std::io::ErrorKind::Unsupported, "{e}");
+                eprintln!("TCP_INFO without tcpi_bytes_acked here: checked the error path ({e})");
+            }
+        }
     }
 }

@@ -11,8 +11,11 @@ use std::time::Duration;
 const EXIT_RUNTIME: i32 = 1;
 const EXIT_USAGE: i32 = 2;
 
+mod common;
+
+/// campub as the tests run it (through CAMPUB_TEST_RUNNER when emulated).
 fn campub() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_campub"));
+    let mut command = common::campub();
     command.env("RUST_BACKTRACE", "1").env_remove("RUST_LOG");
     command
 }
