@@ -1,23 +1,12 @@
 //! campub: args -> config -> pipeline -> exit code.
 
-mod capture;
-mod config;
-mod decode;
-mod encode;
-mod frame;
-mod jpeg;
-mod pipeline;
-mod publish;
-mod scale;
-mod service;
-mod stats;
-
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use config::{Args, Config, SourceKind};
-use publish::Publisher;
+use campub::config::{self, Args, Config, SourceKind};
+use campub::publish::{self, Publisher};
+use campub::{capture, pipeline, service};
 
 const EXIT_RUNTIME: u8 = 1;
 const EXIT_USAGE: u8 = 2;

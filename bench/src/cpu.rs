@@ -1,0 +1,71 @@
+//! CPU time instead of wall time: the targets are "CPU per frame", and on a shared machine the
+//! CPU a piece of code used is far steadier than the wall time it took.
+
+use std::time::Duration;
+
+use criterion::measurement::{Measurement, ValueFormatter, WallTime};
+
+/// CPU time of the whole process (every thread: libzmq's I/O thread included), in nanoseconds.
+pub fn process_cpu_ns() -> u64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    u64::try_from(t.tv_sec).unwrap_or(0) * 1_000_000_000 + u64::try_from(t.tv_nsec).unwrap_or(0)
+}
+
+/// A criterion measurement of the process's CPU time. Values are nanoseconds, shown like
+/// criterion's wall-time durations.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CpuTime;
+
+impl Measurement for CpuTime {
+    type Intermediate = u64;
+    type Value = Duration;
+
+    fn start(&self) -> u64 {
+        process_cpu_ns()
+    }
+
+    fn end(&self, started_ns: u64) -> Duration {
+        Duration::from_nanos(process_cpu_ns().saturating_sub(started_ns))
+    }
+
+    fn add(&self, a: &Duration, b: &Duration) -> Duration {
+        *a + *b
+    }
+
+    fn zero(&self) -> Duration {
+        Duration::ZERO
+    }
+
+    fn to_f64(&self, value: &Duration) -> f64 {
+        value.as_nanos() as f64
+    }
+
+    fn formatter(&self) -> &dyn ValueFormatter {
+        // Same unit (ns) as wall time, so criterion's duration formatting fits.
+        const WALL: &WallTime = &WallTime;
+        WALL.formatter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_time_counts_work_not_sleep() {
+        let cpu = CpuTime;
+        let start = cpu.start();
+        std::thread::sleep(Duration::from_millis(50));
+        let slept = cpu.end(start);
+        let start = cpu.start();
+        let mut x = 0u64;
+        for _ in 0..20_000_000 {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+        }
+        let worked = cpu.end(start);
+        assert!(
+            slept * 4 < worked,
+            "50 ms asleep used {slept:?}, 20 M multiply-adds {worked:?}"
+        );
+    }
+}
