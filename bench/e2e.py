@@ -4,7 +4,8 @@
 campub publishes a source at a fixed rate; camview subscribes (headless, or with a window on
 the current DISPLAY) for a fixed time. Prints one JSON object with, for each process, CPU ms
 per frame (from the kernel: /proc/PID/stat while both run, and getrusage of the child at exit),
-peak and steady RSS, and camview's frame rate and capture-to-decoded latency percentiles.
+RSS while running and its peak (VmRSS, VmHWM from /proc/PID/status: getrusage's ru_maxrss
+would report this script's own size, which a child keeps across exec), and camview's frame rate and capture-to-decoded latency percentiles.
 
     e2e.py --campub PATH --camview PATH --source pattern|file:PATH --size WxH
            [--fps 30] [--seconds 10] [--window]
@@ -134,9 +135,9 @@ def main():
         "campub_cpu_ms_lifetime": round((pub_usage.ru_utime + pub_usage.ru_stime) * 1000, 1),
         "camview_cpu_ms_lifetime": round((view_usage.ru_utime + view_usage.ru_stime) * 1000, 1),
         "campub_rss_kb": pub_rss.get("VmRSS"),
-        "campub_hwm_kb": pub_usage.ru_maxrss,
+        "campub_hwm_kb": pub_rss.get("VmHWM"),
         "camview_rss_kb": view_rss.get("VmRSS"),
-        "camview_hwm_kb": view_usage.ru_maxrss,
+        "camview_hwm_kb": view_rss.get("VmHWM"),
     }
     if not args.window:
         result["latency_ms"] = summary.get("latency_ms")

@@ -58,7 +58,7 @@ load_before=$(load)
 
 echo "bench: building ($profile)"
 nice_run cargo build --locked "${cargo_profile[@]}" -p campub -p camview -p cambench --bins
-nice_run cargo bench --locked "${bench_profile[@]}" -p cambench --no-run
+nice_run cargo bench --locked "${bench_profile[@]}" -p cambench --bench campub --bench camview --no-run
 if $arm; then
     nice_run scripts/cross-build.sh --native aarch64-unknown-linux-gnu
 fi
@@ -99,7 +99,7 @@ done
 for run in $(seq "$runs"); do
     echo "bench: criterion benches, run $run of $runs"
     rm -rf target/criterion
-    nice_run cargo bench --locked "${bench_profile[@]}" -p cambench -- "${criterion_args[@]}"
+    nice_run cargo bench --locked "${bench_profile[@]}" -p cambench --bench campub --bench camview -- "${criterion_args[@]}"
     mkdir -p "$out/run-$run"
     cp -r target/criterion "$out/run-$run/criterion"
 done

@@ -57,7 +57,11 @@ fn capture(c: &mut Crit) {
 fn handoff(c: &mut Crit) {
     let mut group = c.benchmark_group("handoff");
     let slot = NewestFrame::<RawFrame>::new();
-    let mut frame = Some(inputs::pattern_yuyv(1280, 720, 1).expect("pattern").remove(0));
+    let mut frame = Some(
+        inputs::pattern_yuyv(1280, 720, 1)
+            .expect("pattern")
+            .remove(0),
+    );
     group.bench_function("same_thread", |b| {
         b.iter(|| {
             let put = frame.take().expect("a frame to put");
@@ -96,14 +100,23 @@ fn yuyv_to_planes(c: &mut Crit) {
     let mut group = c.benchmark_group("yuyv_to_planes");
     for size in YUYV_SIZES {
         let frames = inputs::pattern_yuyv(size.0, size.1, FRAMES).expect("pattern");
-        let mut scaler = Scaler::new(OUTPUT_WIDTH_PX);
-        let mut next = cycle(&frames);
-        group.bench_function(BenchmarkId::from_parameter(label(size)), |b| {
-            b.iter(|| {
-                let planes = scaler.scale_yuyv(next()).expect("scale");
-                black_box(planes.y.data[0]);
-            })
-        });
+        // The box filter, and the general resizer it replaced for whole-number ratios.
+        for (name, scaler) in [
+            (label(size), Scaler::new(OUTPUT_WIDTH_PX)),
+            (
+                format!("{}_general_resizer", label(size)),
+                Scaler::new(OUTPUT_WIDTH_PX).without_box_filter(),
+            ),
+        ] {
+            let mut scaler = scaler;
+            let mut next = cycle(&frames);
+            group.bench_function(BenchmarkId::from_parameter(name), |b| {
+                b.iter(|| {
+                    let planes = scaler.scale_yuyv(next()).expect("scale");
+                    black_box(planes.y.data[0]);
+                })
+            });
+        }
     }
     group.finish();
 }
@@ -114,17 +127,25 @@ fn mjpeg_to_planes(c: &mut Crit) {
     for size in MJPEG_SIZES {
         let frames = inputs::pattern_mjpeg(size.0, size.1, FRAMES).expect("pattern");
         let mut decoder = MjpegDecoder::new().expect("decoder");
-        let mut scaler = Scaler::new(OUTPUT_WIDTH_PX);
-        let mut next = cycle(&frames);
-        group.bench_function(BenchmarkId::from_parameter(label(size)), |b| {
-            b.iter(|| {
-                let decoded = decoder
-                    .decode_scaled(&next().data, OUTPUT_WIDTH_PX as usize)
-                    .expect("decode");
-                let planes = scaler.scale(decoded).expect("scale");
-                black_box(planes.y.data[0]);
-            })
-        });
+        for (name, scaler) in [
+            (label(size), Scaler::new(OUTPUT_WIDTH_PX)),
+            (
+                format!("{}_general_resizer", label(size)),
+                Scaler::new(OUTPUT_WIDTH_PX).without_box_filter(),
+            ),
+        ] {
+            let mut scaler = scaler;
+            let mut next = cycle(&frames);
+            group.bench_function(BenchmarkId::from_parameter(name), |b| {
+                b.iter(|| {
+                    let decoded = decoder
+                        .decode_scaled(&next().data, OUTPUT_WIDTH_PX as usize)
+                        .expect("decode");
+                    let planes = scaler.scale(decoded).expect("scale");
+                    black_box(planes.y.data[0]);
+                })
+            });
+        }
     }
     group.finish();
 }
@@ -164,7 +185,8 @@ fn encode(c: &mut Crit) {
     compressor
         .set_quality(i32::from(OUTPUT_QUALITY))
         .expect("quality");
-    let mut out = vec![0; turbojpeg::compressed_buf_len(640, 360, turbojpeg::Subsamp::Sub2x2).expect("size")];
+    let mut out =
+        vec![0; turbojpeg::compressed_buf_len(640, 360, turbojpeg::Subsamp::Sub2x2).expect("size")];
     let mut next = cycle(&planes);
     group.bench_function("floor_libjpeg_turbo_640x360", |b| {
         b.iter(|| {
@@ -192,7 +214,8 @@ fn encode(c: &mut Crit) {
 
 /// MJPEG at the output width: sent untouched, or with the standard Huffman tables added.
 fn passthrough(c: &mut Crit) {
-    let frames = inputs::pattern_mjpeg(PASSTHROUGH_SIZE.0, PASSTHROUGH_SIZE.1, FRAMES).expect("pattern");
+    let frames =
+        inputs::pattern_mjpeg(PASSTHROUGH_SIZE.0, PASSTHROUGH_SIZE.1, FRAMES).expect("pattern");
     let stripped: Vec<Vec<u8>> = frames
         .iter()
         .map(|f| campub::jpeg::strip_huffman_tables(&f.data))
@@ -204,10 +227,38 @@ fn passthrough(c: &mut Crit) {
         b.iter(|| black_box(pass.prepare(&next().data).len()))
     });
     let mut next = cycle(&stripped);
-    group.bench_function(format!("{}_without_huffman_tables", label(PASSTHROUGH_SIZE)), |b| {
-        b.iter(|| black_box(pass.prepare(next()).len()))
-    });
+    group.bench_function(
+        format!("{}_without_huffman_tables", label(PASSTHROUGH_SIZE)),
+        |b| b.iter(|| black_box(pass.prepare(next()).len())),
+    );
     group.finish();
+}
+
+/// Pause between paced iterations: long enough for the subscriber to take each message.
+const PACE: Duration = Duration::from_micros(200);
+
+/// Runs `f` once per iteration with a [`PACE`] pause after it, counting all of the process's
+/// CPU (libzmq's I/O thread sending in the pause included). Unpaced, a PUB socket fed faster
+/// than its subscriber reads drops messages at its high-water mark, and sending looks free.
+/// The pause's own CPU is measured by the `pacing_alone` benchmarks; reports subtract it.
+fn paced(b: &mut criterion::Bencher<'_, CpuTime>, mut f: impl FnMut()) {
+    b.iter_custom(|iters| {
+        let start = cambench::cpu::process_cpu_ns();
+        for _ in 0..iters {
+            f();
+            std::thread::sleep(PACE);
+        }
+        Duration::from_nanos(cambench::cpu::process_cpu_ns() - start)
+    })
+}
+
+/// Criterion counts CPU time, so a paced iteration looks short: keep the sample counts such
+/// that the wall time (iterations x PACE) stays a few seconds.
+fn paced_group(group: &mut criterion::BenchmarkGroup<'_, CpuTime>) {
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(20))
+        .measurement_time(Duration::from_millis(100));
 }
 
 /// A PUB socket on loopback with a subscriber process attached.
@@ -217,7 +268,9 @@ fn publisher(context: &zmq::Context) -> (Publisher, Subscriber) {
         Publisher::bind(context, "tcp://127.0.0.1:0", WireMode::Native, stream).expect("bind");
     let mut sub = Subscriber::spawn(&publisher.endpoint()).expect("subscriber");
     sub.wait_ready(|| {
-        publisher.publish(&[0xFF, 0xD8, 0xFF, 0xD9], 2, 2, 0).expect("publish");
+        publisher
+            .publish(&[0xFF, 0xD8, 0xFF, 0xD9], 2, 2, 0)
+            .expect("publish");
     })
     .expect("subscriber ready");
     (publisher, sub)
@@ -237,10 +290,14 @@ fn publish(c: &mut Crit) {
     let context = zmq::Context::new();
     let (mut publisher, _sub) = publisher(&context);
     let mut group = c.benchmark_group("publish");
+    paced_group(&mut group);
     let mut next = cycle(&jpegs);
     group.bench_function("native_640x360", |b| {
-        b.iter(|| black_box(publisher.publish(next(), 640, 360, 1).expect("publish")))
+        paced(b, || {
+            black_box(publisher.publish(next(), 640, 360, 1).expect("publish"));
+        })
     });
+    group.bench_function("pacing_alone", |b| paced(b, || {}));
     group.finish();
 }
 
@@ -251,30 +308,46 @@ fn pipeline(c: &mut Crit) {
     let mut processor = FrameProcessor::new(OUTPUT_WIDTH_PX, OUTPUT_QUALITY).expect("processor");
     let mut inputs: Vec<(String, Vec<RawFrame>)> = Vec::new();
     for size in YUYV_SIZES {
-        inputs.push((format!("yuyv_{}", label(size)), inputs::pattern_yuyv(size.0, size.1, FRAMES).expect("pattern")));
+        inputs.push((
+            format!("yuyv_{}", label(size)),
+            inputs::pattern_yuyv(size.0, size.1, FRAMES).expect("pattern"),
+        ));
     }
     for size in MJPEG_SIZES {
-        inputs.push((format!("mjpeg_{}", label(size)), inputs::pattern_mjpeg(size.0, size.1, FRAMES).expect("pattern")));
+        inputs.push((
+            format!("mjpeg_{}", label(size)),
+            inputs::pattern_mjpeg(size.0, size.1, FRAMES).expect("pattern"),
+        ));
     }
     inputs.push((
         format!("mjpeg_{}_passthrough", label(PASSTHROUGH_SIZE)),
         inputs::pattern_mjpeg(PASSTHROUGH_SIZE.0, PASSTHROUGH_SIZE.1, FRAMES).expect("pattern"),
     ));
+    // Passthrough is too quick for the subscriber to keep up unpaced; see `paced`.
+    let (paced_inputs, unpaced_inputs): (Vec<_>, Vec<_>) = inputs
+        .iter()
+        .partition(|(name, _)| name.ends_with("passthrough"));
+    let mut one = |frame: &RawFrame| {
+        let out = processor.process(frame).expect("process");
+        black_box(
+            publisher
+                .publish(out.jpeg, out.width_px, out.height_px, frame.capture_unix_ns)
+                .expect("publish"),
+        );
+    };
     let mut group = c.benchmark_group("pipeline");
-    for (name, frames) in &inputs {
+    for (name, frames) in unpaced_inputs {
         let mut next = cycle(frames);
-        group.bench_function(name.as_str(), |b| {
-            b.iter(|| {
-                let frame = next();
-                let out = processor.process(frame).expect("process");
-                black_box(
-                    publisher
-                        .publish(out.jpeg, out.width_px, out.height_px, frame.capture_unix_ns)
-                        .expect("publish"),
-                )
-            })
-        });
+        group.bench_function(name.as_str(), |b| b.iter(|| one(next())));
     }
+    group.finish();
+    let mut group = c.benchmark_group("pipeline");
+    paced_group(&mut group);
+    for (name, frames) in paced_inputs {
+        let mut next = cycle(frames);
+        group.bench_function(name.as_str(), |b| paced(b, || one(next())));
+    }
+    group.bench_function("pacing_alone", |b| paced(b, || {}));
     group.finish();
 }
 

@@ -21,6 +21,10 @@ use sdl2::render::{Canvas, RenderTarget, TextureCreator};
 type Crit = Criterion<CpuTime>;
 
 const FRAMES: usize = 8;
+/// How long the round trip waits for its message before sending it again.
+const LOST_AFTER: Duration = Duration::from_millis(200);
+/// More lost messages than this and the round trip benchmark fails.
+const MAX_LOST: u64 = 1000;
 
 /// campub's messages for 1280x720 pattern frames: 640x360 JPEGs, as camview receives them.
 fn messages() -> Vec<Vec<u8>> {
@@ -63,14 +67,13 @@ fn upload_to<T: RenderTarget>(
 ) {
     let mut screen = Screen::new(canvas, creator).expect("screen");
     let mut i = 0;
-    c.benchmark_group("view_upload")
-        .bench_function(name, |b| {
-            b.iter(|| {
-                i = (i + 1) % pictures.len();
-                let picture = pictures[i].picture().expect("picture");
-                screen.upload(picture).expect("upload");
-            })
-        });
+    c.benchmark_group("view_upload").bench_function(name, |b| {
+        b.iter(|| {
+            i = (i + 1) % pictures.len();
+            let picture = pictures[i].picture().expect("picture");
+            screen.upload(picture).expect("upload");
+        })
+    });
 }
 
 /// A window's renderer on the current display (Xvfb under scripts/bench.sh).
@@ -141,12 +144,21 @@ fn round_trip(c: &mut Crit, messages: &[Vec<u8>]) {
     let (_context, mut publisher, receiver) = link();
     let mut decoder = Decoder::new().expect("decoder");
     let mut i = 0;
+    // Now and then a message sent in lock step never reaches the receiver (seen on this machine
+    // under load; docs/PERFORMANCE.md): it is sent again after LOST_AFTER, and counted.
+    let mut lost = 0u64;
     let mut one = |decoder: &mut Decoder| {
         i = (i + 1) % jpegs.len();
-        publisher
-            .publish(jpegs[i].0, 640, 360, jpegs[i].1)
-            .expect("publish");
-        let msg = receiver.take(Duration::from_secs(5)).expect("receive");
+        let msg = loop {
+            publisher
+                .publish(jpegs[i].0, 640, 360, jpegs[i].1)
+                .expect("publish");
+            match receiver.take(LOST_AFTER) {
+                Ok(msg) => break msg,
+                Err(camwire::TakeError::Timeout) if lost < MAX_LOST => lost += 1,
+                Err(e) => panic!("receive: {e:?} ({lost} messages lost before)"),
+            }
+        };
         decoder.decode(&msg).expect("decode");
         receiver.recycle(msg);
     };
@@ -166,6 +178,7 @@ fn round_trip(c: &mut Crit, messages: &[Vec<u8>]) {
         })
     });
     group.finish();
+    eprintln!("view_loop: {lost} messages lost on the way and sent again");
 }
 
 fn main() {

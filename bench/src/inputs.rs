@@ -22,7 +22,11 @@ fn campub_err(e: impl std::fmt::Display) -> BenchError {
 }
 
 /// `count` consecutive frames of campub's test pattern (moving bars, box, clock) as YUYV.
-pub fn pattern_yuyv(width_px: u32, height_px: u32, count: usize) -> Result<Vec<RawFrame>, BenchError> {
+pub fn pattern_yuyv(
+    width_px: u32,
+    height_px: u32,
+    count: usize,
+) -> Result<Vec<RawFrame>, BenchError> {
     // A rate this high never makes the source wait.
     let mut source = PatternSource::new(width_px, height_px, 1e6).map_err(campub_err)?;
     (0..count)
@@ -37,7 +41,10 @@ pub fn pattern_yuyv(width_px: u32, height_px: u32, count: usize) -> Result<Vec<R
 /// A YUYV frame as a camera's MJPEG frame: 4:2:2 JPEG at `quality`.
 pub fn mjpeg_of(frame: &RawFrame, quality: u8) -> Result<Vec<u8>, BenchError> {
     if frame.format != PixelFormat::Yuyv {
-        return Err(BenchError::Other(format!("expected a YUYV frame, got {}", frame.format)));
+        return Err(BenchError::Other(format!(
+            "expected a YUYV frame, got {}",
+            frame.format
+        )));
     }
     let (w, h) = (frame.width_px as usize, frame.height_px as usize);
     let stride = frame.stride_bytes as usize;
@@ -70,7 +77,11 @@ pub fn mjpeg_of(frame: &RawFrame, quality: u8) -> Result<Vec<u8>, BenchError> {
 }
 
 /// `count` pattern frames as a UVC camera's MJPEG frames.
-pub fn pattern_mjpeg(width_px: u32, height_px: u32, count: usize) -> Result<Vec<RawFrame>, BenchError> {
+pub fn pattern_mjpeg(
+    width_px: u32,
+    height_px: u32,
+    count: usize,
+) -> Result<Vec<RawFrame>, BenchError> {
     pattern_yuyv(width_px, height_px, count)?
         .into_iter()
         .map(|mut frame| {
@@ -112,7 +123,10 @@ mod tests {
     fn mjpeg_frames_are_422_jpegs_of_the_pattern() {
         let frames = pattern_mjpeg(320, 240, 2).unwrap();
         let header = turbojpeg::read_header(&frames[0].data).unwrap();
-        assert_eq!((header.width, header.height, header.subsamp), (320, 240, Subsamp::Sub2x1));
+        assert_eq!(
+            (header.width, header.height, header.subsamp),
+            (320, 240, Subsamp::Sub2x1)
+        );
         assert_ne!(frames[0].data, frames[1].data, "the pattern moves");
         assert_eq!(frames[1].format, PixelFormat::Mjpeg);
     }

@@ -2,6 +2,7 @@
 //! upload and drawing (banner unchanged) reuse every buffer, and so does the stats keeping.
 //! Counted with dhat's allocator (every Rust allocation, in every thread); SDL's and the C
 //! libraries' own mallocs are not seen here. One test per file: dhat's counts are process-wide.
+#![allow(clippy::unwrap_used)] // test code
 
 use std::time::{Duration, Instant};
 
@@ -60,7 +61,12 @@ fn no_allocation_per_frame_in_the_steady_state() {
             counted_from = Some(dhat::HeapStats::get().total_blocks);
         }
         publisher
-            .publish(jpegs[frame % jpegs.len()], 640, 360, camwire::unix_time_ns())
+            .publish(
+                jpegs[frame % jpegs.len()],
+                640,
+                360,
+                camwire::unix_time_ns(),
+            )
             .unwrap();
         // Lock step; a message published before the subscription took hold is simply lost.
         let Ok(msg) = receiver.take(Duration::from_millis(50)) else {
