@@ -9,6 +9,10 @@ export PATH="$HOME/.cargo/bin:$PATH"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace
+# The benchmarks and the end-to-end measurement in their quick mode (docs/PERFORMANCE.md): this
+# shows they run (it fails if one does not), with no timing thresholds. The dev profile reuses
+# what cargo test just built.
+scripts/bench.sh --quick --profile dev
 # campub against a real V4L2 driver (vivid) in small qemu VMs; see tests/vm/README.md.
 # The campub that cargo test just built, so the VM tests build nothing.
 CAMPUB="$PWD/target/debug/campub" tests/vm/run.sh

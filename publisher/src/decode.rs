@@ -149,7 +149,8 @@ pub fn dct_scale_for(width_px: usize, min_width_px: usize) -> ScalingFactor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jpeg::tests::{sample_jpeg, strip_huffman_tables};
+    use crate::jpeg::strip_huffman_tables;
+    use crate::jpeg::tests::sample_jpeg;
 
     #[test]
     fn picks_the_smallest_dct_scale_not_below_the_target() {

@@ -62,7 +62,9 @@ impl JpegEncoder {
         }
         let worst_case = turbojpeg::compressed_buf_len(w, h, subsamp)?;
         if self.out.len() < worst_case {
-            self.out.resize(worst_case, 0);
+            // Zeroed by the allocator (fresh pages): only what libjpeg-turbo writes becomes
+            // resident, not the whole worst case.
+            self.out = vec![0; worst_case];
         }
         let image = YuvPlanesImage {
             y_plane: planes.y.data,
@@ -103,7 +105,8 @@ impl Passthrough {
 mod tests {
     use super::*;
     use crate::frame::YuvPlanes;
-    use crate::jpeg::tests::{sample_jpeg, strip_huffman_tables};
+    use crate::jpeg::strip_huffman_tables;
+    use crate::jpeg::tests::sample_jpeg;
 
     #[test]
     fn encodes_decodable_jpeg_of_the_planes_size() {

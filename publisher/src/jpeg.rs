@@ -118,6 +118,29 @@ pub fn insert_standard_huffman_tables(jpeg: &[u8], out: &mut Vec<u8>) -> bool {
     true
 }
 
+/// The JPEG with its DHT segments cut out, as many UVC cameras send their frames (for tests and
+/// benchmarks of the passthrough).
+pub fn strip_huffman_tables(jpeg: &[u8]) -> Vec<u8> {
+    let mut tables = Vec::new();
+    walk_markers(jpeg, |m| {
+        if m.code == DHT {
+            tables.push(m.at);
+        }
+        m.code != SOS
+    });
+    let mut out = Vec::with_capacity(jpeg.len());
+    let mut pos = 0;
+    for at in tables {
+        let len = jpeg
+            .get(at + 2..at + 4)
+            .map_or(0, |b| usize::from(u16::from_be_bytes([b[0], b[1]])));
+        out.extend_from_slice(&jpeg[pos..at]);
+        pos = (at + 2 + len).min(jpeg.len());
+    }
+    out.extend_from_slice(&jpeg[pos..]);
+    out
+}
+
 const STANDARD_DHT_LEN: usize = 4 + 4 * 17 + 12 + 162 + 12 + 162;
 
 fn append_standard_dht(out: &mut Vec<u8>) {
@@ -189,23 +212,6 @@ pub(crate) mod tests {
         turbojpeg::compress(image, 80, turbojpeg::Subsamp::Sub2x1)
             .unwrap()
             .to_vec()
-    }
-
-    /// The same JPEG with its DHT segments cut out, as a UVC camera sends it.
-    pub(crate) fn strip_huffman_tables(jpeg: &[u8]) -> Vec<u8> {
-        let mut markers = Vec::new();
-        walk_markers(jpeg, |m| {
-            markers.push(m);
-            m.code != SOS
-        });
-        let mut out = Vec::new();
-        let mut pos = 0;
-        for m in markers.iter().filter(|m| m.code == DHT) {
-            out.extend_from_slice(&jpeg[pos..m.at]);
-            pos = m.at + 2 + usize::from(u16::from_be_bytes([jpeg[m.at + 2], jpeg[m.at + 3]]));
-        }
-        out.extend_from_slice(&jpeg[pos..]);
-        out
     }
 
     #[test]

@@ -44,6 +44,7 @@ pub struct LinkWatch {
     published_bytes: u64,
     window: HashMap<u64, Delivered>,
     open_now: usize,
+    table: ConnectionTable,
     /// Reading /proc failed (say, a sandbox hides it): reported once, then not tried again.
     disabled: bool,
 }
@@ -63,6 +64,7 @@ impl LinkWatch {
             published_bytes: 0,
             window: HashMap::new(),
             open_now: 0,
+            table: ConnectionTable::default(),
             disabled: false,
         })
     }
@@ -74,30 +76,15 @@ impl LinkWatch {
             return;
         }
         self.next_sample = now + SAMPLE_EVERY;
-        match connections_on(self.port) {
-            Ok(connections) => self.record(&connections),
+        match self.table.sample(self.port) {
+            Ok(connections) => {
+                self.open_now = connections.len();
+                record(&mut self.window, self.published_bytes, connections);
+            }
             Err(e) => {
                 log::info!("cannot watch the subscribers' links (reading /proc/self: {e})");
                 self.disabled = true;
             }
-        }
-    }
-
-    /// One sample: each open connection (by socket inode) with its acknowledged byte count.
-    fn record(&mut self, connections: &[(u64, u64)]) {
-        self.open_now = connections.len();
-        // A subscriber that left is no longer judged.
-        self.window
-            .retain(|inode, _| connections.iter().any(|(open, _)| open == inode));
-        let now = self.published_bytes;
-        for &(inode, acked) in connections {
-            self.window
-                .entry(inode)
-                .and_modify(|d| d.last = (acked, now))
-                .or_insert(Delivered {
-                    first: (acked, now),
-                    last: (acked, now),
-                });
         }
     }
 
@@ -106,75 +93,156 @@ impl LinkWatch {
         if self.disabled {
             return None;
         }
-        let shares: Vec<f64> = self
-            .window
-            .values()
-            .filter_map(|d| {
-                let published = d.last.1.saturating_sub(d.first.1);
-                let delivered = d.last.0.saturating_sub(d.first.0);
-                (published >= MIN_PUBLISHED_BYTES).then(|| delivered as f64 / published as f64)
-            })
-            .collect();
-        // The next window starts from this one's last samples.
-        self.window.retain(|_, d| {
+        let mut saturated = 0;
+        let mut worst_share = 1.0f64;
+        for d in self.window.values_mut() {
+            let published = d.last.1.saturating_sub(d.first.1);
+            let delivered = d.last.0.saturating_sub(d.first.0);
+            // The next window starts from this one's last samples.
             d.first = d.last;
-            true
-        });
-        let saturated = shares.iter().filter(|s| **s < SLOW_BELOW_SHARE).count();
+            if published < MIN_PUBLISHED_BYTES {
+                continue;
+            }
+            let share = delivered as f64 / published as f64;
+            saturated += usize::from(share < SLOW_BELOW_SHARE);
+            worst_share = worst_share.min(share);
+        }
         Some(LinkSummary {
             subscribers: self.open_now,
             saturated,
-            worst_share: shares.iter().copied().fold(1.0, f64::min),
+            worst_share,
         })
     }
 }
 
-/// Established connections whose local port is `port`: (socket inode, bytes acknowledged).
-fn connections_on(port: u16) -> std::io::Result<Vec<(u64, u64)>> {
-    let me = procfs::process::Process::myself().map_err(std::io::Error::other)?;
-    let mut entries = me.tcp().map_err(std::io::Error::other)?;
-    // A host without IPv6 has no tcp6 table; that is not an error.
-    entries.extend(me.tcp6().unwrap_or_default());
-    let inodes: Vec<u64> = entries
-        .iter()
-        .filter(|e| e.state == procfs::net::TcpState::Established && e.local_address.port() == port)
-        .map(|e| e.inode)
-        .collect();
-    if inodes.is_empty() {
-        return Ok(Vec::new());
+/// One sample into the window: each open connection (by socket inode) with its acknowledged
+/// byte count, against `published` bytes so far.
+fn record(window: &mut HashMap<u64, Delivered>, published: u64, connections: &[(u64, u64)]) {
+    // A subscriber that left is no longer judged.
+    window.retain(|inode, _| connections.iter().any(|(open, _)| open == inode));
+    for &(inode, acked) in connections {
+        window
+            .entry(inode)
+            .and_modify(|d| d.last = (acked, published))
+            .or_insert(Delivered {
+                first: (acked, published),
+                last: (acked, published),
+            });
     }
-    let mut found = Vec::with_capacity(inodes.len());
-    for entry in std::fs::read_dir("/proc/self/fd")? {
-        let entry = entry?;
-        let Ok(target) = std::fs::read_link(entry.path()) else {
-            continue; // closed meanwhile
-        };
-        let Some(inode) = socket_inode(&target.to_string_lossy()) else {
-            continue;
-        };
-        if !inodes.contains(&inode) {
-            continue;
+}
+
+/// The established TCP connections on one local port and their acknowledged byte counts, read
+/// from /proc/self/net/tcp{,6} and the connections' own sockets. Every buffer is kept between
+/// samples: a steady set of subscribers is sampled without allocating (/proc/self/fd is read
+/// again only when the set of connections changes).
+#[derive(Debug, Default)]
+struct ConnectionTable {
+    /// The text of one /proc/self/net table.
+    table_text: Vec<u8>,
+    /// Inodes of the established connections on the port, sorted.
+    inodes: Vec<u64>,
+    /// The connections' sockets as found in /proc/self/fd: (inode, fd), for `fds_for`.
+    fds: Vec<(u64, RawFd)>,
+    /// Inodes `fds` was looked up for.
+    fds_for: Vec<u64>,
+    /// The sample: (inode, bytes acknowledged).
+    found: Vec<(u64, u64)>,
+}
+
+impl ConnectionTable {
+    /// Established connections whose local port is `port`: (socket inode, bytes acknowledged).
+    fn sample(&mut self, port: u16) -> std::io::Result<&[(u64, u64)]> {
+        self.inodes.clear();
+        self.found.clear();
+        self.read_table("/proc/self/net/tcp", port)?;
+        // A host without IPv6 has no tcp6 table; that is not an error.
+        match self.read_table("/proc/self/net/tcp6", port) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            other => other?,
         }
-        let Some(fd) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<RawFd>().ok())
-        else {
-            continue;
-        };
-        match tcp_bytes_acked(fd) {
-            Ok(acked) => found.push((inode, acked)),
-            // The kernel (or an emulator) lacks the count: say so rather than report zeros.
-            Err(e) if e.kind() == std::io::ErrorKind::Unsupported => {
-                return Err(std::io::Error::new(
-                    e.kind(),
-                    "TCP_INFO has no acknowledged-byte count here",
-                ))
+        self.inodes.sort_unstable();
+        if self.inodes.is_empty() {
+            return Ok(&self.found);
+        }
+        if self.inodes != self.fds_for {
+            self.find_fds()?;
+        }
+        let mut stale = false;
+        for &(inode, fd) in &self.fds {
+            match tcp_bytes_acked(fd) {
+                Ok(acked) => self.found.push((inode, acked)),
+                // The kernel (or an emulator) lacks the count: say so rather than report zeros.
+                Err(e) if e.kind() == std::io::ErrorKind::Unsupported => {
+                    return Err(std::io::Error::new(
+                        e.kind(),
+                        "TCP_INFO has no acknowledged-byte count here",
+                    ))
+                }
+                Err(_) => stale = true, // closed meanwhile
             }
-            Err(_) => {} // closed meanwhile
         }
+        if stale {
+            self.fds_for.clear(); // look the sockets up again next time
+        }
+        Ok(&self.found)
     }
-    Ok(found)
+
+    /// Adds the inodes of `path`'s established connections on `port` to `inodes`. The table's
+    /// lines are `sl local_address rem_address st ... inode ...`, addresses as `HEXIP:HEXPORT`.
+    fn read_table(&mut self, path: &str, port: u16) -> std::io::Result<()> {
+        use std::io::Read as _;
+        const ESTABLISHED: &[u8] = b"01";
+        self.table_text.clear();
+        std::fs::File::open(path)?.read_to_end(&mut self.table_text)?;
+        for line in self.table_text.split(|&b| b == b'\n').skip(1) {
+            let mut fields = line
+                .split(|b| b.is_ascii_whitespace())
+                .filter(|f| !f.is_empty());
+            let (Some(local), Some(state), Some(inode)) =
+                (fields.nth(1), fields.nth(1), fields.nth(5))
+            else {
+                continue;
+            };
+            let local_port = local
+                .rsplit(|&b| b == b':')
+                .next()
+                .and_then(|hex| std::str::from_utf8(hex).ok())
+                .and_then(|hex| u16::from_str_radix(hex, 16).ok());
+            if state != ESTABLISHED || local_port != Some(port) {
+                continue;
+            }
+            if let Some(inode) = std::str::from_utf8(inode).ok().and_then(|i| i.parse().ok()) {
+                self.inodes.push(inode);
+            }
+        }
+        Ok(())
+    }
+
+    /// Finds the sockets of `inodes` among this process's file descriptors.
+    fn find_fds(&mut self) -> std::io::Result<()> {
+        self.fds.clear();
+        for entry in std::fs::read_dir("/proc/self/fd")? {
+            let entry = entry?;
+            let Ok(target) = std::fs::read_link(entry.path()) else {
+                continue; // closed meanwhile
+            };
+            let Some(inode) = socket_inode(&target.to_string_lossy()) else {
+                continue;
+            };
+            if self.inodes.binary_search(&inode).is_err() {
+                continue;
+            }
+            if let Some(fd) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<RawFd>().ok())
+            {
+                self.fds.push((inode, fd));
+            }
+        }
+        self.fds_for.clone_from(&self.inodes);
+        Ok(())
+    }
 }
 
 /// `socket:[12345]` -> 12345.
@@ -238,14 +306,23 @@ mod tests {
         for i in 0..10u64 {
             watch.published_bytes = i * 20_000;
             // Inode 1 keeps up; inode 2 delivers half.
-            watch.record(&[(1, i * 20_000), (2, i * 10_000)]);
+            watch.open_now = 2;
+            record(
+                &mut watch.window,
+                watch.published_bytes,
+                &[(1, i * 20_000), (2, i * 10_000)],
+            );
         }
         let summary = watch.take_summary().unwrap();
         assert_eq!((summary.subscribers, summary.saturated), (2, 1));
         assert!((summary.worst_share - 0.5).abs() < 1e-9, "{summary:?}");
         // The next window goes on from the last samples; too little published to judge.
         watch.published_bytes += 1000;
-        watch.record(&[(1, 181_000), (2, 90_000)]);
+        record(
+            &mut watch.window,
+            watch.published_bytes,
+            &[(1, 181_000), (2, 90_000)],
+        );
         let summary = watch.take_summary().unwrap();
         assert_eq!((summary.subscribers, summary.saturated), (2, 0));
     }
@@ -257,37 +334,69 @@ mod tests {
         assert_eq!(socket_inode("/dev/null"), None);
     }
 
-    #[test]
-    fn our_own_connection_and_its_acknowledged_bytes_are_found() {
+    /// Connects to `listener`, sends `bytes` from the accepted side and waits for them.
+    fn connection_with(
+        listener: &std::net::TcpListener,
+        bytes: usize,
+    ) -> (std::net::TcpStream, std::net::TcpStream) {
         use std::io::{Read as _, Write as _};
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let mut client = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (mut accepted, _) = listener.accept().unwrap();
-        accepted.write_all(&[7u8; 5000]).unwrap();
-        let mut received = [0u8; 5000];
+        accepted.write_all(&vec![7u8; bytes]).unwrap();
+        let mut received = vec![0u8; bytes];
         client.read_exact(&mut received).unwrap();
-        // The acknowledgement may trail the data by a moment.
+        (client, accepted)
+    }
+
+    /// Samples until one connection shows `acked` bytes (the acknowledgement may trail the
+    /// data by a moment) or the table fails.
+    fn sample_until(
+        table: &mut ConnectionTable,
+        port: u16,
+        acked: u64,
+    ) -> std::io::Result<Vec<(u64, u64)>> {
         let mut found = Ok(Vec::new());
         for _ in 0..100 {
-            found = connections_on(port);
+            found = table.sample(port).map(<[_]>::to_vec);
             match &found {
-                Ok(f) if f.first().is_some_and(|(_, acked)| *acked == 5000) => break,
+                Ok(f) if f.len() == 1 && f[0].1 == acked => break,
                 Err(_) => break,
                 Ok(_) => std::thread::sleep(Duration::from_millis(10)),
             }
         }
-        match found {
-            Ok(found) => {
-                assert_eq!(found.len(), 1, "{found:?}");
-                assert_eq!(found[0].1, 5000, "{found:?}");
-            }
-            // qemu-user (CI's aarch64 test run) returns a short TCP_INFO: that must be a clear
-            // error, which turns the watch off with a log line, never a count of zero.
-            Err(e) => {
-                assert_eq!(e.kind(), std::io::ErrorKind::Unsupported, "{e}");
-                eprintln!("TCP_INFO without tcpi_bytes_acked here: checked the error path ({e})");
-            }
+        found
+    }
+
+    #[test]
+    fn our_own_connections_and_their_acknowledged_bytes_are_found() {
+        // Both tables (tcp and tcp6); a connection replaced by another is noticed.
+        for address in ["127.0.0.1:0", "[::1]:0"] {
+            let listener = std::net::TcpListener::bind(address).unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let mut table = ConnectionTable::default();
+            let first = connection_with(&listener, 5000);
+            let found = match sample_until(&mut table, port, 5000) {
+                Ok(found) => found,
+                // qemu-user (CI's aarch64 test run) returns a short TCP_INFO: that must be a
+                // clear error, which turns the watch off with a log line, never a count of zero.
+                Err(e) => {
+                    assert_eq!(e.kind(), std::io::ErrorKind::Unsupported, "{e}");
+                    eprintln!(
+                        "TCP_INFO without tcpi_bytes_acked here: checked the error path ({e})"
+                    );
+                    return;
+                }
+            };
+            assert_eq!(found.len(), 1, "{address}: {found:?}");
+            assert_eq!(found[0].1, 5000, "{address}: {found:?}");
+            drop(first);
+            let _second = connection_with(&listener, 3000);
+            let found = sample_until(&mut table, port, 3000).unwrap();
+            assert_eq!(found.len(), 1, "{address}: {found:?}");
+            assert_eq!(
+                found[0].1, 3000,
+                "{address}: a new connection, counted from zero"
+            );
         }
     }
 }

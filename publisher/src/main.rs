@@ -1,27 +1,13 @@
 //! campub: args -> config -> pipeline -> exit code.
 
-mod capture;
-mod config;
-mod decode;
-mod encode;
-mod frame;
-mod jpeg;
-mod links;
-mod listener;
-mod pipeline;
-mod publish;
-mod scale;
-mod security;
-mod service;
-mod stats;
-
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use config::{Args, Command, Config, SourceKind};
-use publish::Publisher;
-use security::ZapHandler;
+use campub::config::{self, Args, Command, Config, SourceKind};
+use campub::publish::{self, Publisher};
+use campub::security::ZapHandler;
+use campub::{capture, pipeline, service};
 
 const EXIT_RUNTIME: u8 = 1;
 const EXIT_USAGE: u8 = 2;

@@ -1,5 +1,7 @@
-//! Scale: any planar YUV, or packed YUYV, to 4:2:0 planes at the output width, with
-//! `fast_image_resize` working on each plane. YUYV is split into planes, never converted to RGB.
+//! Scale: any planar YUV, or packed YUYV, to 4:2:0 planes at the output width. Whole-number
+//! ratios (1280 -> 640, 1920 -> 640, 4:2:2 -> 4:2:0 chroma) take a box filter that reads YUYV
+//! straight into the output planes in one pass; other ratios split YUYV into planes and resize
+//! each with `fast_image_resize`. Never RGB.
 
 use fast_image_resize::images::{Image, ImageRef};
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
@@ -20,14 +22,22 @@ pub enum ScaleError {
     Resize(String),
 }
 
+/// Largest whole-number ratio the box filter takes (its row sums are 16 bits wide).
+const MAX_BOX_FACTOR: usize = 8;
+
 pub struct Scaler {
     target_width_px: u32,
     resizer: Resizer,
     options: ResizeOptions,
-    /// YUYV split into 4:2:2 planes.
+    /// YUYV split into 4:2:2 planes (ratios the box filter does not take).
     split: YuvPlanes,
     /// The output, 4:2:0 at the target size.
     out: YuvPlanes,
+    /// The box filter's column sums over the input rows of one output row (two, for YUYV).
+    sums_a: Vec<u16>,
+    sums_b: Vec<u16>,
+    /// Whether whole-number ratios take the box filter (always, but for benchmarks).
+    box_filter: bool,
 }
 
 impl Scaler {
@@ -39,7 +49,17 @@ impl Scaler {
             options: ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear)),
             split: YuvPlanes::default(),
             out: YuvPlanes::default(),
+            sums_a: Vec::new(),
+            sums_b: Vec::new(),
+            box_filter: true,
         }
+    }
+
+    /// A scaler that resizes every ratio with `fast_image_resize` (the path before the box
+    /// filter), for benchmarks that compare the two.
+    pub fn without_box_filter(mut self) -> Self {
+        self.box_filter = false;
+        self
     }
 
     /// Output size for a source of this size.
@@ -60,21 +80,36 @@ impl Scaler {
                 need,
             });
         }
-        self.split.reshape(w, h, Subsamp::Sub2x1);
-        split_yuyv(&frame.data, stride, &mut self.split);
         let (tw, th) = self.output_size(frame.width_px, frame.height_px);
         let (tw, th) = (tw as usize, th as usize);
-        let src = self.split.as_ref();
-        if (tw, th) != (w, h) {
-            rescale(&mut self.resizer, &self.options, src, &mut self.out, tw, th)?;
+        let factors = box_factors((w, h), (tw, th)).filter(|_| self.box_filter);
+        if factors == Some((1, 1)) {
+            // Same size: luma is the split plane as it is; chroma only goes 4:2:2 -> 4:2:0.
+            self.split.reshape(w, h, Subsamp::Sub2x1);
+            split_yuyv(&frame.data, stride, &mut self.split);
+            self.out.reshape(tw, th, Subsamp::Sub2x2);
+            average_row_pairs(&self.split.u, &mut self.out.u);
+            average_row_pairs(&self.split.v, &mut self.out.v);
+            let mut out = self.out.as_ref();
+            out.y = self.split.y.as_ref();
+            return Ok(out);
+        }
+        if let Some(factors) = factors {
+            self.out.reshape(tw, th, Subsamp::Sub2x2);
+            box_yuyv(
+                &frame.data,
+                stride,
+                factors,
+                &mut self.out,
+                (&mut self.sums_a, &mut self.sums_b),
+            );
             return Ok(self.out.as_ref());
         }
-        // Same size: the split luma plane already is the output's; only chroma goes 4:2:2 -> 4:2:0.
-        self.out.reshape(tw, th, Subsamp::Sub2x2);
-        rescale_chroma(&mut self.resizer, &self.options, src, &mut self.out)?;
-        let mut out = self.out.as_ref();
-        out.y = self.split.y.as_ref();
-        Ok(out)
+        self.split.reshape(w, h, Subsamp::Sub2x1);
+        split_yuyv(&frame.data, stride, &mut self.split);
+        let src = self.split.as_ref();
+        rescale(&mut self.resizer, &self.options, src, &mut self.out, tw, th)?;
+        Ok(self.out.as_ref())
     }
 
     /// Planar YUV (from the MJPEG decoder) -> 4:2:0 planes at the output width. Returns the
@@ -86,8 +121,159 @@ impl Scaler {
         if src.subsamp == Subsamp::Sub2x2 && (src.width_px, src.height_px) == (tw, th) && !padded {
             return Ok(src);
         }
-        rescale(&mut self.resizer, &self.options, src, &mut self.out, tw, th)?;
+        let luma = box_factors((src.width_px, src.height_px), (tw, th));
+        let chroma = match src.chroma_size_px() {
+            (0, 0) => Some((0, 0)),
+            size => box_factors(size, (tw / 2, th / 2)),
+        };
+        let (Some(luma), Some(chroma), true) = (luma, chroma, self.box_filter) else {
+            rescale(&mut self.resizer, &self.options, src, &mut self.out, tw, th)?;
+            return Ok(self.out.as_ref());
+        };
+        self.out.reshape(tw, th, Subsamp::Sub2x2);
+        if chroma == (0, 0) {
+            // Greyscale source: neutral chroma.
+            self.out.u.data.fill(128);
+            self.out.v.data.fill(128);
+        } else {
+            box_plane(src.u, chroma, &mut self.out.u, &mut self.sums_a);
+            box_plane(src.v, chroma, &mut self.out.v, &mut self.sums_a);
+        }
+        if luma == (1, 1) {
+            // Luma already has the output size (a 4:2:2 JPEG decoded at the target width).
+            let mut out = self.out.as_ref();
+            out.y = src.y;
+            return Ok(out);
+        }
+        box_plane(src.y, luma, &mut self.out.y, &mut self.sums_a);
         Ok(self.out.as_ref())
+    }
+}
+
+/// The whole-number ratios (`kx`, `ky`) that shrink `src` to exactly `dst`, when the box filter
+/// takes them (4:2:0 output needs even sizes).
+fn box_factors(src: (usize, usize), dst: (usize, usize)) -> Option<(usize, usize)> {
+    let ((sw, sh), (dw, dh)) = (src, dst);
+    if dw == 0 || dh == 0 || sw % dw != 0 || sh % dh != 0 {
+        return None;
+    }
+    let (kx, ky) = (sw / dw, sh / dh);
+    (kx <= MAX_BOX_FACTOR && ky <= MAX_BOX_FACTOR).then_some((kx, ky))
+}
+
+/// Divides a sum of `count` samples by `count`, rounded, with a multiply instead of a division.
+#[derive(Debug, Clone, Copy)]
+struct Mean {
+    reciprocal: u32,
+}
+
+impl Mean {
+    fn of(count: usize) -> Self {
+        let count = count.max(1) as u32;
+        Self {
+            reciprocal: ((1 << 16) + count / 2) / count,
+        }
+    }
+
+    fn apply(self, sum: u32) -> u8 {
+        ((sum * self.reciprocal + (1 << 15)) >> 16).min(255) as u8
+    }
+}
+
+/// Box filter: each output pixel is the mean of a `kx` x `ky` block of the (visible) input.
+fn box_plane(src: PlaneRef<'_>, (kx, ky): (usize, usize), dst: &mut Plane, sums: &mut Vec<u16>) {
+    let used_w = dst.width_px * kx;
+    let mean = Mean::of(kx * ky);
+    sums.resize(used_w, 0);
+    let mut rows = src.data.chunks(src.width_px);
+    for out_row in dst.data.chunks_exact_mut(dst.width_px) {
+        sums.fill(0);
+        for row in rows.by_ref().take(ky) {
+            add_row(sums, &row[..used_w]);
+        }
+        with_factor(kx, |k| {
+            for (out, block) in out_row.iter_mut().zip(sums.chunks_exact(k)) {
+                *out = mean.apply(block.iter().map(|&s| u32::from(s)).sum());
+            }
+        });
+    }
+}
+
+/// Box filter from packed YUYV straight into 4:2:0 planes: luma from `kx` x `ky` blocks,
+/// chroma from the `kx` U (or V) samples in each of the `2 * ky` rows under an output chroma
+/// pixel. One pass over the frame: whole YUYV rows are summed as they are (a plain, vectorised
+/// element-wise add), and the sums are sorted into Y, U and V only per output row.
+fn box_yuyv(
+    data: &[u8],
+    stride: usize,
+    (kx, ky): (usize, usize),
+    out: &mut YuvPlanes,
+    (sums_a, sums_b): (&mut Vec<u16>, &mut Vec<u16>),
+) {
+    let used_bytes = out.width_px * kx * 2;
+    let (mean_y, mean_c) = (Mean::of(kx * ky), Mean::of(kx * 2 * ky));
+    sums_a.resize(used_bytes, 0);
+    sums_b.resize(used_bytes, 0);
+    let y_width = out.y.width_px;
+    let y_pairs = out.y.data.chunks_exact_mut(2 * y_width);
+    let u_rows = out.u.data.chunks_exact_mut(out.u.width_px);
+    let v_rows = out.v.data.chunks_exact_mut(out.v.width_px);
+    let mut rows = data.chunks(stride);
+    for ((y_pair, u_row), v_row) in y_pairs.zip(u_rows).zip(v_rows) {
+        // The two output luma rows under this chroma row: `ky` input rows each.
+        for sums in [&mut *sums_a, &mut *sums_b] {
+            sums.fill(0);
+            for row in rows.by_ref().take(ky) {
+                add_row(sums, &row[..used_bytes]);
+            }
+        }
+        let (y0, y1) = y_pair.split_at_mut(y_width);
+        with_factor(kx, |k| {
+            // Bytes alternate Y and chroma: luma sums at even offsets.
+            for (y_row, sums) in [(&mut *y0, &*sums_a), (&mut *y1, &*sums_b)] {
+                for (out, block) in y_row.iter_mut().zip(sums.chunks_exact(2 * k)) {
+                    *out = mean_y.apply((0..k).map(|j| u32::from(block[2 * j])).sum());
+                }
+            }
+            // Each macropixel is `Y U Y V`: U sums at 4m + 1, V sums at 4m + 3.
+            let blocks = sums_a.chunks_exact(4 * k).zip(sums_b.chunks_exact(4 * k));
+            for ((u, v), (a, b)) in u_row.iter_mut().zip(v_row.iter_mut()).zip(blocks) {
+                let at = |i: usize| u32::from(a[i]) + u32::from(b[i]);
+                *u = mean_c.apply((0..k).map(|m| at(4 * m + 1)).sum());
+                *v = mean_c.apply((0..k).map(|m| at(4 * m + 3)).sum());
+            }
+        });
+    }
+}
+
+/// Each output row the rounded mean of two input rows (a vertical 2:1 box filter).
+fn average_row_pairs(src: &Plane, dst: &mut Plane) {
+    let pairs = src.data.chunks_exact(2 * src.width_px);
+    for (out, pair) in dst.data.chunks_exact_mut(dst.width_px).zip(pairs) {
+        let (a, b) = pair.split_at(src.width_px);
+        for ((o, &a), &b) in out.iter_mut().zip(a).zip(b) {
+            *o = ((u16::from(a) + u16::from(b) + 1) >> 1) as u8;
+        }
+    }
+}
+
+/// `sums[i] += row[i]`: widening adds the compiler turns into vector instructions.
+fn add_row(sums: &mut [u16], row: &[u8]) {
+    for (sum, &px) in sums.iter_mut().zip(row) {
+        *sum += u16::from(px);
+    }
+}
+
+/// Calls `f(k)` with `k == factor`, as a constant for the common factors, so that each gets
+/// loops compiled for its block size.
+#[inline(always)]
+fn with_factor(factor: usize, mut f: impl FnMut(usize)) {
+    match factor {
+        1 => f(1),
+        2 => f(2),
+        3 => f(3),
+        4 => f(4),
+        k => f(k),
     }
 }
 
@@ -99,11 +285,12 @@ fn split_yuyv(data: &[u8], stride: usize, planes: &mut YuvPlanes) {
     let u_rows = planes.u.data.chunks_exact_mut(planes.u.width_px);
     let v_rows = planes.v.data.chunks_exact_mut(planes.v.width_px);
     for (((src, y), u), v) in rows.zip(y_rows).zip(u_rows).zip(v_rows) {
-        for (i, px) in src[..w * 2].chunks_exact(4).enumerate() {
-            y[2 * i] = px[0];
-            u[i] = px[1];
-            y[2 * i + 1] = px[2];
-            v[i] = px[3];
+        let pixels = src[..w * 2].chunks_exact(4).zip(y.chunks_exact_mut(2));
+        for ((px, y), (u, v)) in pixels.zip(u.iter_mut().zip(v.iter_mut())) {
+            y[0] = px[0];
+            *u = px[1];
+            y[1] = px[2];
+            *v = px[3];
         }
     }
 }
@@ -229,6 +416,86 @@ mod tests {
             &luma[..],
             "no resize when the source already has the width"
         );
+    }
+
+    #[test]
+    fn whole_number_ratios_average_blocks_from_yuyv() {
+        // 4x4 YUYV -> 2x2: each luma pixel the mean of a 2x2 block, the one chroma pixel the
+        // mean of the 2 U (V) samples in each of the 4 rows.
+        let mut frame = yuyv_frame(4, 4, 0, 0, 0);
+        let luma = [
+            [10, 20, 30, 40],
+            [50, 60, 70, 80],
+            [1, 2, 3, 4],
+            [5, 6, 7, 9],
+        ];
+        for (y, row) in frame.data.chunks_exact_mut(8).enumerate() {
+            for x in 0..4 {
+                row[x * 2] = luma[y][x];
+            }
+            row[1] = 100 + y as u8; // U of pixels 0-1
+            row[5] = 110 + y as u8; // U of pixels 2-3
+            row[3] = 200;
+            row[7] = 40;
+        }
+        let mut scaler = Scaler::new(2);
+        let out = scaler.scale_yuyv(&frame).unwrap();
+        assert_eq!((out.width_px, out.height_px), (2, 2));
+        assert_eq!(out.y.data, &[35, 55, 4, 6]);
+        // U: (100+101+102+103 + 110+111+112+113) / 8 = 106.5, rounded up.
+        assert_eq!((out.u.data, out.v.data), (&[107][..], &[120][..]));
+    }
+
+    #[test]
+    fn three_to_one_matches_the_general_resizer() {
+        let mut frame = yuyv_frame(1920, 1080, 0, 0, 0);
+        for (i, b) in frame.data.iter_mut().enumerate() {
+            *b = ((i * 7 / 5) % 256) as u8;
+        }
+        let boxed = Scaler::new(640).scale_yuyv(&frame).unwrap().y.data.to_vec();
+        let mut general = Scaler::new(640);
+        general.split.reshape(1920, 1080, Subsamp::Sub2x1);
+        split_yuyv(&frame.data, 3840, &mut general.split);
+        let src = general.split.as_ref();
+        rescale(
+            &mut general.resizer,
+            &general.options,
+            src,
+            &mut general.out,
+            640,
+            360,
+        )
+        .unwrap();
+        let mean = |p: &[u8]| p.iter().map(|&v| f64::from(v)).sum::<f64>() / p.len() as f64;
+        assert_eq!(boxed.len(), general.out.y.data.len());
+        assert!((mean(&boxed) - mean(&general.out.y.data)).abs() < 1.0);
+    }
+
+    #[test]
+    fn decoded_422_at_the_target_size_keeps_its_luma_plane() {
+        let mut planes = YuvPlanes::default();
+        planes.reshape(640, 360, Subsamp::Sub2x1);
+        planes.y.data.fill(70);
+        for (i, row) in planes.u.data.chunks_exact_mut(320).enumerate() {
+            row.fill(if i % 2 == 0 { 100 } else { 110 });
+        }
+        planes.v.data.fill(30);
+        let mut scaler = Scaler::new(640);
+        let out = scaler.scale(planes.as_ref()).unwrap();
+        assert_eq!(
+            (out.subsamp, out.u.width_px, out.u.height_px),
+            (Subsamp::Sub2x2, 320, 180)
+        );
+        assert_eq!(
+            out.y.data.as_ptr(),
+            planes.y.data.as_ptr(),
+            "luma is not copied"
+        );
+        assert!(
+            out.u.data.iter().all(|&u| u == 105),
+            "two chroma rows averaged"
+        );
+        assert!(out.v.data.iter().all(|&v| v == 30));
     }
 
     #[test]

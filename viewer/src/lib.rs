@@ -1,17 +1,32 @@
-//! camview's message handling as a library: what camview does with each received message
-//! (format detection and JPEG decoding into reused buffers), its statistics, connection states
-//! and errors. The `camview` binary is built on it; so are the fuzz targets in `fuzz/` and the
-//! replay of their corpus in `tests/fuzz_corpus.rs`.
+//! camview's pipeline as a library: receive -> decode -> render, driven by `app`, with its
+//! statistics, connection states and errors. The `camview` binary is a thin shell around it; the
+//! benchmarks (`bench/`) drive the stages directly, and the fuzz targets in `fuzz/` (and the
+//! replay of their corpus in `tests/fuzz_corpus.rs`) drive its message handling.
 //!
 //! ```
-//! let mut decoder = camview::decode::Decoder::new().unwrap();
-//! assert!(decoder.decode(b"not a frame").is_err());
-//! assert!(decoder.picture().is_none());
+//! let jpeg = turbojpeg::compress(
+//!     turbojpeg::Image::mandelbrot(64, 48, turbojpeg::PixelFormat::RGB).as_deref(),
+//!     80,
+//!     turbojpeg::Subsamp::Sub2x2,
+//! )?;
+//! let mut decoder = camview::decode::Decoder::new()?;
+//! decoder.decode(&jpeg).map_err(|e| e.to_string())?;
+//! let picture = decoder.picture().ok_or("no picture")?;
+//! assert_eq!((picture.width_px, picture.height_px), (64, 48));
+//! assert!(picture.planes().is_some(), "4:2:0 decodes straight to YUV planes");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod app;
+pub mod config;
 pub mod decode;
 pub mod error;
 pub mod monitor;
+pub mod overlay;
+pub mod receive;
+pub mod render;
+pub mod security;
+pub mod snapshot;
 pub mod stats;
 
 /// Entry points shared by the fuzz targets and the corpus replay test.

@@ -1,16 +1,6 @@
 //! camview: shows campub's (or the tutorial's) ZeroMQ video stream. Arguments -> config -> run ->
 //! exit code; the pipeline is receive -> decode -> render, driven by `app`.
 
-mod app;
-mod config;
-mod overlay;
-mod receive;
-mod render;
-mod security;
-mod snapshot;
-
-use camview::{decode, error, monitor, stats};
-
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
@@ -18,7 +8,8 @@ use std::sync::Arc;
 
 use argh::FromArgs;
 
-use crate::config::{Config, RawOptions};
+use camview::config::{self, Config, RawOptions};
+use camview::{app, security};
 
 /// Exit code when --headless ends without having shown a single frame.
 const EXIT_NO_FRAME: u8 = 2;

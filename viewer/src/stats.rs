@@ -78,6 +78,7 @@ impl Latency {
 pub struct Percentiles {
     pub p50: f64,
     pub p95: f64,
+    pub p99: f64,
     pub max: f64,
 }
 
@@ -100,6 +101,10 @@ impl LatencyStats {
             }
         };
         self.max_ms = Some(self.max_ms.map_or(ms, |m| m.max(ms)));
+        if self.samples_ms.capacity() == 0 {
+            // Once, so that recording never reallocates: untouched pages cost no memory.
+            self.samples_ms.reserve_exact(MAX_LATENCY_SAMPLES);
+        }
         if self.samples_ms.len() < MAX_LATENCY_SAMPLES {
             self.samples_ms.push(ms);
         } else {
@@ -115,6 +120,7 @@ impl LatencyStats {
         Some(Percentiles {
             p50: nearest_rank(&sorted, 50.0)?,
             p95: nearest_rank(&sorted, 95.0)?,
+            p99: nearest_rank(&sorted, 99.0)?,
             max: self.max_ms?,
         })
     }
@@ -260,6 +266,7 @@ impl ShownStats {
 pub struct LatencySummary {
     pub p50: Option<f64>,
     pub p95: Option<f64>,
+    pub p99: Option<f64>,
     pub max: Option<f64>,
 }
 
@@ -270,6 +277,7 @@ impl From<Option<Percentiles>> for LatencySummary {
             Some(p) => Self {
                 p50: Some(round(p.p50)),
                 p95: Some(round(p.p95)),
+                p99: Some(round(p.p99)),
                 max: Some(round(p.max)),
             },
             None => Self::default(),
@@ -453,12 +461,12 @@ mod tests {
             stats.record(Latency::Ms(f64::from(ms)));
         }
         let p = stats.percentiles().unwrap();
-        assert_eq!((p.p50, p.p95, p.max), (50.0, 95.0, 100.0));
+        assert_eq!((p.p50, p.p95, p.p99, p.max), (50.0, 95.0, 99.0, 100.0));
 
         let mut one = LatencyStats::default();
         one.record(Latency::Ms(7.5));
         let p = one.percentiles().unwrap();
-        assert_eq!((p.p50, p.p95, p.max), (7.5, 7.5, 7.5));
+        assert_eq!((p.p50, p.p95, p.p99, p.max), (7.5, 7.5, 7.5, 7.5));
     }
 
     #[test]

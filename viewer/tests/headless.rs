@@ -30,13 +30,14 @@ fn native_frames_are_shown_and_summarised() {
     assert_eq!(u64_at(&s, "/streams/cam-1"), 30);
     assert_eq!(u64_at(&s, "/source_format/native"), 30);
     assert!(u64_at(&s, "/last_seq") >= 29, "{s}");
-    let (p50, p95, max) = (
+    let (p50, p95, p99, max) = (
         f64_at(&s, "/latency_ms/p50"),
         f64_at(&s, "/latency_ms/p95"),
+        f64_at(&s, "/latency_ms/p99"),
         f64_at(&s, "/latency_ms/max"),
     );
     assert!(
-        0.0 <= p50 && p50 <= p95 && p95 <= max && max < 2000.0,
+        0.0 <= p50 && p50 <= p95 && p95 <= p99 && p99 <= max && max < 2000.0,
         "{s}"
     );
     assert_eq!(u64_at(&s, "/latency_unsynchronised"), 0);

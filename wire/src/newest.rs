@@ -23,11 +23,14 @@ const MAX_SPARES: usize = 2;
 pub struct NewestFrame<T> {
     state: Mutex<State<T>>,
     ready: Condvar,
+    recycled: Condvar,
 }
 
 struct State<T> {
     newest: Option<T>,
     spares: Vec<T>,
+    /// Items taken and not recycled yet (the consumer is working on them).
+    lent: usize,
     replaced: u64,
     closed: bool,
 }
@@ -44,10 +47,12 @@ impl<T> NewestFrame<T> {
             state: Mutex::new(State {
                 newest: None,
                 spares: Vec::with_capacity(MAX_SPARES),
+                lent: 0,
                 replaced: 0,
                 closed: false,
             }),
             ready: Condvar::new(),
+            recycled: Condvar::new(),
         }
     }
 
@@ -80,7 +85,10 @@ impl<T> NewestFrame<T> {
             .wait_timeout_while(state, timeout, |s| s.newest.is_none() && !s.closed)
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         match state.newest.take() {
-            Some(item) => Ok(item),
+            Some(item) => {
+                state.lent += 1;
+                Ok(item)
+            }
             None if state.closed => Err(TakeError::Closed),
             None => Err(TakeError::Timeout),
         }
@@ -89,14 +97,32 @@ impl<T> NewestFrame<T> {
     /// Gives a used buffer back for the producer's next [`put`](Self::put).
     pub fn recycle(&self, item: T) {
         let mut state = self.lock();
+        state.lent = state.lent.saturating_sub(1);
         if state.spares.len() < MAX_SPARES {
             state.spares.push(item);
         }
+        drop(state);
+        self.recycled.notify_one();
     }
 
     /// A free buffer for the producer, if any was recycled.
     pub fn spare(&self) -> Option<T> {
         self.lock().spares.pop()
+    }
+
+    /// A free buffer for the producer, waiting up to `timeout` for one to be recycled when the
+    /// consumer has one in hand or waiting: so a producer that is quicker than `timeout` to get
+    /// its item back keeps reusing one buffer instead of allocating a second. `None` at once
+    /// when nothing is out, or when the timeout passes.
+    pub fn spare_within(&self, timeout: Duration) -> Option<T> {
+        let state = self.lock();
+        let (mut state, _) = self
+            .recycled
+            .wait_timeout_while(state, timeout, |s| {
+                s.spares.is_empty() && (s.lent > 0 || s.newest.is_some()) && !s.closed
+            })
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        state.spares.pop()
     }
 
     /// How many items were replaced before anyone took them.
@@ -108,6 +134,7 @@ impl<T> NewestFrame<T> {
     pub fn close(&self) {
         self.lock().closed = true;
         self.ready.notify_all();
+        self.recycled.notify_all();
     }
 
     pub fn is_closed(&self) -> bool {
@@ -145,6 +172,39 @@ mod tests {
             slot.recycle(vec![]);
         }
         assert_eq!(slot.lock().spares.len(), MAX_SPARES, "spares are bounded");
+    }
+
+    #[test]
+    fn a_producer_waits_for_the_buffer_in_use_instead_of_a_new_one() {
+        let slot = Arc::new(NewestFrame::new());
+        assert_eq!(
+            slot.spare_within(Duration::from_secs(30)),
+            None,
+            "nothing out: no wait"
+        );
+        slot.put(vec![7u8; 4]);
+        let consumer = {
+            let slot = Arc::clone(&slot);
+            std::thread::spawn(move || {
+                let item = slot.take(Duration::from_secs(30)).unwrap();
+                std::thread::sleep(Duration::from_millis(20));
+                slot.recycle(item);
+            })
+        };
+        let start = Instant::now();
+        assert_eq!(
+            slot.spare_within(Duration::from_secs(30)),
+            Some(vec![7u8; 4])
+        );
+        assert!(start.elapsed() < Duration::from_secs(30));
+        consumer.join().unwrap();
+        slot.put(vec![1]);
+        slot.take(Duration::ZERO).unwrap();
+        assert_eq!(
+            slot.spare_within(Duration::from_millis(1)),
+            None,
+            "lent, not back in time"
+        );
     }
 
     #[test]
