@@ -228,6 +228,14 @@ fn box_yuyv(
             }
         }
         let (y0, y1) = y_pair.split_at_mut(y_width);
+        if (kx, ky) == (2, 2) {
+            // The common case (1280 -> 640), with shifts on 16-bit lanes, which vectorise on
+            // every target (the general path's 32-bit multiplies do not, on x86-64's SSE2).
+            luma_2x2(y0, sums_a);
+            luma_2x2(y1, sums_b);
+            chroma_2x4(u_row, v_row, sums_a, sums_b);
+            continue;
+        }
         with_factor(kx, |k| {
             // Bytes alternate Y and chroma: luma sums at even offsets.
             for (y_row, sums) in [(&mut *y0, &*sums_a), (&mut *y1, &*sums_b)] {
@@ -243,6 +251,24 @@ fn box_yuyv(
                 *v = mean_c.apply((0..k).map(|m| at(4 * m + 3)).sum());
             }
         });
+    }
+}
+
+/// One luma row of a 2x2 box from YUYV: `sums` holds two YUYV rows added together, so each
+/// macropixel `Y U Y V` yields one output pixel, the rounded mean of its two luma sums.
+fn luma_2x2(y_row: &mut [u8], sums: &[u16]) {
+    for (out, m) in y_row.iter_mut().zip(sums.chunks_exact(4)) {
+        *out = ((m[0] + m[2] + 2) >> 2) as u8;
+    }
+}
+
+/// One chroma row of a 2x2 box from YUYV (4:2:2 -> 4:2:0: two macropixels wide, four rows
+/// high): `a` and `b` each hold two YUYV rows added together.
+fn chroma_2x4(u_row: &mut [u8], v_row: &mut [u8], a: &[u16], b: &[u16]) {
+    let blocks = a.chunks_exact(8).zip(b.chunks_exact(8));
+    for ((u, v), (a, b)) in u_row.iter_mut().zip(v_row.iter_mut()).zip(blocks) {
+        *u = ((a[1] + a[5] + b[1] + b[5] + 4) >> 3) as u8;
+        *v = ((a[3] + a[7] + b[3] + b[7] + 4) >> 3) as u8;
     }
 }
 
@@ -444,6 +470,52 @@ mod tests {
         assert_eq!(out.y.data, &[35, 55, 4, 6]);
         // U: (100+101+102+103 + 110+111+112+113) / 8 = 106.5, rounded up.
         assert_eq!((out.u.data, out.v.data), (&[107][..], &[120][..]));
+    }
+
+    #[test]
+    fn two_to_one_from_yuyv_is_the_rounded_block_mean() {
+        // Pseudo-random content, odd row stride: the fast 2x2 path against the definition.
+        let (w, h, stride) = (64usize, 32usize, 64 * 2 + 6);
+        let mut state = 12345u32;
+        let data: Vec<u8> = (0..stride * h)
+            .map(|_| {
+                state = state.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                (state >> 16) as u8
+            })
+            .collect();
+        let frame = RawFrame {
+            width_px: w as u32,
+            height_px: h as u32,
+            stride_bytes: stride as u32,
+            data,
+            ..yuyv_frame(2, 2, 0, 0, 0)
+        };
+        let mut scaler = Scaler::new(32);
+        let out = scaler.scale_yuyv(&frame).unwrap();
+        let at = |x: usize, y: usize, byte: usize| u32::from(frame.data[y * stride + x * 2 + byte]);
+        let mean = |sum: u32, n: u32| ((sum + n / 2) / n) as u8;
+        for oy in 0..16 {
+            for ox in 0..32 {
+                let sum: u32 = [(0, 0), (1, 0), (0, 1), (1, 1)]
+                    .iter()
+                    .map(|(dx, dy)| at(2 * ox + dx, 2 * oy + dy, 0))
+                    .sum();
+                assert_eq!(out.y.data[oy * 32 + ox], mean(sum, 4), "Y at {ox},{oy}");
+            }
+        }
+        for oy in 0..8 {
+            for ox in 0..16 {
+                // The U (V) samples of macropixels 2ox and 2ox+1 in rows 4oy..4oy+4.
+                let chroma = |byte: usize| -> u32 {
+                    (0..4)
+                        .flat_map(|dy| (0..2).map(move |m| (4 * ox + 2 * m, 4 * oy + dy)))
+                        .map(|(x, y)| at(x, y, byte))
+                        .sum()
+                };
+                assert_eq!(out.u.data[oy * 16 + ox], mean(chroma(1), 8), "U at {ox},{oy}");
+                assert_eq!(out.v.data[oy * 16 + ox], mean(chroma(3), 8), "V at {ox},{oy}");
+            }
+        }
     }
 
     #[test]
