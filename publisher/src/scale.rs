@@ -36,6 +36,8 @@ pub struct Scaler {
     /// The box filter's column sums over the input rows of one output row (two, for YUYV).
     sums_a: Vec<u16>,
     sums_b: Vec<u16>,
+    /// The 2x2 box's per-macropixel chroma sums of two row pairs.
+    chroma_pairs: (Vec<u32>, Vec<u32>),
     /// Whether whole-number ratios take the box filter (always, but for benchmarks).
     box_filter: bool,
 }
@@ -51,6 +53,7 @@ impl Scaler {
             out: YuvPlanes::default(),
             sums_a: Vec::new(),
             sums_b: Vec::new(),
+            chroma_pairs: (Vec::new(), Vec::new()),
             box_filter: true,
         }
     }
@@ -102,6 +105,7 @@ impl Scaler {
                 factors,
                 &mut self.out,
                 (&mut self.sums_a, &mut self.sums_b),
+                (&mut self.chroma_pairs.0, &mut self.chroma_pairs.1),
             );
             return Ok(self.out.as_ref());
         }
@@ -209,32 +213,41 @@ fn box_yuyv(
     (kx, ky): (usize, usize),
     out: &mut YuvPlanes,
     (sums_a, sums_b): (&mut Vec<u16>, &mut Vec<u16>),
+    chroma_pairs: (&mut Vec<u32>, &mut Vec<u32>),
 ) {
     let used_bytes = out.width_px * kx * 2;
     let (mean_y, mean_c) = (Mean::of(kx * ky), Mean::of(kx * 2 * ky));
     sums_a.resize(used_bytes, 0);
     sums_b.resize(used_bytes, 0);
     let y_width = out.y.width_px;
+    chroma_pairs.0.resize(y_width, 0);
+    chroma_pairs.1.resize(y_width, 0);
     let y_pairs = out.y.data.chunks_exact_mut(2 * y_width);
     let u_rows = out.u.data.chunks_exact_mut(out.u.width_px);
     let v_rows = out.v.data.chunks_exact_mut(out.v.width_px);
     let mut rows = data.chunks(stride);
     for ((y_pair, u_row), v_row) in y_pairs.zip(u_rows).zip(v_rows) {
+        let (y0, y1) = y_pair.split_at_mut(y_width);
+        if (kx, ky) == (2, 2) {
+            // The common case (1280 -> 640): straight from the four rows, no sum rows.
+            let mut four = rows.by_ref().take(4).map(|row| &row[..used_bytes]);
+            let (Some(r0), Some(r1), Some(r2), Some(r3)) =
+                (four.next(), four.next(), four.next(), four.next())
+            else {
+                break; // the caller checked the frame's size: not reached
+            };
+            let (pairs_a, pairs_b) = (&mut *chroma_pairs.0, &mut *chroma_pairs.1);
+            luma_2x2(y0, pairs_a, r0, r1);
+            luma_2x2(y1, pairs_b, r2, r3);
+            chroma_2x4(u_row, v_row, pairs_a, pairs_b);
+            continue;
+        }
         // The two output luma rows under this chroma row: `ky` input rows each.
         for sums in [&mut *sums_a, &mut *sums_b] {
             sums.fill(0);
             for row in rows.by_ref().take(ky) {
                 add_row(sums, &row[..used_bytes]);
             }
-        }
-        let (y0, y1) = y_pair.split_at_mut(y_width);
-        if (kx, ky) == (2, 2) {
-            // The common case (1280 -> 640), with shifts on 16-bit lanes, which vectorise on
-            // every target (the general path's 32-bit multiplies do not, on x86-64's SSE2).
-            luma_2x2(y0, sums_a);
-            luma_2x2(y1, sums_b);
-            chroma_2x4(u_row, v_row, sums_a, sums_b);
-            continue;
         }
         with_factor(kx, |k| {
             // Bytes alternate Y and chroma: luma sums at even offsets.
@@ -254,21 +267,38 @@ fn box_yuyv(
     }
 }
 
-/// One luma row of a 2x2 box from YUYV: `sums` holds two YUYV rows added together, so each
-/// macropixel `Y U Y V` yields one output pixel, the rounded mean of its two luma sums.
-fn luma_2x2(y_row: &mut [u8], sums: &[u16]) {
-    for (out, m) in y_row.iter_mut().zip(sums.chunks_exact(4)) {
-        *out = ((m[0] + m[2] + 2) >> 2) as u8;
+/// The macropixels `Y0 U Y1 V` of a YUYV row as little-endian words: Y0 in bits 0-7, U in
+/// 8-15, Y1 in 16-23, V in 24-31.
+fn macropixels(row: &[u8]) -> impl Iterator<Item = u32> + '_ {
+    row.chunks_exact(4)
+        .map(|m| u32::from_le_bytes([m[0], m[1], m[2], m[3]]))
+}
+
+/// Two 8-bit samples per word, in bits 0-7 and 16-23.
+const EVEN_BYTES: u32 = 0x00FF_00FF;
+
+/// One luma row of a 2x2 box from two YUYV rows: each macropixel column (two pixels, two rows)
+/// yields one output pixel. Also leaves each macropixel's U and V summed over the two rows in
+/// `chroma_pairs` (U in the low half-word, V in the high), for `chroma_2x4`. Word-wide adds
+/// on contiguous loads, which vectorise on every target.
+fn luma_2x2(y_row: &mut [u8], chroma_pairs: &mut [u32], r0: &[u8], r1: &[u8]) {
+    let columns = macropixels(r0).zip(macropixels(r1));
+    for ((out, pair), (a, b)) in y_row.iter_mut().zip(chroma_pairs.iter_mut()).zip(columns) {
+        let luma = (a & EVEN_BYTES) + (b & EVEN_BYTES);
+        *out = (((luma & 0xFFFF) + (luma >> 16) + 2) >> 2) as u8;
+        *pair = ((a >> 8) & EVEN_BYTES) + ((b >> 8) & EVEN_BYTES);
     }
 }
 
 /// One chroma row of a 2x2 box from YUYV (4:2:2 -> 4:2:0: two macropixels wide, four rows
-/// high): `a` and `b` each hold two YUYV rows added together.
-fn chroma_2x4(u_row: &mut [u8], v_row: &mut [u8], a: &[u16], b: &[u16]) {
-    let blocks = a.chunks_exact(8).zip(b.chunks_exact(8));
+/// high), from the two rows' pairs left by `luma_2x2` (each half-word at most 4 x 510: no
+/// carry between U and V).
+fn chroma_2x4(u_row: &mut [u8], v_row: &mut [u8], pairs_a: &[u32], pairs_b: &[u32]) {
+    let blocks = pairs_a.chunks_exact(2).zip(pairs_b.chunks_exact(2));
     for ((u, v), (a, b)) in u_row.iter_mut().zip(v_row.iter_mut()).zip(blocks) {
-        *u = ((a[1] + a[5] + b[1] + b[5] + 4) >> 3) as u8;
-        *v = ((a[3] + a[7] + b[3] + b[7] + 4) >> 3) as u8;
+        let sum = a[0] + a[1] + b[0] + b[1];
+        *u = (((sum & 0xFFFF) + 4) >> 3) as u8;
+        *v = (((sum >> 16) + 4) >> 3) as u8;
     }
 }
 
@@ -512,8 +542,16 @@ mod tests {
                         .map(|(x, y)| at(x, y, byte))
                         .sum()
                 };
-                assert_eq!(out.u.data[oy * 16 + ox], mean(chroma(1), 8), "U at {ox},{oy}");
-                assert_eq!(out.v.data[oy * 16 + ox], mean(chroma(3), 8), "V at {ox},{oy}");
+                assert_eq!(
+                    out.u.data[oy * 16 + ox],
+                    mean(chroma(1), 8),
+                    "U at {ox},{oy}"
+                );
+                assert_eq!(
+                    out.v.data[oy * 16 + ox],
+                    mean(chroma(3), 8),
+                    "V at {ox},{oy}"
+                );
             }
         }
     }
