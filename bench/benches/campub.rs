@@ -150,6 +150,45 @@ fn mjpeg_to_planes(c: &mut Crit) {
     group.finish();
 }
 
+/// One 8-bit plane resampled to 640x360 at the ratios MJPEG decoding leaves (960x540 from a
+/// 1920x1080 frame decoded at 1/2; 720x405 at 3/8): campub's area resampler, and beside it
+/// fast_image_resize's convolution (bilinear, as campub used before), which recomputes its
+/// filter coefficients on every call.
+fn resample_plane(c: &mut Crit) {
+    use fast_image_resize::images::{Image, ImageRef};
+    use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
+    let mut group = c.benchmark_group("resample_plane");
+    let (tw, th) = (640usize, 360usize);
+    for (w, h) in [(960usize, 540usize), (720, 405)] {
+        let src: Vec<u8> = (0..w * h)
+            .map(|i| ((i * 7 + i / w * 3) % 251) as u8)
+            .collect();
+        let mut dst = vec![0u8; tw * th];
+        let mut area = campub::scale::area::AreaResampler::default();
+        group.bench_function(format!("area_{w}x{h}"), |b| {
+            b.iter(|| {
+                area.resample(&src, w, (w, h), &mut dst, (tw, th));
+                black_box(dst[0]);
+            })
+        });
+        let mut resizer = Resizer::new();
+        let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear));
+        let src_image =
+            ImageRef::new(w as u32, h as u32, &src, PixelType::U8).expect("source image");
+        let mut dst_image =
+            Image::from_slice_u8(tw as u32, th as u32, &mut dst, PixelType::U8).expect("image");
+        group.bench_function(format!("fast_image_resize_{w}x{h}"), |b| {
+            b.iter(|| {
+                resizer
+                    .resize(&src_image, &mut dst_image, &options)
+                    .expect("resize");
+                black_box(dst_image.buffer()[0]);
+            })
+        });
+    }
+    group.finish();
+}
+
 /// The 640x360 4:2:0 planes campub encodes for a 1280x720 source.
 fn output_planes() -> Vec<YuvPlanes> {
     let frames = inputs::pattern_yuyv(1280, 720, FRAMES).expect("pattern");
@@ -361,6 +400,7 @@ fn main() {
     handoff(&mut c);
     yuyv_to_planes(&mut c);
     mjpeg_to_planes(&mut c);
+    resample_plane(&mut c);
     encode(&mut c);
     passthrough(&mut c);
     publish(&mut c);

@@ -134,9 +134,14 @@ impl MjpegDecoder {
     }
 }
 
-/// The smallest n/8 (reduced, as libjpeg-turbo lists them) with `width * n/8 >= min_width`.
+/// The smallest of 1/8, 1/4, 1/2 and 1 (reduced, as libjpeg-turbo lists them) with
+/// `width * n/8 >= min_width`. Not 3/8, 5/8...: libjpeg-turbo's inverse DCTs at those scales
+/// are plain C, while the power-of-two ones have SIMD (SSE2, Neon). Decoding 1920x1080 at 1/2
+/// and resampling 960 -> 640 costs less than decoding at 3/8 and resampling 720 -> 640
+/// (docs/PERFORMANCE.md), and keeps more detail.
 pub fn dct_scale_for(width_px: usize, min_width_px: usize) -> ScalingFactor {
-    let num = (1..=8)
+    let num = [1, 2, 4, 8]
+        .into_iter()
         .find(|n| (width_px * n).div_ceil(8) >= min_width_px)
         .unwrap_or(8);
     let gcd = [8, 4, 2, 1]
@@ -155,7 +160,8 @@ mod tests {
     #[test]
     fn picks_the_smallest_dct_scale_not_below_the_target() {
         assert_eq!(dct_scale_for(1280, 640), ScalingFactor::new(1, 2));
-        assert_eq!(dct_scale_for(1920, 640), ScalingFactor::new(3, 8));
+        assert_eq!(dct_scale_for(1920, 640), ScalingFactor::new(1, 2));
+        assert_eq!(dct_scale_for(3840, 640), ScalingFactor::new(1, 4));
         assert_eq!(dct_scale_for(640, 640), ScalingFactor::new(1, 1));
         assert_eq!(dct_scale_for(320, 640), ScalingFactor::new(1, 1));
         assert_eq!(dct_scale_for(2560, 640), ScalingFactor::new(1, 4));

@@ -1,11 +1,13 @@
 //! Scale: any planar YUV, or packed YUYV, to 4:2:0 planes at the output width. Whole-number
 //! ratios (1280 -> 640, 1920 -> 640, 4:2:2 -> 4:2:0 chroma) take a box filter that reads YUYV
-//! straight into the output planes in one pass; other ratios split YUYV into planes and resize
-//! each with `fast_image_resize`. Never RGB.
+//! straight into the output planes in one pass; other ratios split YUYV into planes and resample
+//! each by area (`area`), with filter taps kept between frames. Never RGB.
 
-use fast_image_resize::images::{Image, ImageRef};
-use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
+pub mod area;
+
 use turbojpeg::Subsamp;
+
+use area::AreaResampler;
 
 use crate::frame::{target_size, Plane, PlaneRef, RawFrame, YuvPlanes, YuvRef};
 
@@ -18,8 +20,6 @@ pub enum ScaleError {
         got: usize,
         need: usize,
     },
-    #[error("resize failed: {0}")]
-    Resize(String),
 }
 
 /// Largest whole-number ratio the box filter takes (its row sums are 16 bits wide).
@@ -27,8 +27,8 @@ const MAX_BOX_FACTOR: usize = 8;
 
 pub struct Scaler {
     target_width_px: u32,
-    resizer: Resizer,
-    options: ResizeOptions,
+    /// Every other ratio.
+    area: AreaResampler,
     /// YUYV split into 4:2:2 planes (ratios the box filter does not take).
     split: YuvPlanes,
     /// The output, 4:2:0 at the target size.
@@ -46,9 +46,7 @@ impl Scaler {
     pub fn new(target_width_px: u32) -> Self {
         Self {
             target_width_px,
-            resizer: Resizer::new(),
-            // Bilinear widens its support when shrinking, so downscaling is properly filtered.
-            options: ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear)),
+            area: AreaResampler::default(),
             split: YuvPlanes::default(),
             out: YuvPlanes::default(),
             sums_a: Vec::new(),
@@ -58,8 +56,8 @@ impl Scaler {
         }
     }
 
-    /// A scaler that resizes every ratio with `fast_image_resize` (the path before the box
-    /// filter), for benchmarks that compare the two.
+    /// A scaler that resamples every ratio by area (YUYV split into planes first), for
+    /// benchmarks that compare it with the box filter.
     pub fn without_box_filter(mut self) -> Self {
         self.box_filter = false;
         self
@@ -112,7 +110,7 @@ impl Scaler {
         self.split.reshape(w, h, Subsamp::Sub2x1);
         split_yuyv(&frame.data, stride, &mut self.split);
         let src = self.split.as_ref();
-        rescale(&mut self.resizer, &self.options, src, &mut self.out, tw, th)?;
+        rescale(&mut self.area, src, &mut self.out, tw, th);
         Ok(self.out.as_ref())
     }
 
@@ -131,7 +129,7 @@ impl Scaler {
             size => box_factors(size, (tw / 2, th / 2)),
         };
         let (Some(luma), Some(chroma), true) = (luma, chroma, self.box_filter) else {
-            rescale(&mut self.resizer, &self.options, src, &mut self.out, tw, th)?;
+            rescale(&mut self.area, src, &mut self.out, tw, th);
             return Ok(self.out.as_ref());
         };
         self.out.reshape(tw, th, Subsamp::Sub2x2);
@@ -352,79 +350,41 @@ fn split_yuyv(data: &[u8], stride: usize, planes: &mut YuvPlanes) {
 }
 
 /// Resizes every plane of `src` into `out`, laid out as 4:2:0 at `tw` x `th`.
-fn rescale(
-    resizer: &mut Resizer,
-    options: &ResizeOptions,
-    src: YuvRef<'_>,
-    out: &mut YuvPlanes,
-    tw: usize,
-    th: usize,
-) -> Result<(), ScaleError> {
+fn rescale(area: &mut AreaResampler, src: YuvRef<'_>, out: &mut YuvPlanes, tw: usize, th: usize) {
     out.reshape(tw, th, Subsamp::Sub2x2);
-    resize_plane(
-        resizer,
-        options,
-        src.y,
-        (src.width_px, src.height_px),
-        &mut out.y,
-    )?;
-    rescale_chroma(resizer, options, src, out)
-}
-
-/// Resizes the chroma planes of `src` into `out`, already laid out for the output.
-fn rescale_chroma(
-    resizer: &mut Resizer,
-    options: &ResizeOptions,
-    src: YuvRef<'_>,
-    out: &mut YuvPlanes,
-) -> Result<(), ScaleError> {
+    resize_plane(area, src.y, (src.width_px, src.height_px), &mut out.y);
     let chroma = src.chroma_size_px();
     if chroma == (0, 0) {
         // Greyscale source: neutral chroma.
         out.u.data.fill(128);
         out.v.data.fill(128);
-        return Ok(());
+        return;
     }
-    resize_plane(resizer, options, src.u, chroma, &mut out.u)?;
-    resize_plane(resizer, options, src.v, chroma, &mut out.v)?;
-    Ok(())
+    resize_plane(area, src.u, chroma, &mut out.u);
+    resize_plane(area, src.v, chroma, &mut out.v);
 }
 
 /// Resizes the visible `visible` part of `src` to fill `dst`; a plain copy when sizes match.
 fn resize_plane(
-    resizer: &mut Resizer,
-    options: &ResizeOptions,
+    area: &mut AreaResampler,
     src: PlaneRef<'_>,
     visible: (usize, usize),
     dst: &mut Plane,
-) -> Result<(), ScaleError> {
+) {
     if (src.width_px, src.height_px) == (dst.width_px, dst.height_px)
         && visible == (src.width_px, src.height_px)
     {
         let len = dst.data.len();
         dst.data.copy_from_slice(&src.data[..len]);
-        return Ok(());
+        return;
     }
-    let err = |e: &dyn std::fmt::Display| ScaleError::Resize(e.to_string());
-    let to_u32 = |v: usize| u32::try_from(v).map_err(|e| err(&e));
-    let src_image = ImageRef::new(
-        to_u32(src.width_px)?,
-        to_u32(src.height_px)?,
+    area.resample(
         src.data,
-        PixelType::U8,
-    )
-    .map_err(|e| err(&e))?;
-    let mut dst_image = Image::from_slice_u8(
-        to_u32(dst.width_px)?,
-        to_u32(dst.height_px)?,
+        src.width_px,
+        visible,
         &mut dst.data,
-        PixelType::U8,
-    )
-    .map_err(|e| err(&e))?;
-    let options = options.crop(0.0, 0.0, visible.0 as f64, visible.1 as f64);
-    resizer
-        .resize(&src_image, &mut dst_image, &options)
-        .map_err(|e| err(&e))
+        (dst.width_px, dst.height_px),
+    );
 }
 
 #[cfg(test)]
@@ -567,18 +527,13 @@ mod tests {
         general.split.reshape(1920, 1080, Subsamp::Sub2x1);
         split_yuyv(&frame.data, 3840, &mut general.split);
         let src = general.split.as_ref();
-        rescale(
-            &mut general.resizer,
-            &general.options,
-            src,
-            &mut general.out,
-            640,
-            360,
-        )
-        .unwrap();
-        let mean = |p: &[u8]| p.iter().map(|&v| f64::from(v)).sum::<f64>() / p.len() as f64;
+        rescale(&mut general.area, src, &mut general.out, 640, 360);
         assert_eq!(boxed.len(), general.out.y.data.len());
-        assert!((mean(&boxed) - mean(&general.out.y.data)).abs() < 1.0);
+        // At a whole ratio the area resampler is a box filter too (8-bit weights, two
+        // roundings: within one level).
+        for (i, (&b, &g)) in boxed.iter().zip(&general.out.y.data).enumerate() {
+            assert!(b.abs_diff(g) <= 1, "pixel {i}: box {b}, area {g}");
+        }
     }
 
     #[test]
