@@ -284,7 +284,7 @@ fn to_u32(n: usize) -> Result<u32, Error> {
 
 /// Tells SDL that YUV textures hold JPEG's full-range BT.601 YCbCr (its default is limited
 /// range), so decoded planes upload as they are: no per-frame pass over the pixels. The safe
-/// sdl2 API has no call for this setting; this is camview's one unsafe line.
+/// sdl2 API has no call for this setting.
 #[allow(unsafe_code)]
 fn use_jpeg_yuv_range() {
     // SAFETY: sets a global conversion mode read when SDL converts YUV; takes an enum by value
@@ -293,6 +293,64 @@ fn use_jpeg_yuv_range() {
         sdl2::sys::SDL_SetYUVConversionMode(
             sdl2::sys::SDL_YUV_CONVERSION_MODE::SDL_YUV_CONVERSION_JPEG,
         )
+    }
+}
+
+/// Whether this machine has a GPU that OpenGL could use: a DRM render node (Linux).
+pub fn gpu_device_present() -> bool {
+    if !cfg!(target_os = "linux") {
+        return true;
+    }
+    std::fs::read_dir("/dev/dri").is_ok_and(|entries| {
+        entries
+            .filter_map(Result::ok)
+            .any(|e| e.file_name().to_string_lossy().starts_with("renderD"))
+    })
+}
+
+/// When `canvas` draws with OpenGL and that OpenGL is a software rasterizer, its name
+/// (`GL_RENDERER`, say "llvmpipe (LLVM 19.1.7, 256 bits)").
+pub fn software_gl(
+    video: &sdl2::VideoSubsystem,
+    canvas: &Canvas<sdl2::video::Window>,
+) -> Option<String> {
+    if !canvas.info().name.starts_with("opengl") {
+        return None;
+    }
+    let name = gl_renderer_name(video)?;
+    let lower = name.to_ascii_lowercase();
+    [
+        "llvmpipe",
+        "softpipe",
+        "swrast",
+        "software rasterizer",
+        "swiftshader",
+    ]
+    .iter()
+    .any(|software| lower.contains(software))
+    .then_some(name)
+}
+
+/// `glGetString(GL_RENDERER)` of the current OpenGL context (the renderer's, just created).
+#[allow(unsafe_code)]
+fn gl_renderer_name(video: &sdl2::VideoSubsystem) -> Option<String> {
+    const GL_RENDERER: u32 = 0x1F01;
+    let get_string = video.gl_get_proc_address("glGetString");
+    if get_string.is_null() {
+        return None;
+    }
+    // SAFETY: SDL returned the address of OpenGL's `glGetString`, whose C signature is
+    // `const GLubyte *glGetString(GLenum)`; the renderer's context is current on this thread.
+    // The result is a NUL-terminated static string owned by the driver (or null), copied here.
+    unsafe {
+        let get_string: extern "system" fn(u32) -> *const std::ffi::c_char =
+            std::mem::transmute(get_string);
+        let name = get_string(GL_RENDERER);
+        (!name.is_null()).then(|| {
+            std::ffi::CStr::from_ptr(name)
+                .to_string_lossy()
+                .into_owned()
+        })
     }
 }
 
