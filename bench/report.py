@@ -16,6 +16,7 @@ import sys
 # Every criterion benchmark of bench/benches/*.rs; a missing one means a bench did not run.
 EXPECTED_BENCHES = [
     "capture/pattern_1280x720",
+    "capture/copy_yuyv_1280x720",
     "handoff/same_thread",
     "handoff/to_waiting_thread_and_back",
     "yuyv_to_planes/640x480",

@@ -47,10 +47,23 @@ fn cycle<'a, T>(items: &'a [T]) -> impl FnMut() -> &'a T + 'a {
 fn capture(c: &mut Crit) {
     let mut source = PatternSource::new(1280, 720, 1e6).expect("pattern");
     let mut frame = RawFrame::empty();
-    c.benchmark_group("capture")
-        .bench_function("pattern_1280x720", |b| {
-            b.iter(|| while source.next_frame(&mut frame).expect("pattern") != Next::Frame {})
-        });
+    let mut group = c.benchmark_group("capture");
+    group.bench_function("pattern_1280x720", |b| {
+        b.iter(|| while source.next_frame(&mut frame).expect("pattern") != Next::Frame {})
+    });
+    // What V4L2 capture does with each YUYV frame (a copy out of the driver's buffer), over
+    // as many frames as the scaling benches cycle through: the cost of just reading a 1280x720
+    // YUYV frame from memory once, the floor under any scaling of it.
+    let frames = inputs::pattern_yuyv(1280, 720, FRAMES).expect("pattern");
+    let mut next = cycle(&frames);
+    let mut copy = vec![0u8; frames[0].data.len()];
+    group.bench_function("copy_yuyv_1280x720", |b| {
+        b.iter(|| {
+            copy.copy_from_slice(&next().data);
+            black_box(copy[0]);
+        })
+    });
+    group.finish();
 }
 
 /// The capture thread's hand-off: in one thread, and to a consumer waiting in another.

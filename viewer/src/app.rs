@@ -146,7 +146,10 @@ impl<'c> Viewer<'c> {
             .into_canvas()
             .build()
             .map_err(|e| Error::sdl("cannot create a renderer", e))?;
-        if let Some(rasterizer) = crate::render::software_gl(&video, &canvas) {
+        let renderer_chosen = std::env::var_os("SDL_RENDER_DRIVER").is_some();
+        if let Some(rasterizer) =
+            crate::render::software_gl(&video, &canvas).filter(|_| !renderer_chosen)
+        {
             // OpenGL on the CPU (Mesa's llvmpipe under Xvfb, a VM, no GPU driver) costs more
             // CPU and ~80 MB more memory than SDL's own software renderer for the same picture.
             log::info!(

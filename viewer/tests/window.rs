@@ -62,7 +62,10 @@ fn window_under_xvfb_shows_picture_and_banner() {
         camview()
             .env("DISPLAY", &display.name)
             .env("SDL_AUDIODRIVER", "dummy")
+            .env_remove("SDL_RENDER_DRIVER")
             .args([
+                "--log-level",
+                "debug",
                 "--width",
                 "800",
                 "--height",
@@ -79,6 +82,13 @@ fn window_under_xvfb_shows_picture_and_banner() {
     );
     publisher.stop();
     assert!(done.status.success(), "{}\n{}", done.stdout, done.stderr);
+    // Xvfb has no GPU: OpenGL there is a software rasterizer (llvmpipe), so camview draws with
+    // SDL's own software renderer (a sixth of the memory; docs/PERFORMANCE.md).
+    assert!(
+        done.stderr.contains("renderer software"),
+        "camview should draw with SDL's software renderer under Xvfb:\n{}",
+        done.stderr
+    );
     check_letterboxed_halves(&Png::read(&shot));
     // Kept for a human to look at: CAMVIEW_KEEP_SCREENSHOT=1 leaves it in the temp dir.
     if std::env::var_os("CAMVIEW_KEEP_SCREENSHOT").is_none() {

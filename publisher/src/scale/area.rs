@@ -25,6 +25,9 @@ struct AxisTaps {
 impl AxisTaps {
     /// `from` input pixels onto `to` output pixels (both at least 1).
     fn new(from: usize, to: usize) -> Self {
+        if to > from {
+            return Self::enlarging(from, to);
+        }
         let scale = from as f64 / to as f64;
         let covered = |i: usize| {
             let (a, b) = (i as f64 * scale, (i + 1) as f64 * scale);
@@ -61,6 +64,38 @@ impl AxisTaps {
             // Rounding may leave the sum off by a little: the heaviest tap takes the rest.
             w[heaviest] = (w[heaviest] + ONE).saturating_sub(total);
         }
+        Self::with_pattern(from, to, taps, starts, weights)
+    }
+
+    /// Enlarging (a camera narrower than the output): linear interpolation between the two
+    /// input pixels around each output pixel's centre, edges held.
+    fn enlarging(from: usize, to: usize) -> Self {
+        let taps = 2.min(from);
+        let mut starts = Vec::with_capacity(to);
+        let mut weights = vec![0u16; to * taps];
+        let scale = from as f64 / to as f64;
+        for (i, w) in weights.chunks_exact_mut(taps).enumerate() {
+            let centre = ((i as f64 + 0.5) * scale - 0.5).clamp(0.0, (from - 1) as f64);
+            let left = (centre.floor() as usize).min(from - taps);
+            starts.push(left);
+            if taps == 1 {
+                w[0] = ONE;
+                continue;
+            }
+            let right_share = ((centre - left as f64) * f64::from(ONE)).round() as u16;
+            w[1] = right_share.min(ONE);
+            w[0] = ONE - w[1];
+        }
+        Self::with_pattern(from, to, taps, starts, weights)
+    }
+
+    fn with_pattern(
+        from: usize,
+        to: usize,
+        taps: usize,
+        starts: Vec<usize>,
+        weights: Vec<u16>,
+    ) -> Self {
         let pair = |i: usize| weights.get(i * 2 * taps..(i + 1) * 2 * taps);
         let three_to_two = (from == to / 2 * 3 && to.is_multiple_of(2) && taps == 2)
             .then(|| pair(0))
@@ -116,6 +151,9 @@ impl AreaResampler {
         dst: &mut [u8],
         (dst_w, dst_h): (usize, usize),
     ) {
+        if vis_w == 0 || vis_h == 0 || dst_w == 0 || dst_h == 0 {
+            return; // nothing to read or nothing to fill
+        }
         let across = self.axis(vis_w, dst_w);
         let down = self.axis(vis_h, dst_h);
         self.rows_done.resize(vis_w * dst_h, 0);
@@ -235,10 +273,18 @@ mod tests {
     }
 
     #[test]
-    fn enlarging_repeats_pixels() {
+    fn enlarging_interpolates_between_neighbours() {
+        // 2 -> 4: centres at 0.25, 0.75 (of 2 pixels): -0.25 (held at pixel 0), 0.25, 0.75,
+        // 1.25 (held at pixel 1).
         let axis = AxisTaps::new(2, 4);
-        assert_eq!(axis.taps, 1);
-        assert_eq!(axis.starts, [0, 0, 1, 1]);
+        assert_eq!(axis.taps, 2);
+        assert_eq!(axis.starts, [0, 0, 0, 0]);
+        assert_eq!(axis.weights, [256, 0, 192, 64, 64, 192, 0, 256]);
+        let mut dst = [0u8; 4];
+        AreaResampler::default().resample(&[0, 200], 2, (2, 1), &mut dst, (4, 1));
+        assert_eq!(dst, [0, 50, 150, 200]);
+        // A single input pixel is repeated.
+        assert_eq!(AxisTaps::new(1, 3).weights, [256, 256, 256]);
     }
 
     #[test]
