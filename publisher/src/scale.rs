@@ -85,15 +85,10 @@ impl Scaler {
         let (tw, th) = (tw as usize, th as usize);
         let factors = box_factors((w, h), (tw, th)).filter(|_| self.box_filter);
         if factors == Some((1, 1)) {
-            // Same size: luma is the split plane as it is; chroma only goes 4:2:2 -> 4:2:0.
-            self.split.reshape(w, h, Subsamp::Sub2x1);
-            split_yuyv(&frame.data, stride, &mut self.split);
+            // Same size: luma as it is, chroma 4:2:2 -> 4:2:0, in one pass.
             self.out.reshape(tw, th, Subsamp::Sub2x2);
-            average_row_pairs(&self.split.u, &mut self.out.u);
-            average_row_pairs(&self.split.v, &mut self.out.v);
-            let mut out = self.out.as_ref();
-            out.y = self.split.y.as_ref();
-            return Ok(out);
+            yuyv_to_420(&frame.data, stride, &mut self.out);
+            return Ok(self.out.as_ref());
         }
         if let Some(factors) = factors {
             self.out.reshape(tw, th, Subsamp::Sub2x2);
@@ -300,14 +295,37 @@ fn chroma_2x4(u_row: &mut [u8], v_row: &mut [u8], pairs_a: &[u32], pairs_b: &[u3
     }
 }
 
-/// Each output row the rounded mean of two input rows (a vertical 2:1 box filter).
-fn average_row_pairs(src: &Plane, dst: &mut Plane) {
-    let pairs = src.data.chunks_exact(2 * src.width_px);
-    for (out, pair) in dst.data.chunks_exact_mut(dst.width_px).zip(pairs) {
-        let (a, b) = pair.split_at(src.width_px);
-        for ((o, &a), &b) in out.iter_mut().zip(a).zip(b) {
-            *o = ((u16::from(a) + u16::from(b) + 1) >> 1) as u8;
+/// YUYV at the output size -> 4:2:0 planes: luma copied out of the macropixels, each chroma
+/// sample the rounded mean of the two rows' samples above each other. Row pairs at a time,
+/// word-wide like `luma_2x2`.
+fn yuyv_to_420(data: &[u8], stride: usize, out: &mut YuvPlanes) {
+    let row_bytes = out.width_px * 2;
+    let y_width = out.y.width_px;
+    let y_pairs = out.y.data.chunks_exact_mut(2 * y_width);
+    let u_rows = out.u.data.chunks_exact_mut(out.u.width_px);
+    let v_rows = out.v.data.chunks_exact_mut(out.v.width_px);
+    let mut rows = data.chunks(stride).map(|row| &row[..row_bytes]);
+    for ((y_pair, u_row), v_row) in y_pairs.zip(u_rows).zip(v_rows) {
+        let (Some(r0), Some(r1)) = (rows.next(), rows.next()) else {
+            break; // the caller checked the frame's size: not reached
+        };
+        let (y0, y1) = y_pair.split_at_mut(y_width);
+        luma_of(y0, r0);
+        luma_of(y1, r1);
+        let columns = macropixels(r0).zip(macropixels(r1));
+        for ((u, v), (a, b)) in u_row.iter_mut().zip(v_row.iter_mut()).zip(columns) {
+            let sum = ((a >> 8) & EVEN_BYTES) + ((b >> 8) & EVEN_BYTES) + 0x0001_0001;
+            *u = ((sum & 0xFFFF) >> 1) as u8;
+            *v = (sum >> 17) as u8;
         }
+    }
+}
+
+/// The luma samples of a YUYV row.
+fn luma_of(y_row: &mut [u8], row: &[u8]) {
+    for (pair, m) in y_row.chunks_exact_mut(2).zip(macropixels(row)) {
+        let luma = m & EVEN_BYTES;
+        pair.copy_from_slice(&((luma | (luma >> 8)) as u16).to_le_bytes());
     }
 }
 
@@ -511,6 +529,55 @@ mod tests {
                     out.v.data[oy * 16 + ox],
                     mean(chroma(3), 8),
                     "V at {ox},{oy}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn same_size_yuyv_is_luma_as_it_is_and_chroma_row_pairs_averaged() {
+        // Pseudo-random content, padded rows: against the definition.
+        let (w, h, stride) = (48usize, 6usize, 48 * 2 + 10);
+        let mut state = 777u32;
+        let data: Vec<u8> = (0..stride * h)
+            .map(|_| {
+                state = state.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                (state >> 16) as u8
+            })
+            .collect();
+        let frame = RawFrame {
+            width_px: w as u32,
+            height_px: h as u32,
+            stride_bytes: stride as u32,
+            data,
+            ..yuyv_frame(2, 2, 0, 0, 0)
+        };
+        let mut scaler = Scaler::new(w as u32);
+        let out = scaler.scale_yuyv(&frame).unwrap();
+        assert_eq!((out.width_px, out.height_px), (w, h));
+        let at = |x: usize, y: usize, byte: usize| u16::from(frame.data[y * stride + x * 2 + byte]);
+        for y in 0..h {
+            for x in 0..w {
+                assert_eq!(
+                    u16::from(out.y.data[y * w + x]),
+                    at(x, y, 0),
+                    "Y at {x},{y}"
+                );
+            }
+        }
+        for cy in 0..h / 2 {
+            for cx in 0..w / 2 {
+                let mean =
+                    |byte| ((at(2 * cx, 2 * cy, byte) + at(2 * cx, 2 * cy + 1, byte) + 1) / 2);
+                assert_eq!(
+                    u16::from(out.u.data[cy * w / 2 + cx]),
+                    mean(1),
+                    "U at {cx},{cy}"
+                );
+                assert_eq!(
+                    u16::from(out.v.data[cy * w / 2 + cx]),
+                    mean(3),
+                    "V at {cx},{cy}"
                 );
             }
         }
