@@ -568,7 +568,7 @@ mod tests {
         for cy in 0..h / 2 {
             for cx in 0..w / 2 {
                 let mean =
-                    |byte| ((at(2 * cx, 2 * cy, byte) + at(2 * cx, 2 * cy + 1, byte) + 1) / 2);
+                    |byte| (at(2 * cx, 2 * cy, byte) + at(2 * cx, 2 * cy + 1, byte)).div_ceil(2);
                 assert_eq!(
                     u16::from(out.u.data[cy * w / 2 + cx]),
                     mean(1),
