@@ -111,15 +111,7 @@ impl<'c> Viewer<'c> {
         // camview handles SIGINT/SIGTERM itself (signal-hook); SDL must not take them over.
         sdl2::hint::set("SDL_NO_SIGNAL_HANDLERS", "1");
         sdl2::hint::set("SDL_RENDER_SCALE_QUALITY", "linear");
-        if !crate::render::gpu_device_present() {
-            // Without a GPU, OpenGL is Mesa's llvmpipe: loading it alone costs ~90 MB, and it
-            // draws a 640x360 picture with more CPU than SDL's software renderer presenting
-            // through the window system's own framebuffer (docs/PERFORMANCE.md). Environment
-            // variables of the same names still win.
-            log::debug!("no GPU render node (/dev/dri/renderD*): software rendering");
-            sdl2::hint::set("SDL_RENDER_DRIVER", "software");
-            sdl2::hint::set("SDL_FRAMEBUFFER_ACCELERATION", "0");
-        }
+        crate::render::prefer_software_rendering_without_gpu();
         let sdl = sdl2::init().map_err(|e| Error::sdl("cannot initialise", e))?;
         let video = sdl
             .video()
@@ -142,28 +134,7 @@ impl<'c> Viewer<'c> {
             .allow_highdpi()
             .build()
             .map_err(|e| Error::sdl("cannot open a window", e))?;
-        let mut canvas = window
-            .into_canvas()
-            .build()
-            .map_err(|e| Error::sdl("cannot create a renderer", e))?;
-        let renderer_chosen = std::env::var_os("SDL_RENDER_DRIVER").is_some();
-        if let Some(rasterizer) =
-            crate::render::software_gl(&video, &canvas).filter(|_| !renderer_chosen)
-        {
-            // OpenGL on the CPU (Mesa's llvmpipe under Xvfb, a VM, no GPU driver) costs more
-            // CPU and ~80 MB more memory than SDL's own software renderer for the same picture.
-            log::info!(
-                "OpenGL here is {rasterizer}, a software rasterizer: drawing with SDL's \
-                 software renderer"
-            );
-            sdl2::hint::set("SDL_FRAMEBUFFER_ACCELERATION", "0");
-            canvas = canvas
-                .into_window()
-                .into_canvas()
-                .software()
-                .build()
-                .map_err(|e| Error::sdl("cannot create a software renderer", e))?;
-        }
+        let canvas = crate::render::window_canvas(&video, window)?;
         log::debug!(
             "SDL video driver {}, renderer {}",
             video.current_video_driver(),

@@ -308,6 +308,49 @@ pub fn gpu_device_present() -> bool {
     })
 }
 
+/// Without a GPU, OpenGL is Mesa's llvmpipe: loading it alone costs ~90 MB, and it draws a
+/// 640x360 picture with more CPU than SDL's software renderer presenting through the window
+/// system's own framebuffer (docs/PERFORMANCE.md). Call before SDL's video starts; environment
+/// variables of the same names still win.
+pub fn prefer_software_rendering_without_gpu() {
+    if !gpu_device_present() {
+        log::debug!("no GPU render node (/dev/dri/renderD*): software rendering");
+        sdl2::hint::set("SDL_RENDER_DRIVER", "software");
+        sdl2::hint::set("SDL_FRAMEBUFFER_ACCELERATION", "0");
+    }
+}
+
+/// The renderer camview draws `window` with: SDL's choice, unless that turns out to be OpenGL
+/// on a software rasterizer (a GPU render node without a GPU driver behind it), which is then
+/// replaced by SDL's own software renderer. `SDL_RENDER_DRIVER` in the environment is obeyed.
+pub fn window_canvas(
+    video: &sdl2::VideoSubsystem,
+    window: sdl2::video::Window,
+) -> Result<Canvas<sdl2::video::Window>, Error> {
+    let canvas = window
+        .into_canvas()
+        .build()
+        .map_err(|e| Error::sdl("cannot create a renderer", e))?;
+    if std::env::var_os("SDL_RENDER_DRIVER").is_some() {
+        return Ok(canvas);
+    }
+    let Some(rasterizer) = software_gl(video, &canvas) else {
+        return Ok(canvas);
+    };
+    // OpenGL on the CPU (Mesa's llvmpipe under Xvfb, a VM, no GPU driver) costs more CPU and
+    // ~80 MB more memory than SDL's own software renderer for the same picture.
+    log::info!(
+        "OpenGL here is {rasterizer}, a software rasterizer: drawing with SDL's software renderer"
+    );
+    sdl2::hint::set("SDL_FRAMEBUFFER_ACCELERATION", "0");
+    canvas
+        .into_window()
+        .into_canvas()
+        .software()
+        .build()
+        .map_err(|e| Error::sdl("cannot create a software renderer", e))
+}
+
 /// When `canvas` draws with OpenGL and that OpenGL is a software rasterizer, its name
 /// (`GL_RENDERER`, say "llvmpipe (LLVM 19.1.7, 256 bits)").
 pub fn software_gl(
