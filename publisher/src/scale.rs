@@ -429,6 +429,24 @@ mod tests {
         frame
     }
 
+    /// A YUYV frame of pseudo-random bytes with `stride`-byte rows (padding included).
+    fn noisy_yuyv_frame(w: usize, h: usize, stride: usize, seed: u32) -> RawFrame {
+        let mut state = seed;
+        let data: Vec<u8> = (0..stride * h)
+            .map(|_| {
+                state = state.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                (state >> 16) as u8
+            })
+            .collect();
+        RawFrame {
+            width_px: w as u32,
+            height_px: h as u32,
+            stride_bytes: stride as u32,
+            data,
+            ..yuyv_frame(2, 2, 0, 0, 0)
+        }
+    }
+
     #[test]
     fn yuyv_720p_becomes_640x360_420_with_colour_kept() {
         let frame = yuyv_frame(1280, 720, 100, 60, 200);
@@ -492,21 +510,8 @@ mod tests {
     #[test]
     fn two_to_one_from_yuyv_is_the_rounded_block_mean() {
         // Pseudo-random content, odd row stride: the fast 2x2 path against the definition.
-        let (w, h, stride) = (64usize, 32usize, 64 * 2 + 6);
-        let mut state = 12345u32;
-        let data: Vec<u8> = (0..stride * h)
-            .map(|_| {
-                state = state.wrapping_mul(1_103_515_245).wrapping_add(12345);
-                (state >> 16) as u8
-            })
-            .collect();
-        let frame = RawFrame {
-            width_px: w as u32,
-            height_px: h as u32,
-            stride_bytes: stride as u32,
-            data,
-            ..yuyv_frame(2, 2, 0, 0, 0)
-        };
+        let (w, h, stride) = (64, 32, 64 * 2 + 6);
+        let frame = noisy_yuyv_frame(w, h, stride, 12345);
         let mut scaler = Scaler::new(32);
         let out = scaler.scale_yuyv(&frame).unwrap();
         let at = |x: usize, y: usize, byte: usize| u32::from(frame.data[y * stride + x * 2 + byte]);
@@ -546,21 +551,8 @@ mod tests {
     #[test]
     fn same_size_yuyv_is_luma_as_it_is_and_chroma_row_pairs_averaged() {
         // Pseudo-random content, padded rows: against the definition.
-        let (w, h, stride) = (48usize, 6usize, 48 * 2 + 10);
-        let mut state = 777u32;
-        let data: Vec<u8> = (0..stride * h)
-            .map(|_| {
-                state = state.wrapping_mul(1_103_515_245).wrapping_add(12345);
-                (state >> 16) as u8
-            })
-            .collect();
-        let frame = RawFrame {
-            width_px: w as u32,
-            height_px: h as u32,
-            stride_bytes: stride as u32,
-            data,
-            ..yuyv_frame(2, 2, 0, 0, 0)
-        };
+        let (w, h, stride) = (48, 6, 48 * 2 + 10);
+        let frame = noisy_yuyv_frame(w, h, stride, 777);
         let mut scaler = Scaler::new(w as u32);
         let out = scaler.scale_yuyv(&frame).unwrap();
         assert_eq!((out.width_px, out.height_px), (w, h));
