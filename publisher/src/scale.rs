@@ -4,6 +4,7 @@
 //! each by area (`area`), with filter taps kept between frames. Never RGB.
 
 pub mod area;
+mod simd;
 
 use turbojpeg::Subsamp;
 
@@ -230,8 +231,9 @@ fn box_yuyv(
                 break; // the caller checked the frame's size: not reached
             };
             let (pairs_a, pairs_b) = (&mut *chroma_pairs.0, &mut *chroma_pairs.1);
-            luma_2x2(y0, pairs_a, r0, r1);
-            luma_2x2(y1, pairs_b, r2, r3);
+            // The next row pair starts two rows on.
+            luma_2x2(y0, pairs_a, r0, r1, 2 * stride);
+            luma_2x2(y1, pairs_b, r2, r3, 2 * stride);
             chroma_2x4(u_row, v_row, pairs_a, pairs_b);
             continue;
         }
@@ -278,9 +280,21 @@ const EVEN_BYTES: u32 = 0x00FF_00FF;
 
 /// One luma row of a 2x2 box from two YUYV rows: each macropixel column (two pixels, two rows)
 /// yields one output pixel. Also leaves each macropixel's U and V summed over the two rows in
-/// `chroma_pairs` (U in the low half-word, V in the high), for `chroma_2x4`. Word-wide adds
-/// on contiguous loads, which vectorise on every target.
-fn luma_2x2(y_row: &mut [u8], chroma_pairs: &mut [u32], r0: &[u8], r1: &[u8]) {
+/// `chroma_pairs` (U in the low half-word, V in the high), for `chroma_2x4`. Whole blocks in
+/// explicit SIMD where the target has it (`simd`, which also prefetches the row pair
+/// `row_ahead` bytes further on), the rest in `luma_2x2_portable`.
+fn luma_2x2(y_row: &mut [u8], chroma_pairs: &mut [u32], r0: &[u8], r1: &[u8], row_ahead: usize) {
+    let done = simd::luma_2x2_blocks(y_row, chroma_pairs, r0, r1, row_ahead);
+    let (r0, r1) = (
+        r0.get(done * 4..).unwrap_or(&[]),
+        r1.get(done * 4..).unwrap_or(&[]),
+    );
+    luma_2x2_portable(&mut y_row[done..], &mut chroma_pairs[done..], r0, r1);
+}
+
+/// `luma_2x2` in plain Rust: word-wide adds on contiguous loads, which vectorise when LLVM
+/// inlines the iterator (see `macropixels`).
+fn luma_2x2_portable(y_row: &mut [u8], chroma_pairs: &mut [u32], r0: &[u8], r1: &[u8]) {
     let columns = macropixels::<BOX_LOOP>(r0).zip(macropixels::<BOX_LOOP>(r1));
     for ((out, pair), (a, b)) in y_row.iter_mut().zip(chroma_pairs.iter_mut()).zip(columns) {
         let luma = (a & EVEN_BYTES) + (b & EVEN_BYTES);
@@ -509,24 +523,31 @@ mod tests {
 
     #[test]
     fn two_to_one_from_yuyv_is_the_rounded_block_mean() {
-        // Pseudo-random content, odd row stride: the fast 2x2 path against the definition.
-        let (w, h, stride) = (64, 32, 64 * 2 + 6);
+        // Pseudo-random content, odd row stride: the fast 2x2 path against the definition, at
+        // widths of whole SIMD blocks (32 macropixels a row) and with a remainder (44).
+        for (w, h) in [(64, 32), (88, 32)] {
+            check_two_to_one_against_the_definition(w, h, w * 2 + 6);
+        }
+    }
+
+    fn check_two_to_one_against_the_definition(w: usize, h: usize, stride: usize) {
         let frame = noisy_yuyv_frame(w, h, stride, 12345);
-        let mut scaler = Scaler::new(32);
+        let mut scaler = Scaler::new(w as u32 / 2);
         let out = scaler.scale_yuyv(&frame).unwrap();
+        let (ow, oh) = (w / 2, h / 2);
         let at = |x: usize, y: usize, byte: usize| u32::from(frame.data[y * stride + x * 2 + byte]);
         let mean = |sum: u32, n: u32| ((sum + n / 2) / n) as u8;
-        for oy in 0..16 {
-            for ox in 0..32 {
+        for oy in 0..oh {
+            for ox in 0..ow {
                 let sum: u32 = [(0, 0), (1, 0), (0, 1), (1, 1)]
                     .iter()
                     .map(|(dx, dy)| at(2 * ox + dx, 2 * oy + dy, 0))
                     .sum();
-                assert_eq!(out.y.data[oy * 32 + ox], mean(sum, 4), "Y at {ox},{oy}");
+                assert_eq!(out.y.data[oy * ow + ox], mean(sum, 4), "Y at {ox},{oy}");
             }
         }
-        for oy in 0..8 {
-            for ox in 0..16 {
+        for oy in 0..oh / 2 {
+            for ox in 0..ow / 2 {
                 // The U (V) samples of macropixels 2ox and 2ox+1 in rows 4oy..4oy+4.
                 let chroma = |byte: usize| -> u32 {
                     (0..4)
@@ -535,16 +556,34 @@ mod tests {
                         .sum()
                 };
                 assert_eq!(
-                    out.u.data[oy * 16 + ox],
+                    out.u.data[oy * ow / 2 + ox],
                     mean(chroma(1), 8),
                     "U at {ox},{oy}"
                 );
                 assert_eq!(
-                    out.v.data[oy * 16 + ox],
+                    out.v.data[oy * ow / 2 + ox],
                     mean(chroma(3), 8),
                     "V at {ox},{oy}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn simd_2x2_blocks_match_the_portable_loop() {
+        // Every length from empty to three blocks and a remainder, unaligned rows: whatever
+        // the target's SIMD version does, the output is the portable loop's.
+        let frame = noisy_yuyv_frame(2 * 70, 2, 2 * 70 * 2 + 1, 777);
+        let stride = frame.stride_bytes as usize;
+        for columns in 0..=3 * simd::BLOCK_MACROPIXELS + 5 {
+            let r0 = &frame.data[1..1 + 4 * columns];
+            let r1 = &frame.data[stride..stride + 4 * columns];
+            let (mut y, mut pairs) = (vec![0u8; columns], vec![0u32; columns]);
+            let (mut y_portable, mut pairs_portable) = (vec![1u8; columns], vec![1u32; columns]);
+            luma_2x2(&mut y, &mut pairs, r0, r1, 2 * stride);
+            luma_2x2_portable(&mut y_portable, &mut pairs_portable, r0, r1);
+            assert_eq!(y, y_portable, "luma, {columns} macropixels");
+            assert_eq!(pairs, pairs_portable, "chroma pairs, {columns} macropixels");
         }
     }
 
