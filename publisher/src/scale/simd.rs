@@ -8,7 +8,7 @@
 //! asks for the same place in the next row pair. And the portable loop vectorises only while
 //! LLVM happens to inline its iterator into it, which unrelated changes undid twice (5x slower
 //! each time). On the development machine (AMD EPYC), frames out of cache, same run:
-//! `yuyv_to_planes/1280x720` 0.218 -> 0.127 ms CPU (medians of 3; docs/PERFORMANCE.md); in a
+//! `yuyv_to_planes/1280x720` 0.226 -> 0.133 ms CPU (medians of 6; docs/PERFORMANCE.md); in a
 //! scratch loop, the SIMD alone gained ~15 % and only with the prefetch did it reach 0.09 ms.
 #![allow(unsafe_code)] // loads, stores and prefetches at offsets checked against slice lengths
 
