@@ -136,7 +136,8 @@ fn record(window: &mut HashMap<u64, Delivered>, published: u64, connections: &[(
 /// lists them, and each socket is asked its own addresses. The namespace-wide tables
 /// (/proc/net/tcp) are never read: the kernel walks its whole connection hash table for them,
 /// which at 5 samples a second cost 48 ms of CPU a second on a 24 GB machine (1.6 ms per
-/// frame at 30 fps; docs/PERFORMANCE.md). The sample is kept between calls: sampling allocates nothing.
+/// frame at 30 fps; docs/PERFORMANCE.md). The sample is kept between calls: sampling
+/// allocates nothing.
 #[derive(Debug, Default)]
 struct ConnectionTable {
     /// The sample: (socket inode, bytes acknowledged).

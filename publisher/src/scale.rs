@@ -285,10 +285,7 @@ const EVEN_BYTES: u32 = 0x00FF_00FF;
 /// `row_ahead` bytes further on), the rest in `luma_2x2_portable`.
 fn luma_2x2(y_row: &mut [u8], chroma_pairs: &mut [u32], r0: &[u8], r1: &[u8], row_ahead: usize) {
     let done = simd::luma_2x2_blocks(y_row, chroma_pairs, r0, r1, row_ahead);
-    let (r0, r1) = (
-        r0.get(done * 4..).unwrap_or(&[]),
-        r1.get(done * 4..).unwrap_or(&[]),
-    );
+    let (r0, r1) = (&r0[done * 4..], &r1[done * 4..]);
     luma_2x2_portable(&mut y_row[done..], &mut chroma_pairs[done..], r0, r1);
 }
 
