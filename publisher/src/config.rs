@@ -95,7 +95,8 @@ pub struct Args {
     #[argh(option)]
     pub allow: Option<PathBuf>,
 
-    /// log level: error, warn, info, debug or trace; RUST_LOG, when set, wins. Default: info
+    /// log level: off, error, warn, info, debug or trace (or a filter: campub=debug); RUST_LOG,
+    /// when set, wins. Under systemd each line carries its priority for the journal. Default: info
     #[argh(option, default = "String::from(\"info\")")]
     pub log_level: String,
 

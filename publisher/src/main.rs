@@ -9,8 +9,8 @@ use campub::publish::{self, Publisher};
 use campub::security::ZapHandler;
 use campub::{capture, pipeline, service};
 
-const EXIT_RUNTIME: u8 = 1;
-const EXIT_USAGE: u8 = 2;
+use camcli::exit::{RUNTIME as EXIT_RUNTIME, USAGE as EXIT_USAGE};
+use camcli::print_stdout;
 
 fn main() -> ExitCode {
     let cli: Vec<String> = std::env::args().collect();
@@ -32,7 +32,14 @@ fn main() -> ExitCode {
     if let Some(Command::Keygen(keygen)) = &args.command {
         return write_keys(&keygen.stem);
     }
-    init_logging(&args.log_level);
+    let log_level = match args.log_level.parse::<camcli::LogLevel>() {
+        Ok(level) => level,
+        Err(e) => {
+            eprintln!("campub: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    camcli::init_logging(&log_level);
     if let Some(path) = &args.config {
         log::info!("options from {} (command-line options win)", path.display());
     }
@@ -83,12 +90,6 @@ fn parse_args(argv: &[String]) -> Result<Args, ExitCode> {
     })
 }
 
-/// Prints a line to stdout, quietly giving up if stdout is closed (`campub --help | head`).
-fn print_stdout(text: &str) {
-    use std::io::Write as _;
-    let _ = writeln!(std::io::stdout(), "{text}");
-}
-
 /// `campub keygen STEM`: a new key pair in STEM.key and STEM.key_secret.
 fn write_keys(stem: &std::path::Path) -> ExitCode {
     match camkeys::write_key_pair(stem, "campub keygen") {
@@ -108,13 +109,6 @@ fn write_keys(stem: &std::path::Path) -> ExitCode {
             ExitCode::from(EXIT_RUNTIME)
         }
     }
-}
-
-fn init_logging(level: &str) {
-    let env = env_logger::Env::default().default_filter_or(level);
-    env_logger::Builder::from_env(env)
-        .format_target(false)
-        .init();
 }
 
 fn run(config: &Config) -> Result<(), pipeline::RunError> {

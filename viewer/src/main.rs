@@ -11,8 +11,7 @@ use argh::FromArgs;
 use camview::config::{self, Config, RawOptions};
 use camview::{app, security};
 
-/// Exit code when --headless ends without having shown a single frame.
-const EXIT_NO_FRAME: u8 = 2;
+use camcli::exit;
 
 /// Show a campub or tutorial ZeroMQ video stream in a window, newest frame first. Keys: q or Esc
 /// quits, f toggles fullscreen, s saves the current frame's JPEG in the current directory, b
@@ -30,7 +29,7 @@ struct Args {
     stream: Option<String>,
 
     /// no window: decode until --frames or --duration, then print a JSON summary on stdout
-    /// (exit code 2 if no frame arrived)
+    /// (exit code 3 if no frame arrived)
     #[argh(switch)]
     headless: bool,
 
@@ -124,22 +123,27 @@ fn main() -> ExitCode {
         Ok(args) => args,
         Err(code) => return code,
     };
-    if let Err(e) = init_logging(args.log_level.as_deref()) {
-        return fail(&e);
+    match args
+        .log_level
+        .as_deref()
+        .map(str::parse)
+        .unwrap_or(Ok(camcli::LogLevel::default()))
+    {
+        Ok(level) => camcli::init_logging(&level),
+        Err(e) => return fail(exit::USAGE, &e),
     }
     if let Some(stem) = &args.keygen {
         return match security::keygen(stem) {
             Ok(text) => {
-                use std::io::Write as _;
-                let _ = writeln!(std::io::stdout(), "{text}");
+                camcli::print_stdout(&text);
                 ExitCode::SUCCESS
             }
-            Err(e) => fail(&e),
+            Err(e) => fail(exit::RUNTIME, &e),
         };
     }
     let config = match Config::from_options(args.into_options()) {
         Ok(config) => config,
-        Err(e) => return fail(&e),
+        Err(e) => return fail(exit::USAGE, &e),
     };
 
     let quit = Arc::new(AtomicBool::new(false));
@@ -152,12 +156,8 @@ fn main() -> ExitCode {
     match app::run(&config, &quit) {
         Ok(summary) if config.headless => {
             match serde_json::to_string(&summary) {
-                Ok(json) => {
-                    use std::io::Write as _;
-                    // A closed stdout (piped into `head`) is not worth a panic.
-                    let _ = writeln!(std::io::stdout(), "{json}");
-                }
-                Err(e) => return fail(&e),
+                Ok(json) => camcli::print_stdout(&json),
+                Err(e) => return fail(exit::RUNTIME, &e),
             }
             if summary.frames_shown == 0 {
                 let why = summary
@@ -176,12 +176,12 @@ fn main() -> ExitCode {
                     "camview: no frame arrived from {}{why}",
                     config.endpoints_text()
                 );
-                return ExitCode::from(EXIT_NO_FRAME);
+                return ExitCode::from(exit::NO_FRAME);
             }
             ExitCode::SUCCESS
         }
         Ok(_) => ExitCode::SUCCESS,
-        Err(e) => fail(&e),
+        Err(e) => fail(exit::RUNTIME, &e),
     }
 }
 
@@ -207,31 +207,12 @@ fn parse_args() -> Result<Args, ExitCode> {
                 .find(|l| !l.trim().is_empty())
                 .unwrap_or("invalid arguments");
             eprintln!("camview: error: {} (see camview --help)", first_line.trim());
-            ExitCode::FAILURE
+            ExitCode::from(exit::USAGE)
         }
     })
 }
 
-/// Logs go to stderr; `--log-level` takes a level or an env_logger filter (`camview=debug`).
-fn init_logging(level: Option<&str>) -> Result<(), String> {
-    const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
-    let mut builder =
-        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"));
-    if let Some(level) = level {
-        let is_filter = level.contains('=') || level.contains(',');
-        if !is_filter && !LEVELS.contains(&level.to_ascii_lowercase().as_str()) {
-            return Err(format!(
-                "bad --log-level {level:?}: use one of {}",
-                LEVELS.join(", ")
-            ));
-        }
-        builder.parse_filters(level);
-    }
-    builder.format_target(false).init();
-    Ok(())
-}
-
-fn fail(e: &dyn std::fmt::Display) -> ExitCode {
+fn fail(code: u8, e: &dyn std::fmt::Display) -> ExitCode {
     eprintln!("camview: error: {e}");
-    ExitCode::FAILURE
+    ExitCode::from(code)
 }

@@ -148,13 +148,13 @@ fn several_endpoints_are_all_subscribed() {
 }
 
 #[test]
-fn no_frame_means_exit_code_2_with_a_summary() {
+fn no_frame_means_exit_code_3_with_a_summary() {
     let port = free_port();
     let done = run(
         camview().args(["--headless", "--duration", "0.5", &endpoint(port)]),
         LIMIT,
     );
-    assert_eq!(done.status.code(), Some(2), "{}", done.stderr);
+    assert_eq!(done.status.code(), Some(3), "{}", done.stderr);
     let s = done.summary();
     assert_eq!(u64_at(&s, "/frames_shown"), 0);
     assert!(s["latency_ms"]["p95"].is_null() && s["width"].is_null());
@@ -175,7 +175,7 @@ fn bad_command_lines_give_one_line_errors() {
         vec!["--log-level", "loud"],
     ] {
         let done = run(camview().args(&args), LIMIT);
-        assert_eq!(done.status.code(), Some(1), "{args:?}: {}", done.stderr);
+        assert_eq!(done.status.code(), Some(2), "{args:?}: {}", done.stderr);
         let lines: Vec<&str> = done.stderr.lines().collect();
         assert_eq!(lines.len(), 1, "{args:?}: {}", done.stderr);
         assert!(

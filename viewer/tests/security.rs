@@ -125,7 +125,7 @@ fn only_allowed_viewers_with_the_right_server_key_get_frames() {
     assert_eq!(connection_state(&s), "connected", "{s}");
 
     let done = unknown.finish(LIMIT);
-    assert_eq!(done.status.code(), Some(2), "no frame: {}", done.stderr);
+    assert_eq!(done.status.code(), Some(3), "no frame: {}", done.stderr);
     let s = done.summary();
     assert_eq!(u64_at(&s, "/messages_received"), 0, "{s}");
     assert_eq!(connection_state(&s), "not_authorised", "{s}");
@@ -140,7 +140,7 @@ fn only_allowed_viewers_with_the_right_server_key_get_frames() {
     );
 
     let done = wrong_server.finish(LIMIT);
-    assert_eq!(done.status.code(), Some(2), "no frame: {}", done.stderr);
+    assert_eq!(done.status.code(), Some(3), "no frame: {}", done.stderr);
     let s = done.summary();
     assert_eq!(u64_at(&s, "/messages_received"), 0, "{s}");
     assert_eq!(connection_state(&s), "handshake_failed", "{s}");
@@ -148,7 +148,7 @@ fn only_allowed_viewers_with_the_right_server_key_get_frames() {
     assert!(done.stderr.contains("--server-key"), "{}", done.stderr);
 
     let done = plaintext.finish(LIMIT);
-    assert_eq!(done.status.code(), Some(2));
+    assert_eq!(done.status.code(), Some(3));
     assert_eq!(connection_state(&done.summary()), "handshake_failed");
     assert!(done.stderr.contains("requires CURVE"), "{}", done.stderr);
 
@@ -166,7 +166,7 @@ fn only_allowed_viewers_with_the_right_server_key_get_frames() {
         ]),
         LIMIT,
     );
-    assert_eq!(waiting.status.code(), Some(2));
+    assert_eq!(waiting.status.code(), Some(3));
     let (waiting_rows, refused_rows) = (
         notice_rows(&Png::read(&waiting_png)),
         notice_rows(&Png::read(&refused_png)),

@@ -204,7 +204,7 @@ fn waiting_screen_is_drawn_when_nothing_arrives() {
         ]),
         LIMIT,
     );
-    assert_eq!(done.status.code(), Some(2), "{}", done.stderr);
+    assert_eq!(done.status.code(), Some(3), "{}", done.stderr);
     let png = Png::read(&shot);
     assert_eq!((png.width, png.height), (960, 540));
     assert_near(&png, 900, 500, [0, 0, 0], 0);
