@@ -8,6 +8,9 @@
 #   deb        the amd64 .deb built, installed with dpkg, run with the unit's command line,
 #              purged (packaging/test-deb.sh); the arm64 .deb built from the aarch64 binary;
 #              campub built for armv7 (32-bit Pi OS) and its armhf .deb
+#   systemd    the amd64 .deb installed with apt in a Debian VM that boots systemd as PID 1,
+#              the units run as shipped (every check of tests/vm/systemd/test.py); the arm64
+#              .deb the same way in an emulated aarch64 VM, the short version
 #
 #   scripts/ci-pi.sh [--cross]
 #
@@ -146,7 +149,9 @@ fi
 step "$target build+test" build_aarch64
 step "$target vivid VM" tests/vm/run.sh --arch aarch64
 step deb-amd64 packaging/test-deb.sh
+step "systemd amd64 VM" tests/vm/systemd/run.sh
 step deb-arm64 deb_arm64
+step "systemd arm64 VM" tests/vm/systemd/run.sh --arch aarch64
 step "$armv7 build + deb-armhf" deb_armhf
 
 echo "ci-pi: $passed passed, $failed failed"

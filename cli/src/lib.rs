@@ -175,6 +175,17 @@ pub fn init_logging(level: &LogLevel) {
     builder.init();
 }
 
+/// Prints "PROGRAM: MESSAGE" on stderr for an error found before logging starts (a bad option,
+/// an unreadable config file): under systemd with the error priority, so that
+/// `journalctl -p err` shows why a service would not start.
+pub fn print_error(program: &str, message: &dyn fmt::Display) {
+    let prefix = match LogTarget::detect() {
+        LogTarget::Journal => "<3>",
+        LogTarget::Terminal => "",
+    };
+    let _ = writeln!(std::io::stderr(), "{prefix}{program}: {message}");
+}
+
 /// Prints `text` and a newline on stdout, quietly giving up when stdout is closed
 /// (`campub --help | head -1`): there is no one left to tell.
 pub fn print_stdout(text: &str) {

@@ -17,7 +17,7 @@ fn main() -> ExitCode {
     let args = match config::merge_config_file(&cli) {
         Ok(merged) => parse_args(&merged),
         Err(message) => {
-            eprintln!("campub: {message}");
+            camcli::print_error("campub", &message);
             return ExitCode::from(EXIT_USAGE);
         }
     };
@@ -35,7 +35,7 @@ fn main() -> ExitCode {
     let log_level = match args.log_level.parse::<camcli::LogLevel>() {
         Ok(level) => level,
         Err(e) => {
-            eprintln!("campub: {e}");
+            camcli::print_error("campub", &e);
             return ExitCode::from(EXIT_USAGE);
         }
     };
@@ -46,7 +46,7 @@ fn main() -> ExitCode {
     let config = match Config::from_args(&args) {
         Ok(config) => config,
         Err(message) => {
-            eprintln!("campub: {message}");
+            camcli::print_error("campub", &message);
             return ExitCode::from(EXIT_USAGE);
         }
     };
@@ -84,7 +84,7 @@ fn parse_args(argv: &[String]) -> Result<Args, ExitCode> {
         Err(()) => {
             // argh may spread one error over lines ("...not provided:\n    stem"): keep one.
             let words: Vec<&str> = early.output.split_whitespace().collect();
-            eprintln!("campub: {}", words.join(" "));
+            camcli::print_error("campub", &words.join(" "));
             ExitCode::from(EXIT_USAGE)
         }
     })
@@ -105,7 +105,7 @@ fn write_keys(stem: &std::path::Path) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("campub: keygen: {e}");
+            camcli::print_error("campub", &format_args!("keygen: {e}"));
             ExitCode::from(EXIT_RUNTIME)
         }
     }

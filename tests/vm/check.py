@@ -68,6 +68,15 @@ def stats_lines(log):
     return [dict(zip(keys, map(float, m.groups()))) for m in STATS.finditer(log)]
 
 
+SLOW = re.compile(r"published ([\d.]+) fps,.*subscribers? \(\d+ on a slow link, the slowest gets (\d+) % of the stream\)")
+
+
+def slow_windows(log):
+    """[(published fps, share of the stream the slowest subscriber got)] of the stats windows in
+    which campub reported a subscriber on a link slower than the stream."""
+    return [(float(m.group(1)), int(m.group(2)) / 100) for m in SLOW.finditer(log)]
+
+
 def received(group):
     try:
         with open(os.path.join(RESULTS, group, "received.json")) as f:
@@ -140,8 +149,21 @@ def streamed(group, step, size, out_size, fps, hold_received=False):
     check(s is not None, f"{step}: the host subscriber received no frame of this stream")
     check(s["received"] >= 10, f"{step}: only {s['received']} frames received")
     check(s["sizes"] == {out_size: s["received"]}, f"{step}: JPEG sizes {s['sizes']}, expected all {out_size}")
-    check(s["gaps"] == 0 and s["restarts"] == 0,
-          f"{step}: sequence numbers have {s['gaps']} missing and {s['restarts']} going back")
+    check(s["restarts"] == 0, f"{step}: sequence numbers went back {s['restarts']} times")
+    # A missing sequence number is either dropped for a slow subscriber (campub's design: the
+    # newest frame replaces one the link could not take yet; campub counts the link as slow
+    # and reports it) or lost (never allowed). On a loaded host qemu's port forward can be
+    # slower than the stream for a moment: then campub's stats line for that window says "1 on
+    # a slow link, the slowest gets N % of the stream", and at most the missing share of that
+    # window's frames (+2 at its edges) may be missing. A gap with no such report is a loss.
+    slow = slow_windows(log)
+    dropped_allowed = sum(pub_fps * (STATS_S + 0.3) * (1 - share) + 2 for pub_fps, share in slow)
+    check(s["gaps"] == 0 or slow,
+          f"{step}: {s['gaps']} frames LOST: sequence numbers missing while campub reported every "
+          "subscriber keeping up with the stream")
+    check(s["gaps"] <= dropped_allowed,
+          f"{step}: {s['gaps']} sequence numbers missing, more than campub's slow-link reports account "
+          f"for ({dropped_allowed:.0f}: {slow})")
     # The subscriber's view must match campub's count: last_seq + 1 frames were published up to
     # the last one received; the stats windows (each at least STATS_S long) account for at
     # least sum(published * STATS_S) of them, at most that plus one window's overshoot each and
@@ -163,11 +185,12 @@ def streamed(group, step, size, out_size, fps, hold_received=False):
         f"{step:8} {size:>9} -> {out_size}{fill}: captured {cap:5.1f} fps "
         f"({min(w['captured'] for w in steady):g}..{max(w['captured'] for w in steady):g}), "
         f"published {pub:5.1f} fps, received {s['rate_fps']:5.1f} fps ({s['received']} frames, "
-        f"seq {s['first_seq']}..{s['last_seq']}, 0 gaps), encoder-busy drops "
+        f"seq {s['first_seq']}..{s['last_seq']}, {s['gaps']} dropped for a slow link), encoder-busy drops "
         f"{sum(w['dropped'] for w in steady) / len(steady) / STATS_S:4.1f}/s, source drops "
         f"{sum(w['source'] for w in steady):g}, processing "
         f"{sum(w['proc_ms'] for w in steady) / len(steady):.0f} ms/frame, SIGTERM->exit {exit_ms} ms")
-    return (f"{s['received']} JPEGs {out_size}, no gaps; captured {cap:.1f} fps (driver {fps:g}), "
+    gaps = "no gaps" if s["gaps"] == 0 else f"{s['gaps']} dropped for a slow link (reported by campub), none lost"
+    return (f"{s['received']} JPEGs {out_size}, {gaps}; captured {cap:.1f} fps (driver {fps:g}), "
             f"published {pub:.1f} fps, received {s['rate_fps']:.1f} fps")
 
 
@@ -245,7 +268,7 @@ def _():
 # Sizes and rates: guest.sh's (its args files), granted as asked (streamed() checks the log).
 for step in ("cam480", "cam720", "cam1080"):
     @test("webcam", f"2a {step}: YUYV on the webcam input at a rate the emulated CPU sustains -> 640 wide JPEGs "
-          "on the host, no gaps, capture rate -10 %/+15 %, received rate +-10 %")
+          "on the host, none lost (drops only for a link campub reports slow), capture rate -10 %/+15 %, received rate +-10 %")
     def _(step=step):
         size, fps = requested("webcam", step)
         return f"{size} at {fps} fps: " + streamed("webcam", step, size, output_size(size), fps, hold_received=True)
@@ -253,7 +276,7 @@ for step in ("cam480", "cam720", "cam1080"):
 
 for step, size, timings in (("hd480", "640x480", "1080p30 scaled"), ("hd720", "1280x720", "720p30"),
                             ("hd1080", "1920x1080", "1080p30")):
-    @test("hdmi", f"2b YUYV {size} at 30 fps (HDMI {timings}) -> {output_size(size)} JPEGs on the host, no gaps, "
+    @test("hdmi", f"2b YUYV {size} at 30 fps (HDMI {timings}) -> {output_size(size)} JPEGs on the host, none lost, "
           f"capture rate -10 %/+15 %{', received rate +-10 %' if STRICT_RATE else ''}")
     def _(step=step, size=size):
         return streamed("hdmi", step, size, output_size(size), 30)
@@ -312,7 +335,7 @@ def _():
     return f"{len(ours)} formats; YUYV sizes {', '.join(yuyv)}"
 
 
-@test("arm64", "A2 the aarch64 campub streams YUYV from vivid -> 640 wide JPEGs on the host, no gaps, "
+@test("arm64", "A2 the aarch64 campub streams YUYV from vivid -> 640 wide JPEGs on the host, none lost, "
       "capture rate -10 %/+15 %, received rate +-10 %")
 def _():
     size, fps = requested("arm64", "arm480")

@@ -206,13 +206,16 @@ fn parse_args() -> Result<Args, ExitCode> {
                 .lines()
                 .find(|l| !l.trim().is_empty())
                 .unwrap_or("invalid arguments");
-            eprintln!("camview: error: {} (see camview --help)", first_line.trim());
+            camcli::print_error(
+                "camview",
+                &format_args!("error: {} (see camview --help)", first_line.trim()),
+            );
             ExitCode::from(exit::USAGE)
         }
     })
 }
 
 fn fail(code: u8, e: &dyn std::fmt::Display) -> ExitCode {
-    eprintln!("camview: error: {e}");
+    camcli::print_error("camview", &format_args!("error: {e}"));
     ExitCode::from(code)
 }
