@@ -175,6 +175,16 @@ pub fn init_logging(level: &LogLevel) {
     builder.init();
 }
 
+/// `-h` as `--help` (argh knows only the long form; every user tries `-h` first); any other
+/// argument unchanged.
+pub fn long_help_flag(arg: &str) -> &str {
+    if arg == "-h" {
+        "--help"
+    } else {
+        arg
+    }
+}
+
 /// Prints "PROGRAM: MESSAGE" on stderr for an error found before logging starts (a bad option,
 /// an unreadable config file): under systemd with the error priority, so that
 /// `journalctl -p err` shows why a service would not start.

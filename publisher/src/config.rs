@@ -22,6 +22,10 @@ pub const DEFAULT_STATS_INTERVAL_S: f64 = 10.0;
 pub const DEFAULT_STALL_TIMEOUT_MS: u64 = 5000;
 
 #[derive(FromArgs, Debug)]
+#[argh(
+    error_code(1, "runtime error: the camera cannot be opened, disappears or stops delivering frames; the port is taken"),
+    error_code(2, "bad option or configuration, including an unusable key file (systemd does not retry it)")
+)]
 /// campub: capture a V4L2 camera (or a built-in test pattern, or a file of JPEGs), scale it to
 /// 640 wide, encode JPEG with libjpeg-turbo and publish it on a ZeroMQ PUB socket. Logs go to
 /// stderr; SIGINT or SIGTERM stop it cleanly (exit 0). It exits 1 when the camera cannot be

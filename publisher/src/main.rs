@@ -74,9 +74,14 @@ fn main() -> ExitCode {
 /// argh's parse, with --help printed to stdout (exit 0) and errors to stderr (exit 2).
 fn parse_args(argv: &[String]) -> Result<Args, ExitCode> {
     let strs: Vec<&str> = argv.iter().map(String::as_str).collect();
-    let rest = strs.get(1..).unwrap_or_default();
+    let rest: Vec<&str> = strs
+        .get(1..)
+        .unwrap_or_default()
+        .iter()
+        .map(|a| camcli::long_help_flag(a))
+        .collect();
     use argh::FromArgs as _;
-    Args::from_args(&["campub"], rest).map_err(|early| match early.status {
+    Args::from_args(&["campub"], &rest).map_err(|early| match early.status {
         Ok(()) => {
             print_stdout(&early.output);
             ExitCode::SUCCESS

@@ -118,6 +118,9 @@ fn bad_input_is_one_line_and_a_nonzero_exit_never_a_panic() {
         (vec!["--quality", "0"], EXIT_USAGE, "--quality"),
         (vec!["--quality", "300"], EXIT_USAGE, "--quality"),
         (vec!["--quality", "high"], EXIT_USAGE, "--quality"),
+        // log levels: "warning" is taken, a word campub does not know is refused
+        (vec!["--log-level", "loud"], EXIT_USAGE, "off, error, warn, info, debug, trace"),
+        (vec!["--log-level", "campub=loud"], EXIT_USAGE, "--log-level"),
         (vec!["--stall-timeout-ms", "1"], EXIT_USAGE, "--stall-timeout-ms"),
         (vec!["--stats-interval", "NaN"], EXIT_USAGE, "--stats-interval"),
         (vec!["--stream", ""], EXIT_USAGE, "--stream"),
@@ -181,6 +184,18 @@ fn bad_input_is_one_line_and_a_nonzero_exit_never_a_panic() {
         );
     }
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn short_help_is_help_and_the_help_lists_the_exit_codes() {
+    for flag in ["-h", "--help"] {
+        let done = output_within(campub().arg(flag), Duration::from_secs(10)).unwrap();
+        assert!(done.status.success(), "{flag}");
+        let help = String::from_utf8_lossy(&done.stdout);
+        for needle in ["--source", "Default: 640", "Error codes:", "  2 bad option"] {
+            assert!(help.contains(needle), "{flag} lacks {needle:?}:\n{help}");
+        }
+    }
 }
 
 #[test]

@@ -17,6 +17,11 @@ use camcli::exit;
 /// quits, f toggles fullscreen, s saves the current frame's JPEG in the current directory, b
 /// toggles the banner.
 #[derive(FromArgs, Debug)]
+#[argh(
+    error_code(1, "runtime error: no display, a key pair that cannot be written"),
+    error_code(2, "bad option or configuration, including an unusable key file"),
+    error_code(3, "--headless ended without a single frame shown")
+)]
 struct Args {
     /// endpoints to subscribe to (default tcp://127.0.0.1:5555); HOST or HOST:PORT mean
     /// tcp://HOST:PORT, port 5555 when omitted
@@ -90,6 +95,10 @@ struct Args {
     #[argh(option)]
     keygen: Option<PathBuf>,
 
+    /// print the version and exit
+    #[argh(switch)]
+    version: bool,
+
     /// debugging: sleep this many milliseconds before decoding each frame, to act as a slow
     /// viewer (default: 0)
     #[argh(option, default = "0", hidden_help)]
@@ -123,6 +132,10 @@ fn main() -> ExitCode {
         Ok(args) => args,
         Err(code) => return code,
     };
+    if args.version {
+        camcli::print_stdout(&format!("camview {}", env!("CARGO_PKG_VERSION")));
+        return ExitCode::SUCCESS;
+    }
     match args
         .log_level
         .as_deref()
@@ -193,7 +206,11 @@ fn parse_args() -> Result<Args, ExitCode> {
     let command = strings
         .first()
         .map_or("camview", |c| c.rsplit('/').next().unwrap_or(c));
-    let rest: Vec<&str> = strings.iter().skip(1).map(String::as_str).collect();
+    let rest: Vec<&str> = strings
+        .iter()
+        .skip(1)
+        .map(|a| camcli::long_help_flag(a))
+        .collect();
     Args::from_args(&[command], &rest).map_err(|early| match early.status {
         Ok(()) => {
             use std::io::Write as _;

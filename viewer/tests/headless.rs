@@ -188,6 +188,19 @@ fn bad_command_lines_give_one_line_errors() {
 }
 
 #[test]
+fn short_help_and_version() {
+    let done = run(camview().arg("-h"), LIMIT);
+    assert!(done.status.success(), "{}", done.stderr);
+    assert!(done.stdout.contains("--headless"), "{}", done.stdout);
+    let done = run(camview().arg("--version"), LIMIT);
+    assert!(done.status.success(), "{}", done.stderr);
+    assert_eq!(
+        done.stdout.trim(),
+        format!("camview {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
 fn help_gives_every_default_and_unit() {
     let done = run(camview().arg("--help"), LIMIT);
     assert!(done.status.success());
@@ -201,6 +214,8 @@ fn help_gives_every_default_and_unit() {
         "pixels",
         "--screenshot",
         "f toggles fullscreen",
+        "Error codes:",
+        "3 --headless ended without a single frame shown",
     ] {
         assert!(help.contains(needle), "--help lacks {needle:?}:\n{help}");
     }

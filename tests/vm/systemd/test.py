@@ -353,7 +353,7 @@ class Suite:
         check(not procs, f"campub still runs after the purge: {procs}")
         for path in ("/lib/systemd/system/campub.service", "/etc/campub/campub.conf", "/usr/bin/campub"):
             check(self.vm.run(f"test -e {path}")[0] == 1, f"{path} is still there")
-        units = self.sh("systemctl list-unit-files 'campub*' --no-legend || true")
+        units = self.sh("systemctl list-unit-files campub.service campub@.service --no-legend || true")
         check("campub" not in units, f"systemd still knows the units: {units}")
         return "stopped, files and units gone, /etc/campub removed"
 
