@@ -155,6 +155,8 @@ class Suite:
         self.conf(f"-e 's/^size = .*/size = 640x480/' -e 's/^fps = .*/fps = {fps}/' "
                   "-e 's/^stats-interval = .*/stats-interval = 2/'")
         version = self.sh("campub --version").strip()
+        formats = self.sh("campub --list-formats")  # the README's next step on a Pi
+        check("YUYV" in formats, f"campub --list-formats:\n{formats}")
         return f"apt installed {os.path.basename(self.args.deb)} ({version}); disabled and inactive until enabled"
 
     def enable_now_activating_then_active(self):
