@@ -223,8 +223,19 @@ fn parse_size(s: &str) -> Result<(u32, u32), String> {
     Ok((w, h))
 }
 
+/// A bad option or configuration: the message names the option and what it takes. campub
+/// exits 2 on it (`camcli::exit::USAGE`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
 impl Config {
-    pub fn from_args(args: &Args) -> Result<Self, String> {
+    /// Checks every option once, at the top; nothing later re-reads `Args`.
+    pub fn from_args(args: &Args) -> Result<Self, ConfigError> {
+        Self::check(args).map_err(ConfigError)
+    }
+
+    fn check(args: &Args) -> Result<Self, String> {
         let source = match args.source.as_str() {
             "v4l2" | "camera" => SourceKind::V4l2,
             "pattern" => SourceKind::Pattern,
@@ -334,7 +345,7 @@ mod tests {
 
     fn parse(args: &[&str]) -> Result<Config, String> {
         let args = Args::from_args(&["campub"], args).map_err(|e| e.output)?;
-        Config::from_args(&args)
+        Config::from_args(&args).map_err(|e| e.0)
     }
 
     fn strings(args: &[&str]) -> Vec<String> {

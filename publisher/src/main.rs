@@ -1,13 +1,9 @@
-//! campub: args -> config -> pipeline -> exit code.
+//! campub: args -> config -> app::run -> exit code.
 
 use std::process::ExitCode;
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 
-use campub::config::{self, Args, Command, Config, SourceKind};
-use campub::publish::{self, Publisher};
-use campub::security::ZapHandler;
-use campub::{capture, pipeline, service};
+use campub::config::{self, Args, Command, Config};
+use campub::{app, capture};
 
 use camcli::exit::{RUNTIME as EXIT_RUNTIME, USAGE as EXIT_USAGE};
 use camcli::print_stdout;
@@ -59,7 +55,7 @@ fn main() -> ExitCode {
             }
         };
     }
-    match run(&config) {
+    match app::run(&config) {
         Ok(()) => {
             log::info!("stopped");
             ExitCode::SUCCESS
@@ -113,84 +109,5 @@ fn write_keys(stem: &std::path::Path) -> ExitCode {
             camcli::print_error("campub", &format_args!("keygen: {e}"));
             ExitCode::from(EXIT_RUNTIME)
         }
-    }
-}
-
-fn run(config: &Config) -> Result<(), pipeline::RunError> {
-    let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(signal, Arc::clone(&stop))
-            .map_err(pipeline::RunError::Thread)?;
-    }
-    // Registered with or without an allow-list: SIGHUP must never end campub.
-    let reload = Arc::new(AtomicBool::new(false));
-    signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&reload))
-        .map_err(pipeline::RunError::Thread)?;
-
-    let source = pipeline::open_source(config)?;
-    log::info!("source: {}", source.describe());
-    let context = zmq::Context::new();
-    // The ZAP handler is bound before the PUB socket, so no viewer is ever let in unchecked.
-    let _zap = match &config.security.allow {
-        Some(allow) => Some(ZapHandler::start(&context, allow.clone(), reload)?),
-        None => None,
-    };
-    let mut publisher = Publisher::bind(
-        &context,
-        &config.bind,
-        config.wire,
-        config.stream.clone(),
-        config.security.curve.as_ref(),
-    )?;
-    log::info!(
-        "publishing {} JPEGs, {} px wide, quality {}, on {} (stream {:?})",
-        match config.wire {
-            publish::WireMode::Native => "native",
-            publish::WireMode::Base64 => "base64 (tutorial-compatible)",
-        },
-        config.width_px,
-        config.quality,
-        publisher.endpoint(),
-        config.stream.as_str(),
-    );
-    log_security(config);
-    if config.source == SourceKind::Pattern {
-        log::info!("no camera: streaming the built-in test pattern");
-    }
-
-    let mut notifier = service::ServiceNotifier::from_env();
-    let endpoint = publisher.endpoint();
-    let mut on_published = |count: u64| {
-        if count == 1 {
-            log::info!("first frame published");
-        }
-        notifier.frame_published(|| format!("streaming on {endpoint}"));
-    };
-    let result = pipeline::run(config, source, &mut publisher, &stop, &mut on_published);
-    notifier.stopping();
-    result
-}
-
-/// Says at start who can watch.
-fn log_security(config: &Config) {
-    let Some(pair) = &config.security.curve else {
-        log::warn!(
-            "the stream is not encrypted: anyone who can reach {} can watch it \
-             (--curve-secret-key and --allow turn on encryption and viewer keys)",
-            config.bind
-        );
-        return;
-    };
-    log::info!(
-        "CURVE encryption on; server public key {} (viewers: camview --server-key)",
-        pair.public
-    );
-    match &config.security.allow {
-        Some(allow) => log::info!(
-            "admitting only the {} viewer keys in {} (SIGHUP reloads it)",
-            allow.keys.len(),
-            allow.path.display()
-        ),
-        None => log::warn!("no --allow: any viewer that has the server's public key may watch"),
     }
 }

@@ -28,6 +28,10 @@ pub enum RunError {
     Setup(String),
     #[error("cannot start the capture thread: {0}")]
     Thread(std::io::Error),
+    #[error("the capture thread panicked (a bug: please report it with the log)")]
+    CapturePanicked,
+    #[error("cannot handle signal {signal}: {source}")]
+    Signal { signal: i32, source: std::io::Error },
 }
 
 /// Why one frame could not be published; the pipeline logs it and goes on with the next.
@@ -167,7 +171,7 @@ pub fn run(
     match capture_thread.join() {
         Ok(Err(e)) => return Err(RunError::Capture(e)),
         Ok(Ok(())) => {}
-        Err(_) => return Err(RunError::Setup("the capture thread panicked".into())),
+        Err(_) => return Err(RunError::CapturePanicked),
     }
     loop_result
 }
