@@ -11,11 +11,9 @@ use std::time::Duration;
 const EXIT_RUNTIME: i32 = 1;
 const EXIT_USAGE: i32 = 2;
 
-mod common;
-
 /// campub as the tests run it (through CAMPUB_TEST_RUNNER when emulated).
 fn campub() -> Command {
-    let mut command = common::campub();
+    let mut command = testkit::campub();
     command.env("RUST_BACKTRACE", "1").env_remove("RUST_LOG");
     command
 }

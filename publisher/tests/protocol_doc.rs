@@ -2,8 +2,6 @@
 //! be enough to read the stream. Needs python3 with pyzmq (scripts/test.sh installs it).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test may stop at the first surprise
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -26,7 +24,7 @@ fn the_documented_python_reader_reads_campub() {
         listener.local_addr().unwrap().port()
     };
     let endpoint = format!("tcp://127.0.0.1:{port}");
-    let mut campub = common::campub()
+    let mut campub = testkit::campub()
         .args([
             "--source",
             "pattern",

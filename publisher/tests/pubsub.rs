@@ -1,8 +1,6 @@
 //! The real campub binary against a real ZeroMQ SUB socket on loopback.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test may stop at the first surprise
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
@@ -18,7 +16,7 @@ struct Campub {
 
 impl Campub {
     fn start(args: &[&str]) -> Campub {
-        let mut child = common::campub()
+        let mut child = testkit::campub()
             .args(["--bind", "tcp://127.0.0.1:0", "--stats-interval", "0"])
             .args(args)
             .stdout(Stdio::null())
@@ -123,12 +121,12 @@ fn pattern_streams_native_frames_at_the_requested_size_and_rate() {
     // cannot keep this rate (the debug build published 11 frames in these 3 s on a loaded
     // 2-core host) and finishes the frame in hand more slowly when stopped (1.03 s measured),
     // so there only a steady flow is asserted, not the rate, and a stop within 3 s.
-    let emulated = common::runner().is_some();
+    let emulated = testkit::bin::runner().is_some();
     if emulated {
         eprintln!(
             "{} is set: under emulation the rate is not asserted, only that frames flow, and \
              SIGTERM may take 3 s instead of 1",
-            common::RUNNER_VAR
+            testkit::bin::RUNNER_VAR
         );
     }
     let fewest = if emulated { 3 } else { 24 };
@@ -250,7 +248,7 @@ fn mjpeg_file_is_scaled_and_a_matching_width_passes_through() {
 
 #[test]
 fn a_missing_camera_is_a_clear_error_and_exit_1() {
-    let out = common::campub()
+    let out = testkit::campub()
         .args([
             "--device",
             "/dev/video-campub-missing",
@@ -275,7 +273,7 @@ fn bad_options_are_one_line_errors_with_exit_2() {
         &["--size", "big"],
         &["--bind", "nonsense://x", "--source", "pattern"],
     ] {
-        let out = common::campub().args(args).output().unwrap();
+        let out = testkit::campub().args(args).output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{args:?} was accepted");
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
@@ -293,7 +291,7 @@ fn bad_options_are_one_line_errors_with_exit_2() {
 #[test]
 fn a_taken_port_is_reported() {
     let first = Campub::start(&["--source", "pattern", "--size", "320x240"]);
-    let out = common::campub()
+    let out = testkit::campub()
         .args(["--source", "pattern", "--bind", &first.endpoint])
         .output()
         .unwrap();
@@ -317,7 +315,7 @@ fn tells_systemd_ready_after_the_first_frame_and_feeds_the_watchdog() {
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
 
-    let mut child = common::campub()
+    let mut child = testkit::campub()
         .args([
             "--source",
             "pattern",

@@ -2,12 +2,10 @@
 //! with one `camview: error:` line, never a panic or a backtrace, and never wait for a network.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::os::unix::fs::PermissionsExt as _;
 use std::time::Duration;
 
-use common::*;
+use testkit::*;
 
 #[test]
 fn bad_input_is_one_line_and_exit_1_never_a_panic() {

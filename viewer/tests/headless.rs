@@ -2,12 +2,10 @@
 //! message shapes, stream selection, the JSON summary, exit codes and command-line errors.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::time::Duration;
 
 use base64::Engine as _;
-use common::*;
+use testkit::*;
 
 const LIMIT: Duration = Duration::from_secs(20);
 

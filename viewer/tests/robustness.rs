@@ -2,12 +2,10 @@
 //! publisher, and a publisher that goes away and comes back.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use common::*;
+use testkit::*;
 
 const LIMIT: Duration = Duration::from_secs(30);
 

@@ -2,11 +2,9 @@
 //! (started here when DISPLAY is unset; a missing Xvfb fails), and the headless offscreen path.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use testkit::*;
 
 const LIMIT: Duration = Duration::from_secs(30);
 const RED: [u8; 3] = [220, 30, 30];

@@ -1,15 +1,13 @@
 //! End to end on loopback: the real campub (test pattern) -> the real camview.
 //!
-//! campub is found by `common::campub_bin` ($CAMPUB_BIN, else the target directory); a
-//! missing campub fails these tests, they never skip.
+//! campub is found by `testkit::bin` ($CAMPUB_BIN, else the target directory, built when
+//! missing); a campub that cannot be had fails these tests, they never skip.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::Duration;
 
-use common::*;
+use testkit::*;
 
 const LIMIT: Duration = Duration::from_secs(30);
 
@@ -18,7 +16,7 @@ struct Campub(Child);
 
 impl Campub {
     fn start(port: u16, wire: &str, stream: &str) -> Self {
-        let child = Command::new(campub_bin())
+        let child = testkit::campub()
             .args([
                 "--source", "pattern", "--size", "1280x720", "--fps", "30", "--wire", wire,
                 "--stream", stream,
@@ -28,7 +26,7 @@ impl Campub {
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", campub_bin().display()));
+            .unwrap_or_else(|e| panic!("cannot start campub: {e}"));
         Self(child)
     }
 }

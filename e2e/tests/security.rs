@@ -2,8 +2,6 @@
 //! refused see and log, what a relay in the middle can read, and reloading the allow-list.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use common::*;
+use testkit::*;
 
 const LIMIT: Duration = Duration::from_secs(40);
 

@@ -2,11 +2,9 @@
 //! running viewer (plain and with CURVE), and viewers coming and going beside another one.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use testkit::*;
 
 const LIMIT: Duration = Duration::from_secs(40);
 /// The restart must be over within this: ZeroMQ reconnects within 0.1-1 s (camview's reconnect

@@ -5,13 +5,11 @@
 //! of this binary runs beside it and skews the timings it compares.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::*;
+use testkit::*;
 
 const BEFORE: Duration = Duration::from_secs(8);
 const STALL: Duration = Duration::from_secs(30);

@@ -8,15 +8,12 @@
 //! this setup put 2.5-5 s between capture and display after 10 s, and growing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::net::SocketAddr;
-use std::process::Command;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use common::*;
 use linksim::{LinkShape, Proxy};
+use testkit::*;
 
 const LIMIT: Duration = Duration::from_secs(60);
 /// Seconds between camview's interval reports.
@@ -65,7 +62,7 @@ fn link_endpoint(proxy: &Proxy) -> String {
 #[test]
 fn a_slow_link_gets_fewer_frames_not_older_ones_and_a_fast_one_does_not_notice() {
     let port = free_port();
-    let campub = spawn(Command::new(campub_bin()).args([
+    let campub = spawn(testkit::campub().args([
         "--source",
         "pattern",
         "--size",

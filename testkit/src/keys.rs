@@ -1,0 +1,31 @@
+//! CURVE key pairs for the tests, made by the programs themselves.
+
+use std::path::Path;
+
+/// Runs `campub keygen STEM` or `camview --keygen STEM`, checks it worked; returns the public
+/// key it printed.
+pub fn keygen(program: &str, stem: &Path) -> String {
+    let out = match program {
+        "campub" => crate::bin::campub()
+            .arg("keygen")
+            .arg(stem)
+            .output()
+            .unwrap(),
+        _ => crate::bin::camview()
+            .arg("--keygen")
+            .arg(stem)
+            .output()
+            .unwrap(),
+    };
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{program} keygen: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("public key: "))
+        .unwrap_or_else(|| panic!("no public key in {stdout}"))
+        .to_string()
+}
