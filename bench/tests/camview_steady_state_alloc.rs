@@ -48,6 +48,7 @@ fn no_allocation_per_frame_in_the_steady_state() {
         endpoints: vec![publisher.endpoint()],
         subscription: Vec::new(),
         curve: None,
+        limits: Default::default(),
     })
     .unwrap();
     let surface = sdl2::surface::Surface::new(640, 360, PixelFormatEnum::RGB888).unwrap();

@@ -31,6 +31,10 @@ const HEADLESS_POLL: Duration = Duration::from_millis(100);
 const TEXT_REFRESH: Duration = Duration::from_millis(250);
 /// How long the banner says where the last `s` saved the frame.
 const SAVED_NOTE_FOR: Duration = Duration::from_secs(4);
+/// A frame that took longer than this from the hand-off to decoded was in hand while the viewer
+/// was stopped (SIGSTOP, a suspended laptop): it is not shown that late (decoding itself takes
+/// well under a second within the limits, docs/SECURITY.md).
+const MAX_TAKE_TO_DECODED: Duration = Duration::from_secs(2);
 /// A window sized to the first frame takes at most this share of the usable desktop.
 const MAX_AUTO_WINDOW_SHARE: f64 = 0.9;
 
@@ -90,7 +94,7 @@ impl<'c> Viewer<'c> {
         Ok(Self {
             config,
             receiver,
-            decoder: Decoder::new().map_err(Error::Decoder)?,
+            decoder: Decoder::with_limits(config.receive.limits).map_err(Error::Decoder)?,
             decode_bad: BadCounts::default(),
             shown: ShownStats::default(),
             started: now,
@@ -280,12 +284,17 @@ impl<'c> Viewer<'c> {
             Err(TakeError::Timeout) => return Ok(false),
             Err(TakeError::Closed) => return Err(Error::ReceiverGone),
         };
+        let taken = Instant::now();
         if !self.config.debug_decode_delay.is_zero() {
             std::thread::sleep(self.config.debug_decode_delay);
         }
         let result = self.decoder.decode(&msg);
         self.receiver.recycle(msg);
         match result {
+            Ok(()) if taken.elapsed() > MAX_TAKE_TO_DECODED => {
+                log::debug!("not showing a frame decoded across a stall");
+                Ok(false)
+            }
             Ok(()) => Ok(true),
             Err(e) => {
                 log::debug!("bad message: {e}");

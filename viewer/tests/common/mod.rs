@@ -167,8 +167,12 @@ impl Finished {
     }
 }
 
+/// The camview binary under test: this build's, or $CAMVIEW_BIN (to check that a test fails
+/// against an older build).
 pub fn camview() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_camview"));
+    let bin = std::env::var_os("CAMVIEW_BIN")
+        .unwrap_or_else(|| std::ffi::OsString::from(env!("CARGO_BIN_EXE_camview")));
+    let mut command = Command::new(bin);
     command.env("RUST_BACKTRACE", "1");
     command
 }
