@@ -16,6 +16,7 @@ use sdl2::video::{FullscreenType, Window};
 
 use crate::config::{Config, DEFAULT_WINDOW_SIZE_PX};
 use crate::decode::Decoder;
+use crate::decode_thread::DecodeThread;
 use crate::error::Error;
 use crate::monitor::LinkState;
 use crate::receive::Receiver;
@@ -73,7 +74,11 @@ enum Signal {
 struct Viewer<'c> {
     config: &'c Config,
     receiver: Receiver,
+    /// Holds the picture on screen (and its JPEG and details).
     decoder: Decoder,
+    /// The other decoder, when the decoding thread does not have it.
+    spare_decoder: Option<Decoder>,
+    decoding: DecodeThread,
     /// Messages that passed the wire checks but would not decode.
     decode_bad: BadCounts,
     shown: ShownStats,
@@ -95,6 +100,10 @@ impl<'c> Viewer<'c> {
             config,
             receiver,
             decoder: Decoder::with_limits(config.receive.limits).map_err(Error::Decoder)?,
+            spare_decoder: Some(
+                Decoder::with_limits(config.receive.limits).map_err(Error::Decoder)?,
+            ),
+            decoding: DecodeThread::start(config.debug_decode_delay)?,
             decode_bad: BadCounts::default(),
             shown: ShownStats::default(),
             started: now,
@@ -276,29 +285,46 @@ impl<'c> Viewer<'c> {
         Ok(())
     }
 
-    /// Takes the newest message (waiting up to `timeout`) and decodes it; `true` when a new
-    /// picture is ready.
+    /// Takes the newest message and has the decoding thread decode it, waiting up to about
+    /// `timeout` in all; `true` when a new picture is ready (then in `self.decoder`). A decode
+    /// that takes longer simply goes on while the loop answers keys and signals.
     fn next_frame(&mut self, timeout: Duration) -> Result<bool, Error> {
-        let msg = match self.receiver.take(timeout) {
-            Ok(msg) => msg,
-            Err(TakeError::Timeout) => return Ok(false),
-            Err(TakeError::Closed) => return Err(Error::ReceiverGone),
-        };
-        let taken = Instant::now();
-        if !self.config.debug_decode_delay.is_zero() {
-            std::thread::sleep(self.config.debug_decode_delay);
+        let deadline = Instant::now() + timeout;
+        if !self.decoding.is_busy() {
+            let Some(decoder) = self.spare_decoder.take() else {
+                return Err(Error::DecodeThreadGone);
+            };
+            match self.receiver.take(timeout) {
+                Ok(msg) => self.decoding.submit(decoder, msg, Instant::now())?,
+                Err(e) => {
+                    self.spare_decoder = Some(decoder);
+                    return match e {
+                        TakeError::Timeout => Ok(false),
+                        TakeError::Closed => Err(Error::ReceiverGone),
+                    };
+                }
+            }
         }
-        let result = self.decoder.decode(&msg);
-        self.receiver.recycle(msg);
-        match result {
-            Ok(()) if taken.elapsed() > MAX_TAKE_TO_DECODED => {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let Some(done) = self.decoding.finished(left)? else {
+            return Ok(false);
+        };
+        self.receiver.recycle(done.msg);
+        match done.result {
+            Ok(()) if done.taken.elapsed() > MAX_TAKE_TO_DECODED => {
                 log::debug!("not showing a frame decoded across a stall");
+                self.spare_decoder = Some(done.decoder);
                 Ok(false)
             }
-            Ok(()) => Ok(true),
+            Ok(()) => {
+                // The new picture's decoder becomes the current one; the old one is lent next.
+                self.spare_decoder = Some(std::mem::replace(&mut self.decoder, done.decoder));
+                Ok(true)
+            }
             Err(e) => {
                 log::debug!("bad message: {e}");
                 self.decode_bad.add(e.reason(), 1);
+                self.spare_decoder = Some(done.decoder);
                 Ok(false)
             }
         }

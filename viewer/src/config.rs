@@ -130,6 +130,10 @@ impl Config {
                 _ => return Err(bad("--max-pixels", format!("{n} is outside 1..={largest}"))),
             },
         };
+        let heap_bound_bytes = Some(crate::memory::heap_bound_bytes(
+            limits.max_pixels,
+            endpoints.len(),
+        ));
         let curve = match (&raw.server_key, &raw.key) {
             (Some(server), own) => Some(ClientKeys::load(server, own.as_deref())?),
             (None, Some(_)) => {
@@ -146,6 +150,7 @@ impl Config {
                 subscription,
                 curve,
                 limits,
+                heap_bound_bytes,
             },
             stream,
             headless: raw.headless,

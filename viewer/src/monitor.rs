@@ -342,6 +342,26 @@ impl Monitor {
     }
 }
 
+impl Monitor {
+    /// Drops every configured connection and connects again (call from the thread that owns
+    /// `socket`): libzmq then frees what it held for them, a half-received message included.
+    pub fn reconnect_all(&self, socket: &zmq::Socket) {
+        let endpoints: Vec<String> = self
+            .statuses
+            .lock()
+            .iter()
+            .filter(|s| s.configured)
+            .map(|s| s.endpoint.clone())
+            .collect();
+        for endpoint in endpoints {
+            let _ = socket.disconnect(&endpoint);
+            if let Err(e) = socket.connect(&endpoint) {
+                log::warn!("cannot connect to {endpoint} again: {e}");
+            }
+        }
+    }
+}
+
 impl Drop for Monitor {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);

@@ -17,8 +17,13 @@ use crate::stats::BadCounts;
 /// Messages queued in ZeroMQ per connection; the thread drains faster than frames arrive, and a
 /// small queue keeps a stalled viewer from building a backlog in the socket.
 const RCVHWM_MESSAGES: i32 = 4;
-/// How often the thread wakes to notice that it should stop.
-const RECV_TIMEOUT_MS: i32 = 100;
+/// How often the thread wakes to notice that it should stop, and at least how often it looks
+/// at the heap: libzmq reads about 1 GB/s on loopback, so the heap passes its bound by at most
+/// some 20 MB before camview acts.
+const RECV_TIMEOUT_MS: i32 = 20;
+/// After dropping the connections for memory, libzmq frees what they held on its own thread:
+/// the heap is not looked at again for this long.
+const HEAP_COOLDOWN: Duration = Duration::from_millis(500);
 /// Heartbeats notice a dead link (peer gone without closing TCP) within the timeout.
 const HEARTBEAT_IVL_MS: i32 = 1000;
 const HEARTBEAT_TIMEOUT_MS: i32 = 3000;
@@ -60,6 +65,9 @@ pub struct ReceiveConfig {
     /// What a frame may declare; anything beyond is refused here, before it can displace a
     /// frame waiting to be shown.
     pub limits: FrameLimits,
+    /// Heap camview may use (`memory::heap_bound_bytes`); past it the connections are made
+    /// again. `None`: not watched.
+    pub heap_bound_bytes: Option<usize>,
 }
 
 /// A received message and when it was handed over.
@@ -151,10 +159,12 @@ impl Receiver {
                 Arc::clone(&monitor),
             );
             let limits = config.limits;
+            let heap_bound = config.heap_bound_bytes;
             std::thread::Builder::new()
                 .name("receive".into())
                 .spawn(move || {
-                    receive_loop(&socket, &newest, &counters, &stop, &monitor, &limits);
+                    let watch = HeapWatch::new(heap_bound);
+                    receive_loop(&socket, &newest, &counters, &stop, &monitor, &limits, watch);
                     // Closing the socket before the context lets the context end at once.
                     drop(socket);
                     drop(context);
@@ -278,6 +288,7 @@ fn receive_loop(
     stop: &AtomicBool,
     monitor: &Monitor,
     limits: &FrameLimits,
+    mut heap: HeapWatch,
 ) {
     let mut spare: Option<Stamped> = None;
     let mut screen = Screen {
@@ -288,6 +299,10 @@ fn receive_loop(
     while !stop.load(Ordering::Relaxed) {
         for _ in 0..monitor.reconnect_abandoned(socket) {
             counters.add_bad("oversized");
+        }
+        if heap.over_bound() {
+            counters.add_bad("oversized");
+            monitor.reconnect_all(socket);
         }
         let round_started = Instant::now();
         let mut pending = match receive_one(socket, 0, counters, &mut screen) {
@@ -320,6 +335,59 @@ fn receive_loop(
             item.at = Some(Instant::now());
             spare = newest.put(item);
         }
+    }
+}
+
+/// Looks at the heap against its bound, at most once per receiving round.
+struct HeapWatch {
+    bound_bytes: Option<usize>,
+    quiet_until: std::time::Instant,
+    times_over: u64,
+}
+
+impl HeapWatch {
+    fn new(bound_bytes: Option<usize>) -> Self {
+        let measurable = crate::memory::heap_in_use_bytes().is_some();
+        if bound_bytes.is_some() && !measurable {
+            log::info!("the heap cannot be measured here: its bound is not enforced");
+        }
+        Self {
+            bound_bytes: bound_bytes.filter(|_| measurable),
+            quiet_until: Instant::now(),
+            times_over: 0,
+        }
+    }
+
+    /// `true` when the heap is over its bound (and was not just found so): the connections
+    /// must be dropped. Only a message larger than the limits can do that, and the only such
+    /// message libzmq accepts is a multipart one, each part within ZMQ_MAXMSGSIZE.
+    fn over_bound(&mut self) -> bool {
+        let Some(bound) = self.bound_bytes else {
+            return false;
+        };
+        let now = Instant::now();
+        if now < self.quiet_until {
+            return false;
+        }
+        let Some(in_use) = crate::memory::heap_in_use_bytes() else {
+            return false;
+        };
+        if in_use <= bound {
+            return false;
+        }
+        self.times_over += 1;
+        self.quiet_until = now + HEAP_COOLDOWN;
+        if self.times_over <= 5 || self.times_over.is_power_of_two() {
+            log::warn!(
+                "heap at {} MiB, over camview's bound of {} MiB ({} times so far): a publisher \
+                 is sending a message over the {} byte limit (in parts); connecting again",
+                in_use >> 20,
+                bound >> 20,
+                self.times_over,
+                camwire::MAX_MESSAGE_BYTES
+            );
+        }
+        true
     }
 }
 
@@ -589,6 +657,7 @@ mod tests {
             subscription: Vec::new(),
             curve: None,
             limits: FrameLimits::default(),
+            heap_bound_bytes: None,
         };
         let err = Receiver::start(&config).err().expect("connect must fail");
         assert!(err.to_string().contains("connect to tcp://:nope"), "{err}");

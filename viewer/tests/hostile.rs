@@ -40,6 +40,37 @@ fn progressive_bomb(width: usize, height: usize, extra_scans: usize) -> Vec<u8> 
     bomb
 }
 
+/// A JPEG of camera-like noise (the hardest to decode per pixel).
+fn noise_jpeg(
+    width: usize,
+    height: usize,
+    quality: i32,
+    subsamp: Subsamp,
+    progressive: bool,
+) -> Vec<u8> {
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let pixels: Vec<u8> = (0..width * height * 3)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    let mut compressor = Compressor::new().unwrap();
+    compressor.set_quality(quality).unwrap();
+    compressor.set_subsamp(subsamp).unwrap();
+    compressor.set_progressive(progressive).unwrap();
+    let image = Image {
+        pixels: &pixels[..],
+        width,
+        pitch: 3 * width,
+        height,
+        format: PixelFormat::RGB,
+    };
+    compressor.compress_to_vec(image).unwrap()
+}
+
 /// The summary's count for one bad-message reason (0 when absent).
 fn bad(summary: &serde_json::Value, reason: &str) -> u64 {
     summary["bad_by_reason"][reason].as_u64().unwrap_or(0)
@@ -97,6 +128,40 @@ fn decompression_bombs_are_refused_unread_and_sigterm_is_prompt() {
 }
 
 #[test]
+fn frames_at_the_limits_are_shown_within_the_memory_bound_and_sigterm_stays_prompt() {
+    let port = free_port();
+    // The costliest frames the default limits let through: 4096x4096 (the pixel budget),
+    // progressive 4:4:4 (RGB output and the largest coefficient buffer) of noise, just under
+    // the 16 MiB message limit.
+    let worst = noise_jpeg(4096, 4096, 60, Subsamp::None, true);
+    assert!(worst.len() < camwire::MAX_MESSAGE_BYTES, "{}", worst.len());
+    eprintln!("worst frame {} bytes", worst.len());
+    let publisher = Publisher::start(port, Duration::from_millis(100), move |_| {
+        vec![Outgoing::Single(worst.clone())]
+    });
+    let running = spawn(camview().args(["--headless", &endpoint(port)]));
+    let pid = running.pid();
+    std::thread::sleep(Duration::from_secs(6));
+    let peak_mb = peak_rss_mb(pid);
+    let asked = Instant::now();
+    let done = running.terminate(LIMIT);
+    let answered = asked.elapsed();
+    publisher.stop();
+
+    let s = done.summary();
+    eprintln!("peak RSS {peak_mb} MB, SIGTERM answered in {answered:?}: {s}");
+    assert!(done.status.success(), "{}", done.stderr);
+    assert!(u64_at(&s, "/frames_shown") >= 5, "{s}");
+    assert_eq!(u64_at(&s, "/bad_messages"), 0, "nothing refused: {s}");
+    assert!(
+        answered < Duration::from_secs(1),
+        "SIGTERM took {answered:?}"
+    );
+    // The heap bound at the default --max-pixels is 592 MiB; RSS adds the program itself.
+    assert!(peak_mb < 650, "camview reached {peak_mb} MB");
+}
+
+#[test]
 fn a_message_over_the_limit_costs_one_reconnect_not_the_stream() {
     let port = free_port();
     let good = solid_jpeg(64, 48, [1, 2, 3]);
@@ -128,6 +193,47 @@ fn a_message_over_the_limit_costs_one_reconnect_not_the_stream() {
         "a log line says why: {}",
         done.stderr
     );
+}
+
+/// Peak resident memory of a process in MB, from /proc.
+fn peak_rss_mb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    let kb: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kb / 1024
+}
+
+#[test]
+fn a_huge_multipart_message_is_bounded_and_the_stream_recovers() {
+    let port = free_port();
+    let good = solid_jpeg(64, 48, [7, 7, 7]);
+    // Frames at 30 fps; at 1 s and 4 s a multipart message of 1000 parts of 1 MiB (each part
+    // within ZMQ_MAXMSGSIZE, 1 GB in all), which libzmq holds whole before handing any over.
+    let publisher = Publisher::start(port, Duration::from_millis(33), move |tick| {
+        let mut batch = vec![Outgoing::Single(native("good", tick, 64, 48, &good))];
+        if tick == 30 || tick == 120 {
+            batch.push(Outgoing::Multipart(vec![vec![0x55; 1 << 20]; 1000]));
+        }
+        batch
+    });
+    let running = spawn(camview().args(["--headless", &endpoint(port)]));
+    let pid = running.pid();
+    std::thread::sleep(Duration::from_secs(7));
+    let peak_mb = peak_rss_mb(pid);
+    let done = running.terminate(LIMIT);
+    publisher.stop();
+
+    let s = done.summary();
+    eprintln!("peak RSS {peak_mb} MB: {s}");
+    assert!(done.status.success(), "{}", done.stderr);
+    // The heap bound at the default --max-pixels is 592 MiB (docs/SECURITY.md); before, the
+    // whole message was held: over 1000 MB.
+    assert!(peak_mb < 800, "camview reached {peak_mb} MB");
+    assert!(bad(&s, "oversized") >= 1, "counted as bad: {s}");
+    // 7 s at 30 fps, less a few hundred ms per reconnect: the stream keeps coming.
+    assert!(u64_at(&s, "/frames_shown") > 60, "{s}");
+    assert!(f64_at(&s, "/max_gap_ms") < 2000.0, "back within 2 s: {s}");
+    assert_eq!(s["connection"][0]["state"], "connected", "{s}");
 }
 
 #[test]
