@@ -32,10 +32,10 @@ const HEADLESS_POLL: Duration = Duration::from_millis(100);
 const TEXT_REFRESH: Duration = Duration::from_millis(250);
 /// How long the banner says where the last `s` saved the frame.
 const SAVED_NOTE_FOR: Duration = Duration::from_secs(4);
-/// A frame that took longer than this from the hand-off to decoded was in hand while the viewer
-/// was stopped (SIGSTOP, a suspended laptop): it is not shown that late (decoding itself takes
-/// well under a second within the limits, docs/SECURITY.md).
-const MAX_TAKE_TO_DECODED: Duration = Duration::from_secs(2);
+/// The loop polls at least every 100 ms; a gap between two polls longer than this means the
+/// viewer was stopped (SIGSTOP, a suspended laptop) or the machine stalled. A frame taken
+/// before such a gap is not shown after it: it is that much older than it looks.
+const LOOP_GAP_MEANS_STALL: Duration = Duration::from_secs(1);
 /// A window sized to the first frame takes at most this share of the usable desktop.
 const MAX_AUTO_WINDOW_SHARE: f64 = 0.9;
 
@@ -79,6 +79,9 @@ struct Viewer<'c> {
     /// The other decoder, when the decoding thread does not have it.
     spare_decoder: Option<Decoder>,
     decoding: DecodeThread,
+    /// When `next_frame` was last called, and when a gap between calls last showed a stall.
+    last_poll: Instant,
+    last_stall: Option<Instant>,
     /// Messages that passed the wire checks but would not decode.
     decode_bad: BadCounts,
     shown: ShownStats,
@@ -114,6 +117,8 @@ impl<'c> Viewer<'c> {
             text_due: now,
             saved_note: None,
             screenshot_written: None,
+            last_poll: now,
+            last_stall: None,
             interval: config
                 .report_every
                 .map(|every| IntervalStats::new(every, now)),
@@ -289,7 +294,12 @@ impl<'c> Viewer<'c> {
     /// `timeout` in all; `true` when a new picture is ready (then in `self.decoder`). A decode
     /// that takes longer simply goes on while the loop answers keys and signals.
     fn next_frame(&mut self, timeout: Duration) -> Result<bool, Error> {
-        let deadline = Instant::now() + timeout;
+        let now = Instant::now();
+        if now.saturating_duration_since(self.last_poll) > LOOP_GAP_MEANS_STALL {
+            self.last_stall = Some(now);
+        }
+        self.last_poll = now;
+        let deadline = now + timeout;
         if !self.decoding.is_busy() {
             let Some(decoder) = self.spare_decoder.take() else {
                 return Err(Error::DecodeThreadGone);
@@ -311,7 +321,7 @@ impl<'c> Viewer<'c> {
         };
         self.receiver.recycle(done.msg);
         match done.result {
-            Ok(()) if done.taken.elapsed() > MAX_TAKE_TO_DECODED => {
+            Ok(()) if self.last_stall.is_some_and(|at| at > done.taken) => {
                 log::debug!("not showing a frame decoded across a stall");
                 self.spare_decoder = Some(done.decoder);
                 Ok(false)

@@ -30,8 +30,11 @@ const HEARTBEAT_TIMEOUT_MS: i32 = 3000;
 /// Reconnect quickly after a publisher restart, backing off to once a second.
 const RECONNECT_IVL_MS: i32 = 100;
 const RECONNECT_IVL_MAX_MS: i32 = 1000;
-/// Messages drained in one go before the newest is handed on regardless.
+/// Messages drained in one go before the newest is handed on regardless, and the longest a
+/// drain goes on (so that the heap is looked at, and a frame handed on, however fast junk
+/// arrives).
 const MAX_DRAIN_MESSAGES: usize = 1000;
+const MAX_DRAIN_TIME: Duration = Duration::from_millis(100);
 /// A round of the receiving loop that took longer than this (normally it takes at most
 /// RECV_TIMEOUT_MS) means this thread was stopped (SIGSTOP, a suspended laptop, a machine
 /// stalled): everything queued meanwhile, in libzmq and in the kernel's socket buffer, is old.
@@ -309,7 +312,11 @@ fn receive_loop(
             Received::Plausible(msg) => Some(msg),
             Received::Refused | Received::Nothing => None,
         };
+        let drain_until = Instant::now() + MAX_DRAIN_TIME;
         for _ in 0..MAX_DRAIN_MESSAGES {
+            if Instant::now() > drain_until {
+                break;
+            }
             match receive_one(socket, zmq::DONTWAIT, counters, &mut screen) {
                 Received::Plausible(msg) => {
                     if pending.replace(msg).is_some() {
@@ -341,7 +348,7 @@ fn receive_loop(
 /// Looks at the heap against its bound, at most once per receiving round.
 struct HeapWatch {
     bound_bytes: Option<usize>,
-    quiet_until: std::time::Instant,
+    quiet_until: Instant,
     times_over: u64,
 }
 
