@@ -125,12 +125,20 @@ fn link() -> (zmq::Context, Publisher, Receiver) {
         endpoints: vec![publisher.endpoint()],
         subscription: Vec::new(),
         curve: None,
+        limits: Default::default(),
+        heap_bound_bytes: None,
     })
     .expect("receiver");
-    // Until the subscription is in place, messages are dropped: send until one arrives.
-    let jpeg = [0xFF, 0xD8, 0xFF, 0xD9];
+    // Until the subscription is in place, messages are dropped: send until one arrives. (A real
+    // JPEG: the receiver refuses one that is not sound from SOI to EOI.)
+    let jpeg = turbojpeg::compress(
+        turbojpeg::Image::mandelbrot(16, 16, turbojpeg::PixelFormat::RGB).as_deref(),
+        80,
+        turbojpeg::Subsamp::Sub2x2,
+    )
+    .expect("jpeg");
     let arrived = (0..2000).any(|_| {
-        publisher.publish(&jpeg, 2, 2, 0).expect("publish");
+        publisher.publish(&jpeg, 16, 16, 0).expect("publish");
         receiver
             .take(Duration::from_millis(10))
             .map(|m| receiver.recycle(m))

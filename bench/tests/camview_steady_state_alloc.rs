@@ -48,6 +48,8 @@ fn no_allocation_per_frame_in_the_steady_state() {
         endpoints: vec![publisher.endpoint()],
         subscription: Vec::new(),
         curve: None,
+        limits: Default::default(),
+        heap_bound_bytes: None,
     })
     .unwrap();
     let surface = sdl2::surface::Surface::new(640, 360, PixelFormatEnum::RGB888).unwrap();

@@ -196,7 +196,19 @@ fn process_and_publish(
             return Ok(false);
         }
     };
-    let bytes = publisher.publish(out.jpeg, out.width_px, out.height_px, frame.capture_unix_ns)?;
+    let sent = publisher.publish(out.jpeg, out.width_px, out.height_px, frame.capture_unix_ns)?;
+    let Some(bytes) = sent else {
+        let failures = stats.frame_failed();
+        if failures <= 5 || failures.is_power_of_two() {
+            log::warn!(
+                "skipping a frame ({failures} so far): its {} byte JPEG makes a message over \
+                 the {} byte limit of docs/PROTOCOL.md (lower --quality or the size)",
+                out.jpeg.len(),
+                camwire::MAX_MESSAGE_BYTES
+            );
+        }
+        return Ok(false);
+    };
     stats.frame_published(bytes, started.elapsed(), frame.captured_at.elapsed());
     Ok(true)
 }

@@ -115,15 +115,17 @@ impl Publisher {
         }
     }
 
-    /// Sends one frame; returns the number of bytes put on the wire. Never blocks: a subscriber
-    /// whose queue is full misses this frame.
+    /// Sends one frame; returns the number of bytes put on the wire, or `None` when the message
+    /// would be larger than [`camwire::MAX_MESSAGE_BYTES`] (not sent: every reader refuses it,
+    /// and libzmq drops the connection of a reader whose ZMQ_MAXMSGSIZE it exceeds). Never
+    /// blocks: a subscriber whose queue is full misses this frame.
     pub fn publish(
         &mut self,
         jpeg: &[u8],
         width_px: u32,
         height_px: u32,
         capture_unix_ns: u64,
-    ) -> Result<usize, PublishError> {
+    ) -> Result<Option<usize>, PublishError> {
         match self.mode {
             WireMode::Native => {
                 let header = FrameHeader {
@@ -145,6 +147,9 @@ impl Publisher {
                 self.message.truncate(written);
             }
         }
+        if self.message.len() > camwire::MAX_MESSAGE_BYTES {
+            return Ok(None);
+        }
         self.socket
             .send(&self.message[..], zmq::DONTWAIT)
             .map_err(PublishError::Send)?;
@@ -152,7 +157,7 @@ impl Publisher {
             links.published(self.message.len(), std::time::Instant::now());
         }
         self.next_seq += 1;
-        Ok(self.message.len())
+        Ok(Some(self.message.len()))
     }
 }
 
@@ -273,6 +278,30 @@ mod tests {
             }
         }
         assert!(last_seq.iter().all(|s| *s == last_seq[0]), "{last_seq:?}");
+    }
+
+    #[test]
+    fn a_message_over_the_limit_is_not_sent() {
+        let context = zmq::Context::new();
+        for mode in [WireMode::Native, WireMode::Base64] {
+            let mut publisher = Publisher::bind(
+                &context,
+                "tcp://127.0.0.1:0",
+                mode,
+                StreamName::new("t").unwrap(),
+                None,
+            )
+            .unwrap();
+            let mut jpeg = vec![0u8; camwire::MAX_MESSAGE_BYTES];
+            jpeg[..2].copy_from_slice(&[0xFF, 0xD8]);
+            assert_eq!(publisher.publish(&jpeg, 2, 2, 0).unwrap(), None, "{mode:?}");
+            assert_eq!(
+                publisher.next_seq, 0,
+                "{mode:?}: a skipped frame takes no number"
+            );
+            let small = publisher.publish(&jpeg[..1000], 2, 2, 0).unwrap();
+            assert!(small.is_some_and(|n| n >= 1000), "{mode:?}");
+        }
     }
 
     #[test]

@@ -247,6 +247,67 @@ fn mjpeg_file_is_scaled_and_a_matching_width_passes_through() {
 }
 
 #[test]
+fn a_frame_over_the_message_limit_is_skipped_not_sent() {
+    // A 4096x2304 JPEG of noise at q100 is 18.6 MB; at the output width it would be passed
+    // through as it is. Next to it in the file, a flat frame of the same size.
+    let (width, height) = (4096, 2304);
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let noise: Vec<u8> = (0..width * height * 3)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    let image = |pixels: &[u8]| turbojpeg::Image {
+        pixels: pixels.to_vec(),
+        width,
+        pitch: width * 3,
+        height,
+        format: turbojpeg::PixelFormat::RGB,
+    };
+    let huge = turbojpeg::compress(image(&noise).as_deref(), 100, turbojpeg::Subsamp::Sub2x2)
+        .unwrap()
+        .to_vec();
+    assert!(huge.len() > camwire::MAX_MESSAGE_BYTES, "{}", huge.len());
+    let flat = vec![90u8; width * height * 3];
+    let small = turbojpeg::compress(image(&flat).as_deref(), 100, turbojpeg::Subsamp::Sub2x2)
+        .unwrap()
+        .to_vec();
+    let path = std::env::temp_dir().join(format!("campub-test-{}-huge.mjpeg", std::process::id()));
+    std::fs::write(&path, [huge, small.clone()].concat()).unwrap();
+
+    let campub = Campub::start(&[
+        "--source",
+        &format!("file:{}", path.display()),
+        "--width",
+        "4096",
+        "--fps",
+        "10",
+    ]);
+    let sub = campub.subscribe(b"");
+    let started = Instant::now();
+    let mut received = 0;
+    while started.elapsed() < Duration::from_secs(2) {
+        let msg = sub.recv_bytes(0).expect("frames stopped");
+        assert!(
+            msg.len() <= camwire::MAX_MESSAGE_BYTES,
+            "campub sent a message of {} bytes",
+            msg.len()
+        );
+        let Ok(Message::Native(frame)) = camwire::classify(&msg) else {
+            panic!("not native")
+        };
+        assert_eq!(frame.jpeg, &small[..]);
+        received += 1;
+    }
+    assert!(received >= 5, "{received}");
+    drop(campub);
+    std::fs::remove_file(&path).unwrap();
+}
+
+#[test]
 fn a_missing_camera_is_a_clear_error_and_exit_1() {
     let out = testkit::campub()
         .args([

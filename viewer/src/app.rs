@@ -16,6 +16,7 @@ use sdl2::video::{FullscreenType, Window};
 
 use crate::config::{Config, DEFAULT_WINDOW_SIZE_PX};
 use crate::decode::Decoder;
+use crate::decode_thread::DecodeThread;
 use crate::error::Error;
 use crate::monitor::LinkState;
 use crate::receive::Receiver;
@@ -31,6 +32,10 @@ const HEADLESS_POLL: Duration = Duration::from_millis(100);
 const TEXT_REFRESH: Duration = Duration::from_millis(250);
 /// How long the banner says where the last `s` saved the frame.
 const SAVED_NOTE_FOR: Duration = Duration::from_secs(4);
+/// The loop polls at least every 100 ms; a gap between two polls longer than this means the
+/// viewer was stopped (SIGSTOP, a suspended laptop) or the machine stalled. A frame taken
+/// before such a gap is not shown after it: it is that much older than it looks.
+const LOOP_GAP_MEANS_STALL: Duration = Duration::from_secs(1);
 /// A window sized to the first frame takes at most this share of the usable desktop.
 const MAX_AUTO_WINDOW_SHARE: f64 = 0.9;
 
@@ -69,7 +74,14 @@ enum Signal {
 struct Viewer<'c> {
     config: &'c Config,
     receiver: Receiver,
+    /// Holds the picture on screen (and its JPEG and details).
     decoder: Decoder,
+    /// The other decoder, when the decoding thread does not have it.
+    spare_decoder: Option<Decoder>,
+    decoding: DecodeThread,
+    /// When `next_frame` was last called, and when a gap between calls last showed a stall.
+    last_poll: Instant,
+    last_stall: Option<Instant>,
     /// Messages that passed the wire checks but would not decode.
     decode_bad: BadCounts,
     shown: ShownStats,
@@ -90,7 +102,11 @@ impl<'c> Viewer<'c> {
         Ok(Self {
             config,
             receiver,
-            decoder: Decoder::new().map_err(Error::Decoder)?,
+            decoder: Decoder::with_limits(config.receive.limits).map_err(Error::Decoder)?,
+            spare_decoder: Some(
+                Decoder::with_limits(config.receive.limits).map_err(Error::Decoder)?,
+            ),
+            decoding: DecodeThread::start(config.debug_decode_delay)?,
             decode_bad: BadCounts::default(),
             shown: ShownStats::default(),
             started: now,
@@ -101,6 +117,8 @@ impl<'c> Viewer<'c> {
             text_due: now,
             saved_note: None,
             screenshot_written: None,
+            last_poll: now,
+            last_stall: None,
             interval: config
                 .report_every
                 .map(|every| IntervalStats::new(every, now)),
@@ -272,24 +290,51 @@ impl<'c> Viewer<'c> {
         Ok(())
     }
 
-    /// Takes the newest message (waiting up to `timeout`) and decodes it; `true` when a new
-    /// picture is ready.
+    /// Takes the newest message and has the decoding thread decode it, waiting up to about
+    /// `timeout` in all; `true` when a new picture is ready (then in `self.decoder`). A decode
+    /// that takes longer simply goes on while the loop answers keys and signals.
     fn next_frame(&mut self, timeout: Duration) -> Result<bool, Error> {
-        let msg = match self.receiver.take(timeout) {
-            Ok(msg) => msg,
-            Err(TakeError::Timeout) => return Ok(false),
-            Err(TakeError::Closed) => return Err(Error::ReceiverGone),
-        };
-        if !self.config.debug_decode_delay.is_zero() {
-            std::thread::sleep(self.config.debug_decode_delay);
+        let now = Instant::now();
+        if now.saturating_duration_since(self.last_poll) > LOOP_GAP_MEANS_STALL {
+            self.last_stall = Some(now);
         }
-        let result = self.decoder.decode(&msg);
-        self.receiver.recycle(msg);
-        match result {
-            Ok(()) => Ok(true),
+        self.last_poll = now;
+        let deadline = now + timeout;
+        if !self.decoding.is_busy() {
+            let Some(decoder) = self.spare_decoder.take() else {
+                return Err(Error::DecodeThreadGone);
+            };
+            match self.receiver.take(timeout) {
+                Ok(msg) => self.decoding.submit(decoder, msg, Instant::now())?,
+                Err(e) => {
+                    self.spare_decoder = Some(decoder);
+                    return match e {
+                        TakeError::Timeout => Ok(false),
+                        TakeError::Closed => Err(Error::ReceiverGone),
+                    };
+                }
+            }
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        let Some(done) = self.decoding.finished(left)? else {
+            return Ok(false);
+        };
+        self.receiver.recycle(done.msg);
+        match done.result {
+            Ok(()) if self.last_stall.is_some_and(|at| at > done.taken) => {
+                log::debug!("not showing a frame decoded across a stall");
+                self.spare_decoder = Some(done.decoder);
+                Ok(false)
+            }
+            Ok(()) => {
+                // The new picture's decoder becomes the current one; the old one is lent next.
+                self.spare_decoder = Some(std::mem::replace(&mut self.decoder, done.decoder));
+                Ok(true)
+            }
             Err(e) => {
                 log::debug!("bad message: {e}");
                 self.decode_bad.add(e.reason(), 1);
+                self.spare_decoder = Some(done.decoder);
                 Ok(false)
             }
         }

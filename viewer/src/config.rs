@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use camwire::StreamName;
 
+use crate::decode::{FrameLimits, MAX_PICTURE_DIMENSION_PX};
 use crate::error::Error;
 use crate::receive::ReceiveConfig;
 use crate::security::ClientKeys;
@@ -52,6 +53,8 @@ pub struct RawOptions {
     pub report_every_s: Option<f64>,
     pub server_key: Option<String>,
     pub key: Option<PathBuf>,
+    /// `None`: [`crate::decode::DEFAULT_MAX_PIXELS`].
+    pub max_pixels: Option<u64>,
 }
 
 impl Config {
@@ -119,6 +122,18 @@ impl Config {
             }
             Some(s) => return Err(bad("--report-every", format!("{s} is not 0.1 to 86400"))),
         };
+        let largest = MAX_PICTURE_DIMENSION_PX * MAX_PICTURE_DIMENSION_PX;
+        let limits = match raw.max_pixels {
+            None => FrameLimits::default(),
+            Some(n) => match usize::try_from(n) {
+                Ok(max_pixels) if (1..=largest).contains(&max_pixels) => FrameLimits { max_pixels },
+                _ => return Err(bad("--max-pixels", format!("{n} is outside 1..={largest}"))),
+            },
+        };
+        let heap_bound_bytes = Some(crate::memory::heap_bound_bytes(
+            limits.max_pixels,
+            endpoints.len(),
+        ));
         let curve = match (&raw.server_key, &raw.key) {
             (Some(server), own) => Some(ClientKeys::load(server, own.as_deref())?),
             (None, Some(_)) => {
@@ -134,6 +149,8 @@ impl Config {
                 endpoints,
                 subscription,
                 curve,
+                limits,
+                heap_bound_bytes,
             },
             stream,
             headless: raw.headless,
@@ -305,6 +322,14 @@ mod tests {
         }));
         assert!(refused(RawOptions {
             debug_decode_delay_ms: 1_000_000,
+            ..options()
+        }));
+        assert!(refused(RawOptions {
+            max_pixels: Some(0),
+            ..options()
+        }));
+        assert!(refused(RawOptions {
+            max_pixels: Some(8192 * 8192 + 1),
             ..options()
         }));
         let ok = Config::from_options(RawOptions {

@@ -11,12 +11,84 @@ use crate::stats::SourceFormat;
 /// Largest picture width or height camview decodes; larger JPEGs are refused before allocating.
 pub const MAX_PICTURE_DIMENSION_PX: usize = 8192;
 
+/// The default pixel budget (`--max-pixels`): 4096x4096, more than any camera campub streams
+/// from (a 4K UHD frame is 8.3 Mpx). A frame declaring more is refused before decoding.
+pub const DEFAULT_MAX_PIXELS: usize = 4096 * 4096;
+
 /// A JPEG needs at least one byte per this many pixels (a flat grey 8x8 block alone takes a few
 /// bits); fewer means a tiny message declaring a huge image, refused before allocating for it.
 const MAX_PIXELS_PER_JPEG_BYTE: usize = 4096;
 
-/// Progressive scans allowed per JPEG; guards against the many-scans denial of service.
-const MAX_PROGRESSIVE_SCANS: u32 = 500;
+/// Scans allowed in any JPEG. libjpeg writes 10 for a progressive colour JPEG (6 for grey),
+/// mozjpeg's scan optimisation a few more; each scan is a pass over the whole picture, so a
+/// 43 KB file of hundreds of scans once kept camview decoding for 18.6 s. Counted in the
+/// marker walk before decoding, and set as libjpeg-turbo's TJPARAM_SCANLIMIT as well.
+const MAX_SCANS: u32 = 64;
+
+/// Decode work is bounded by scans x pixels: a picture at the full pixel budget may have this
+/// many scans (enough for any progressive JPEG an encoder makes), a smaller one proportionally
+/// more, up to [`MAX_SCANS`]. At the default budget a frame at the bound decodes in well under
+/// a second (docs/SECURITY.md has the measurement).
+const SCANS_AT_FULL_BUDGET: usize = 16;
+
+/// What a frame may declare before camview spends time or memory on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameLimits {
+    /// Largest width x height decoded (`--max-pixels`).
+    pub max_pixels: usize,
+}
+
+impl Default for FrameLimits {
+    fn default() -> Self {
+        Self {
+            max_pixels: DEFAULT_MAX_PIXELS,
+        }
+    }
+}
+
+impl FrameLimits {
+    /// Checks what a JPEG declares (from [`camwire::inspect_jpeg`]) against the limits: size,
+    /// pixel budget, bytes per pixel and scans. Costs nothing: no decoding.
+    pub fn check(
+        &self,
+        layout: &camwire::JpegLayout,
+        jpeg_bytes: usize,
+    ) -> Result<(), DecodeError> {
+        let (width_px, height_px) = (usize::from(layout.width_px), usize::from(layout.height_px));
+        let pixels = width_px.saturating_mul(height_px);
+        if width_px > MAX_PICTURE_DIMENSION_PX
+            || height_px > MAX_PICTURE_DIMENSION_PX
+            || pixels > self.max_pixels
+            || pixels / MAX_PIXELS_PER_JPEG_BYTE > jpeg_bytes
+        {
+            return Err(DecodeError::TooLarge {
+                width_px,
+                height_px,
+                jpeg_bytes,
+                max_pixels: self.max_pixels,
+            });
+        }
+        let scan_work = usize::try_from(layout.scans)
+            .unwrap_or(usize::MAX)
+            .saturating_mul(pixels);
+        if layout.scans > MAX_SCANS
+            || scan_work > self.max_pixels.saturating_mul(SCANS_AT_FULL_BUDGET)
+        {
+            return Err(DecodeError::TooManyScans {
+                scans: layout.scans,
+                width_px,
+                height_px,
+            });
+        }
+        Ok(())
+    }
+
+    /// The scans allowed for a picture of this many pixels.
+    pub fn max_scans(&self, pixels: usize) -> u32 {
+        let by_work = self.max_pixels.saturating_mul(SCANS_AT_FULL_BUDGET) / pixels.max(1);
+        u32::try_from(by_work).unwrap_or(u32::MAX).min(MAX_SCANS)
+    }
+}
 
 /// A decode buffer this much larger than needed (and above 1 MiB) is given back to the allocator.
 const SHRINK_FACTOR: usize = 4;
@@ -33,11 +105,19 @@ pub enum DecodeError {
         header: (u16, u16),
         jpeg: (usize, usize),
     },
-    /// Larger than [`MAX_PICTURE_DIMENSION_PX`], or implausibly large for its byte count.
+    /// Larger than [`MAX_PICTURE_DIMENSION_PX`] or the pixel budget, or implausibly large for
+    /// its byte count.
     TooLarge {
         width_px: usize,
         height_px: usize,
         jpeg_bytes: usize,
+        max_pixels: usize,
+    },
+    /// More scans than a picture of its size may have (see [`FrameLimits::max_scans`]).
+    TooManyScans {
+        scans: u32,
+        width_px: usize,
+        height_px: usize,
     },
 }
 
@@ -49,6 +129,7 @@ impl DecodeError {
             DecodeError::Jpeg(_) => "corrupt_jpeg",
             DecodeError::SizeMismatch { .. } => "size_mismatch",
             DecodeError::TooLarge { .. } => "too_large",
+            DecodeError::TooManyScans { .. } => "too_many_scans",
         }
     }
 }
@@ -67,11 +148,21 @@ impl fmt::Display for DecodeError {
                 width_px,
                 height_px,
                 jpeg_bytes,
+                max_pixels,
             } => write!(
                 f,
-                "JPEG of {jpeg_bytes} bytes declares {width_px}x{height_px} pixels (limit \
-                 {MAX_PICTURE_DIMENSION_PX}x{MAX_PICTURE_DIMENSION_PX}, one byte per \
-                 {MAX_PIXELS_PER_JPEG_BYTE} pixels)"
+                "JPEG of {jpeg_bytes} bytes declares {width_px}x{height_px} pixels (limits: \
+                 {max_pixels} pixels (--max-pixels), {MAX_PICTURE_DIMENSION_PX} per side, one \
+                 byte per {MAX_PIXELS_PER_JPEG_BYTE} pixels)"
+            ),
+            DecodeError::TooManyScans {
+                scans,
+                width_px,
+                height_px,
+            } => write!(
+                f,
+                "JPEG of {width_px}x{height_px} pixels has {scans} scans (at most \
+                 {MAX_SCANS}, and scans x pixels at most {SCANS_AT_FULL_BUDGET} x --max-pixels)"
             ),
         }
     }
@@ -96,6 +187,7 @@ pub fn wire_reason(e: &WireError) -> &'static str {
         WireError::BadDimensions { .. } => "bad_dimensions",
         WireError::PayloadLength { .. } => "payload_length",
         WireError::NotJpeg => "not_jpeg",
+        WireError::MalformedJpeg(_) => "malformed_jpeg",
         WireError::Base64(_) => "bad_base64",
     }
 }
@@ -203,6 +295,7 @@ pub struct FrameInfo {
 
 /// Decodes messages one after another, reusing every buffer.
 pub struct Decoder {
+    limits: FrameLimits,
     decompressor: Decompressor,
     base64: Vec<u8>,
     /// The last successfully decoded picture, its JPEG bytes and what came with it.
@@ -214,8 +307,14 @@ pub struct Decoder {
 }
 
 impl Decoder {
+    /// A decoder with the default [`FrameLimits`].
     pub fn new() -> Result<Self, turbojpeg::Error> {
+        Self::with_limits(FrameLimits::default())
+    }
+
+    pub fn with_limits(limits: FrameLimits) -> Result<Self, turbojpeg::Error> {
         Ok(Self {
+            limits,
             decompressor: new_decompressor()?,
             base64: Vec::new(),
             picture: Picture::empty(),
@@ -239,7 +338,23 @@ impl Decoder {
         let declared = native
             .as_ref()
             .map(|f| (f.header.width_px, f.header.height_px));
-        if let Err(e) = decode_jpeg(&mut self.decompressor, jpeg, declared, &mut self.scratch) {
+        // The marker walk first: the limits are checked on what the JPEG declares, before
+        // libjpeg-turbo spends time or memory on it.
+        let layout = camwire::inspect_jpeg(jpeg)?;
+        self.limits.check(&layout, jpeg.len())?;
+        let max_scans = self
+            .limits
+            .max_scans(usize::from(layout.width_px) * usize::from(layout.height_px));
+        if let Err(e) = self.decompressor.set_scan_limit(max_scans) {
+            return Err(DecodeError::Jpeg(format!("cannot set the scan limit: {e}")));
+        }
+        if let Err(e) = decode_jpeg(
+            &mut self.decompressor,
+            jpeg,
+            declared,
+            &self.limits,
+            &mut self.scratch,
+        ) {
             // An error can leave a libjpeg-turbo handle unusable (every later JPEG then fails
             // with the same message), so every failure gets a fresh handle.
             match new_decompressor() {
@@ -287,7 +402,7 @@ impl Decoder {
 
 fn new_decompressor() -> Result<Decompressor, turbojpeg::Error> {
     let mut decompressor = Decompressor::new()?;
-    decompressor.set_scan_limit(MAX_PROGRESSIVE_SCANS)?;
+    decompressor.set_scan_limit(MAX_SCANS)?;
     Ok(decompressor)
 }
 
@@ -297,6 +412,7 @@ fn decode_jpeg(
     decompressor: &mut Decompressor,
     jpeg: &[u8],
     declared: Option<(u16, u16)>,
+    limits: &FrameLimits,
     out: &mut Picture,
 ) -> Result<(), DecodeError> {
     let header = decompressor
@@ -311,17 +427,20 @@ fn decode_jpeg(
             });
         }
     }
+    // libjpeg-turbo's own reading of the size, checked again (the marker walk read the SOF).
     let pixels = width_px.saturating_mul(height_px);
     if width_px == 0
         || height_px == 0
         || width_px > MAX_PICTURE_DIMENSION_PX
         || height_px > MAX_PICTURE_DIMENSION_PX
+        || pixels > limits.max_pixels
         || pixels / MAX_PIXELS_PER_JPEG_BYTE > jpeg.len()
     {
         return Err(DecodeError::TooLarge {
             width_px,
             height_px,
             jpeg_bytes: jpeg.len(),
+            max_pixels: limits.max_pixels,
         });
     }
 
@@ -501,7 +620,8 @@ mod tests {
 
         for cut in [busy.len() / 2, busy.len() - 2, 20, 2] {
             let err = decoder.decode(&busy[..cut]).unwrap_err();
-            assert_eq!(err.reason(), "corrupt_jpeg", "cut at {cut}: {err}");
+            // Cut short, the marker walk finds no EOI (or a segment running past the end).
+            assert_eq!(err.reason(), "malformed_jpeg", "cut at {cut}: {err}");
         }
         assert_eq!(
             decoder.picture().unwrap().data,
@@ -582,7 +702,7 @@ mod tests {
         );
         assert_eq!(
             decoder.decode(&[0xFF, 0xD8, 0xFF]).unwrap_err().reason(),
-            "corrupt_jpeg"
+            "malformed_jpeg"
         );
         let mut future = native("cam", 16, 16, &solid_jpeg(16, 16, [0; 3], Subsamp::Sub2x2));
         future[4 + 4] = 2;

@@ -24,6 +24,8 @@ pub enum Error {
     Thread(std::io::Error),
     #[error("the receiving thread stopped unexpectedly")]
     ReceiverGone,
+    #[error("the decoding thread stopped unexpectedly")]
+    DecodeThreadGone,
     #[error("JPEG decoder: {0}")]
     Decoder(turbojpeg::Error),
     #[error("{0}")]

@@ -20,7 +20,9 @@
 pub mod app;
 pub mod config;
 pub mod decode;
+pub mod decode_thread;
 pub mod error;
+pub mod memory;
 pub mod monitor;
 pub mod overlay;
 pub mod receive;

@@ -99,6 +99,12 @@ struct Args {
     #[argh(switch)]
     version: bool,
 
+    /// largest picture decoded, in pixels (width x height); a frame declaring more is counted
+    /// as bad (too_large) without being decoded, which bounds camview's memory and decoding
+    /// time (default: 16777216, 4096x4096; at most 67108864, 8192x8192)
+    #[argh(option)]
+    max_pixels: Option<u64>,
+
     /// debugging: sleep this many milliseconds before decoding each frame, to act as a slow
     /// viewer (default: 0)
     #[argh(option, default = "0", hidden_help)]
@@ -123,6 +129,7 @@ impl Args {
 
             server_key: self.server_key,
             key: self.key,
+            max_pixels: self.max_pixels,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The SUB socket's connection state, from ZeroMQ's socket monitor: connecting, connected, or
 //! why not (refused key, failed CURVE handshake), for the screen and the headless summary.
-//! Refused connections are retried here, because libzmq gives up on them for good.
+//! Refused connections, and connections libzmq dropped for a protocol error (a message over
+//! ZMQ_MAXMSGSIZE), are connected again here, because libzmq gives up on them for good.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -16,11 +17,18 @@ const EVENT_TIMEOUT_MS: i32 = 100;
 /// After a refusal (key not allowed, CURVE on one side only) libzmq never reconnects; camview
 /// tries again after this long, so adding its key on the publisher is enough.
 pub const RETRY_REFUSED_AFTER: Duration = Duration::from_secs(3);
+/// libzmq follows a disconnect that it will repair itself with EVENT_CONNECT_RETRIED at once
+/// (the same I/O thread, in order). A disconnect not followed by one within this long was a
+/// protocol error: libzmq's session ends for good (session_base.cpp, engine_error: only
+/// connection and timeout errors reconnect). Over ZMQ_MAXMSGSIZE is such an error (the decoder
+/// fails with EMSGSIZE); camview then connects again itself.
+const ABANDONED_AFTER: Duration = Duration::from_millis(300);
 /// Connection states kept for endpoints that events name but the command line did not.
 const MAX_TRACKED_ENDPOINTS: usize = 16;
 
 // libzmq's event numbers and handshake error codes (zmq.h, stable since 4.3).
 const EVENT_CONNECTED: u16 = 0x0001;
+const EVENT_CONNECT_RETRIED: u16 = 0x0004;
 const EVENT_DISCONNECTED: u16 = 0x0200;
 const EVENT_MONITOR_STOPPED: u16 = 0x0400;
 const EVENT_HANDSHAKE_FAILED_NO_DETAIL: u16 = 0x0800;
@@ -28,6 +36,7 @@ const EVENT_HANDSHAKE_SUCCEEDED: u16 = 0x1000;
 const EVENT_HANDSHAKE_FAILED_PROTOCOL: u16 = 0x2000;
 const EVENT_HANDSHAKE_FAILED_AUTH: u16 = 0x4000;
 const MONITORED_EVENTS: u16 = EVENT_CONNECTED
+    | EVENT_CONNECT_RETRIED
     | EVENT_DISCONNECTED
     | EVENT_MONITOR_STOPPED
     | EVENT_HANDSHAKE_FAILED_NO_DETAIL
@@ -89,6 +98,9 @@ pub struct EndpointStatus {
     /// Whether this is an endpoint of the command line (only those can be reconnected).
     #[serde(skip)]
     configured: bool,
+    /// Disconnected after working, and libzmq has not said it will reconnect (yet).
+    #[serde(skip)]
+    abandoned: bool,
 }
 
 impl EndpointStatus {
@@ -102,6 +114,7 @@ impl EndpointStatus {
             disconnects: 0,
             retry_at: None,
             configured,
+            abandoned: false,
         }
     }
 
@@ -170,9 +183,16 @@ impl EndpointStatus {
                 self.disconnects += 1;
                 if self.state == LinkState::Connected {
                     self.state = LinkState::Disconnected;
+                    self.abandoned = true;
+                    self.retry_at = Some(now + ABANDONED_AFTER);
                 } else if !self.state.is_failure() {
                     self.state = LinkState::Connecting;
                 }
+            }
+            EVENT_CONNECT_RETRIED if self.abandoned => {
+                // libzmq repairs this one itself.
+                self.abandoned = false;
+                self.retry_at = None;
             }
             _ => {}
         }
@@ -283,23 +303,57 @@ impl Monitor {
         self.statuses.lock().clone()
     }
 
-    /// Connects `socket` again to each configured endpoint whose refusal is old enough (call
-    /// from the thread that owns `socket`).
-    pub fn retry_refused(&self, socket: &zmq::Socket) {
+    /// Connects `socket` again to each configured endpoint whose refusal is old enough, or
+    /// whose connection libzmq dropped without reconnecting (call from the thread that owns
+    /// `socket`). Returns how many were of the second kind: each means the publisher sent a
+    /// message over camview's size limit (or broke the ZeroMQ protocol).
+    pub fn reconnect_abandoned(&self, socket: &zmq::Socket) -> u64 {
         let now = Instant::now();
+        let mut dropped = 0;
         let due: Vec<String> = {
             let mut all = self.statuses.lock();
             all.iter_mut()
                 .filter(|s| s.configured && s.retry_at.is_some_and(|at| at <= now))
                 .map(|s| {
                     s.retry_at = None;
+                    if std::mem::take(&mut s.abandoned) {
+                        dropped += 1;
+                        let detail = format!(
+                            "ZeroMQ dropped the connection: the publisher sent a message over \
+                             {} bytes (or broke the ZeroMQ protocol); connecting again",
+                            camwire::MAX_MESSAGE_BYTES
+                        );
+                        log::warn!("{}: {detail}", s.endpoint);
+                        s.detail = Some(detail);
+                    }
                     s.endpoint.clone()
                 })
                 .collect()
         };
         for endpoint in due {
-            log::debug!("{endpoint}: connecting again after a refusal");
+            log::debug!("{endpoint}: connecting again");
             // The refused connection is gone already; disconnect only clears libzmq's record.
+            let _ = socket.disconnect(&endpoint);
+            if let Err(e) = socket.connect(&endpoint) {
+                log::warn!("cannot connect to {endpoint} again: {e}");
+            }
+        }
+        dropped
+    }
+}
+
+impl Monitor {
+    /// Drops every configured connection and connects again (call from the thread that owns
+    /// `socket`): libzmq then frees what it held for them, a half-received message included.
+    pub fn reconnect_all(&self, socket: &zmq::Socket) {
+        let endpoints: Vec<String> = self
+            .statuses
+            .lock()
+            .iter()
+            .filter(|s| s.configured)
+            .map(|s| s.endpoint.clone())
+            .collect();
+        for endpoint in endpoints {
             let _ = socket.disconnect(&endpoint);
             if let Err(e) = socket.connect(&endpoint) {
                 log::warn!("cannot connect to {endpoint} again: {e}");
@@ -384,6 +438,30 @@ mod tests {
         s.apply(EVENT_DISCONNECTED, 0, true, now);
         assert_eq!(s.state, LinkState::Disconnected);
         assert_eq!((s.handshakes_failed, s.handshakes_succeeded), (1, 1));
+    }
+
+    #[test]
+    fn a_disconnect_libzmq_does_not_repair_is_reconnected_here() {
+        let now = Instant::now();
+        let mut s = EndpointStatus::new("tcp://a:1", true);
+        s.apply(EVENT_CONNECTED, 0, false, now);
+        s.apply(EVENT_HANDSHAKE_SUCCEEDED, 0, false, now);
+        // A publisher that went away: libzmq says it retries, nothing for camview to do.
+        s.apply(EVENT_DISCONNECTED, 0, false, now);
+        s.apply(EVENT_CONNECT_RETRIED, 100, false, now);
+        assert_eq!(
+            (s.state, s.retry_at, s.abandoned),
+            (LinkState::Disconnected, None, false)
+        );
+        // A message over ZMQ_MAXMSGSIZE: a disconnect and nothing more.
+        s.apply(EVENT_CONNECTED, 0, false, now);
+        s.apply(EVENT_HANDSHAKE_SUCCEEDED, 0, false, now);
+        s.apply(EVENT_DISCONNECTED, 0, false, now);
+        assert_eq!(s.state, LinkState::Disconnected);
+        assert_eq!(
+            (s.retry_at, s.abandoned),
+            (Some(now + ABANDONED_AFTER), true)
+        );
     }
 
     #[test]

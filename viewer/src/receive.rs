@@ -4,11 +4,11 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use camwire::NewestFrame;
 
-use crate::decode::wire_reason;
+use crate::decode::{DecodeError, FrameLimits};
 use crate::error::Error;
 use crate::monitor::{EndpointStatus, Monitor};
 use crate::security::ClientKeys;
@@ -17,20 +17,45 @@ use crate::stats::BadCounts;
 /// Messages queued in ZeroMQ per connection; the thread drains faster than frames arrive, and a
 /// small queue keeps a stalled viewer from building a backlog in the socket.
 const RCVHWM_MESSAGES: i32 = 4;
-/// How often the thread wakes to notice that it should stop.
-const RECV_TIMEOUT_MS: i32 = 100;
+/// How often the thread wakes to notice that it should stop, and at least how often it looks
+/// at the heap: libzmq reads about 1 GB/s on loopback, so the heap passes its bound by at most
+/// some 20 MB before camview acts.
+const RECV_TIMEOUT_MS: i32 = 20;
+/// After dropping the connections for memory, libzmq frees what they held on its own thread:
+/// the heap is not looked at again for this long.
+const HEAP_COOLDOWN: Duration = Duration::from_millis(500);
 /// Heartbeats notice a dead link (peer gone without closing TCP) within the timeout.
 const HEARTBEAT_IVL_MS: i32 = 1000;
 const HEARTBEAT_TIMEOUT_MS: i32 = 3000;
 /// Reconnect quickly after a publisher restart, backing off to once a second.
 const RECONNECT_IVL_MS: i32 = 100;
 const RECONNECT_IVL_MAX_MS: i32 = 1000;
-/// Messages drained in one go before the newest is handed on regardless.
+/// Messages drained in one go before the newest is handed on regardless, and the longest a
+/// drain goes on (so that the heap is looked at, and a frame handed on, however fast junk
+/// arrives).
 const MAX_DRAIN_MESSAGES: usize = 1000;
+const MAX_DRAIN_TIME: Duration = Duration::from_millis(100);
+/// A round of the receiving loop that took longer than this (normally it takes at most
+/// RECV_TIMEOUT_MS) means this thread was stopped (SIGSTOP, a suspended laptop, a machine
+/// stalled): everything queued meanwhile, in libzmq and in the kernel's socket buffer, is old.
+/// libzmq brings the kernel's share in only as its queue is read, so the newest message at hand
+/// is not the newest sent; camview drops what is queued until the socket has been quiet for
+/// [`BACKLOG_QUIET_MS`] (at most for [`MAX_BACKLOG_FLUSH`]), and shows what comes after.
+const STALL_AFTER: Duration = Duration::from_secs(1);
+const BACKLOG_QUIET_MS: i64 = 20;
+const MAX_BACKLOG_FLUSH: Duration = Duration::from_secs(1);
+/// A message that waited in the hand-off longer than this was not taken because the viewer
+/// was stopped or stalled; it is dropped (counted as skipped) rather than shown that late.
+const MAX_WAIT_IN_HANDOFF: Duration = Duration::from_secs(1);
 /// A hand-off buffer above this size that is four times larger than needed is reallocated.
 const SHRINK_ABOVE_BYTES: usize = 1 << 20;
 /// Streams whose sequence numbers are followed; more are received but not checked for gaps.
 const MAX_TRACKED_STREAMS: usize = 16;
+/// The fastest a publisher can plausibly number frames (campub does at most a camera's rate,
+/// well under this). A jump in sequence numbers larger than this rate allows for the time since
+/// the stream's last frame is not loss but a sender that restarted (or lies): it counts nothing,
+/// so a forged header cannot make `lost` jump (it once reached 9223372036854775724).
+const MAX_PLAUSIBLE_FRAMES_PER_S: f64 = 1000.0;
 
 /// Where to subscribe and to what.
 #[derive(Debug, Clone)]
@@ -40,13 +65,26 @@ pub struct ReceiveConfig {
     pub subscription: Vec<u8>,
     /// CURVE keys, when the publisher encrypts.
     pub curve: Option<ClientKeys>,
+    /// What a frame may declare; anything beyond is refused here, before it can displace a
+    /// frame waiting to be shown.
+    pub limits: FrameLimits,
+    /// Heap camview may use (`memory::heap_bound_bytes`); past it the connections are made
+    /// again. `None`: not watched.
+    pub heap_bound_bytes: Option<usize>,
+}
+
+/// A received message and when it was handed over.
+#[derive(Debug, Default)]
+struct Stamped {
+    at: Option<Instant>,
+    bytes: Vec<u8>,
 }
 
 /// What the receiving thread counted.
 #[derive(Debug, Default)]
 pub struct ReceiveCounters {
     received: AtomicU64,
-    /// Plausible messages that a newer one replaced within one drain.
+    /// Plausible messages that a newer one replaced within one drain, or that waited too long.
     drained: AtomicU64,
     /// Native frames the publisher sent but this viewer never received (gaps in sequence
     /// numbers): the publisher dropped them because the link to this viewer was too slow.
@@ -81,7 +119,7 @@ impl ReceiveCounters {
 
 /// The running receiver. Dropping it stops and joins the thread.
 pub struct Receiver {
-    newest: Arc<NewestFrame<Vec<u8>>>,
+    newest: Arc<NewestFrame<Stamped>>,
     counters: Arc<ReceiveCounters>,
     monitor: Arc<Monitor>,
     stop: Arc<AtomicBool>,
@@ -123,10 +161,13 @@ impl Receiver {
                 Arc::clone(&stop),
                 Arc::clone(&monitor),
             );
+            let limits = config.limits;
+            let heap_bound = config.heap_bound_bytes;
             std::thread::Builder::new()
                 .name("receive".into())
                 .spawn(move || {
-                    receive_loop(&socket, &newest, &counters, &stop, &monitor);
+                    let watch = HeapWatch::new(heap_bound);
+                    receive_loop(&socket, &newest, &counters, &stop, &monitor, &limits, watch);
                     // Closing the socket before the context lets the context end at once.
                     drop(socket);
                     drop(context);
@@ -148,14 +189,30 @@ impl Receiver {
         self.monitor.statuses()
     }
 
-    /// The newest message, waiting up to `timeout` for one.
+    /// The newest message, waiting up to `timeout` for one. A message that waited longer than
+    /// [`MAX_WAIT_IN_HANDOFF`] (the viewer was stopped) is skipped: a newer one is on its way.
     pub fn take(&self, timeout: Duration) -> Result<Vec<u8>, camwire::TakeError> {
-        self.newest.take(timeout)
+        let deadline = Instant::now() + timeout;
+        loop {
+            let item = self
+                .newest
+                .take(deadline.saturating_duration_since(Instant::now()))?;
+            let waited = item.at.map(|at| at.elapsed());
+            if waited.is_some_and(|w| w > MAX_WAIT_IN_HANDOFF) {
+                self.counters.drained.fetch_add(1, Ordering::Relaxed);
+                self.newest.recycle(item);
+                continue;
+            }
+            return Ok(item.bytes);
+        }
     }
 
     /// Gives a taken message's buffer back for reuse.
     pub fn recycle(&self, buffer: Vec<u8>) {
-        self.newest.recycle(buffer);
+        self.newest.recycle(Stamped {
+            at: None,
+            bytes: buffer,
+        });
     }
 
     pub fn received(&self) -> u64 {
@@ -229,21 +286,38 @@ enum Received {
 
 fn receive_loop(
     socket: &zmq::Socket,
-    newest: &NewestFrame<Vec<u8>>,
+    newest: &NewestFrame<Stamped>,
     counters: &ReceiveCounters,
     stop: &AtomicBool,
     monitor: &Monitor,
+    limits: &FrameLimits,
+    mut heap: HeapWatch,
 ) {
-    let mut spare: Option<Vec<u8>> = None;
-    let mut gaps = SeqGaps::default();
+    let mut spare: Option<Stamped> = None;
+    let mut screen = Screen {
+        gaps: SeqGaps::default(),
+        limits: *limits,
+        base64: Vec::new(),
+    };
     while !stop.load(Ordering::Relaxed) {
-        monitor.retry_refused(socket);
-        let mut pending = match receive_one(socket, 0, counters, &mut gaps) {
+        for _ in 0..monitor.reconnect_abandoned(socket) {
+            counters.add_bad("oversized");
+        }
+        if heap.over_bound() {
+            counters.add_bad("oversized");
+            monitor.reconnect_all(socket);
+        }
+        let round_started = Instant::now();
+        let mut pending = match receive_one(socket, 0, counters, &mut screen) {
             Received::Plausible(msg) => Some(msg),
             Received::Refused | Received::Nothing => None,
         };
+        let drain_until = Instant::now() + MAX_DRAIN_TIME;
         for _ in 0..MAX_DRAIN_MESSAGES {
-            match receive_one(socket, zmq::DONTWAIT, counters, &mut gaps) {
+            if Instant::now() > drain_until {
+                break;
+            }
+            match receive_one(socket, zmq::DONTWAIT, counters, &mut screen) {
                 Received::Plausible(msg) => {
                     if pending.replace(msg).is_some() {
                         counters.drained.fetch_add(1, Ordering::Relaxed);
@@ -253,21 +327,150 @@ fn receive_loop(
                 Received::Nothing => break,
             }
         }
+        if round_started.elapsed() > STALL_AFTER {
+            let old =
+                u64::from(pending.take().is_some()) + flush_backlog(socket, counters, &mut screen);
+            counters.drained.fetch_add(old, Ordering::Relaxed);
+            log::info!(
+                "resumed after a stall of {:.1?}: dropped {old} frames queued meanwhile",
+                round_started.elapsed()
+            );
+        }
         if let Some(msg) = pending {
-            let mut buffer = spare.take().or_else(|| newest.spare()).unwrap_or_default();
-            fill(&mut buffer, &msg);
-            spare = newest.put(buffer);
+            let mut item = spare.take().or_else(|| newest.spare()).unwrap_or_default();
+            fill(&mut item.bytes, &msg);
+            item.at = Some(Instant::now());
+            spare = newest.put(item);
         }
     }
 }
 
-/// Receives one whole message and screens it with the wire format's (cheap) checks, so that a
-/// burst of garbage is counted here and never displaces a good frame waiting to be shown.
+/// Looks at the heap against its bound, at most once per receiving round.
+struct HeapWatch {
+    bound_bytes: Option<usize>,
+    quiet_until: Instant,
+    times_over: u64,
+}
+
+impl HeapWatch {
+    fn new(bound_bytes: Option<usize>) -> Self {
+        let measurable = crate::memory::heap_in_use_bytes().is_some();
+        if bound_bytes.is_some() && !measurable {
+            log::info!("the heap cannot be measured here: its bound is not enforced");
+        }
+        Self {
+            bound_bytes: bound_bytes.filter(|_| measurable),
+            quiet_until: Instant::now(),
+            times_over: 0,
+        }
+    }
+
+    /// `true` when the heap is over its bound (and was not just found so): the connections
+    /// must be dropped. Only a message larger than the limits can do that, and the only such
+    /// message libzmq accepts is a multipart one, each part within ZMQ_MAXMSGSIZE.
+    fn over_bound(&mut self) -> bool {
+        let Some(bound) = self.bound_bytes else {
+            return false;
+        };
+        let now = Instant::now();
+        if now < self.quiet_until {
+            return false;
+        }
+        let Some(in_use) = crate::memory::heap_in_use_bytes() else {
+            return false;
+        };
+        if in_use <= bound {
+            return false;
+        }
+        self.times_over += 1;
+        self.quiet_until = now + HEAP_COOLDOWN;
+        if self.times_over <= 5 || self.times_over.is_power_of_two() {
+            log::warn!(
+                "heap at {} MiB, over camview's bound of {} MiB ({} times so far): a publisher \
+                 is sending a message over the {} byte limit (in parts); connecting again",
+                in_use >> 20,
+                bound >> 20,
+                self.times_over,
+                camwire::MAX_MESSAGE_BYTES
+            );
+        }
+        true
+    }
+}
+
+/// Receives and drops what was queued while this thread was stopped, until nothing comes for
+/// [`BACKLOG_QUIET_MS`]; returns how many plausible frames were dropped.
+fn flush_backlog(socket: &zmq::Socket, counters: &ReceiveCounters, screen: &mut Screen) -> u64 {
+    let until = Instant::now() + MAX_BACKLOG_FLUSH;
+    let mut dropped = 0;
+    while Instant::now() < until {
+        match socket.poll(zmq::POLLIN, BACKLOG_QUIET_MS) {
+            Ok(n) if n > 0 => {}
+            _ => break,
+        }
+        while let received @ (Received::Plausible(_) | Received::Refused) =
+            receive_one(socket, zmq::DONTWAIT, counters, screen)
+        {
+            dropped += u64::from(matches!(received, Received::Plausible(_)));
+        }
+    }
+    dropped
+}
+
+/// What the receiving thread checks each message with, and keeps between messages.
+struct Screen {
+    gaps: SeqGaps,
+    limits: FrameLimits,
+    /// Decoded base64 text, reused.
+    base64: Vec<u8>,
+}
+
+impl Screen {
+    /// Everything about a message that can be checked without decoding its picture: the wire
+    /// format, the JPEG's marker structure, the limits, and that a native header's size is the
+    /// JPEG's. Only a message that passes may become the newest, so junk that merely starts like
+    /// a JPEG, or a decompression bomb, never displaces a real frame.
+    /// Returns how many frames of a native stream went missing before this one.
+    fn check(&mut self, msg: &[u8]) -> Result<u64, DecodeError> {
+        let mut native = None;
+        let (jpeg, declared) = match camwire::classify(msg)? {
+            camwire::Message::Native(frame) => {
+                native = Some((frame.stream, frame.header.seq));
+                (
+                    frame.jpeg,
+                    Some((frame.header.width_px, frame.header.height_px)),
+                )
+            }
+            camwire::Message::BareJpeg(jpeg) => (jpeg, None),
+            camwire::Message::Base64(text) => {
+                camwire::decode_base64_into(text, &mut self.base64)?;
+                (&self.base64[..], None)
+            }
+        };
+        let layout = camwire::inspect_jpeg(jpeg)?;
+        if let Some(header) = declared {
+            if header != (layout.width_px, layout.height_px) {
+                return Err(DecodeError::SizeMismatch {
+                    header,
+                    jpeg: (usize::from(layout.width_px), usize::from(layout.height_px)),
+                });
+            }
+        }
+        self.limits.check(&layout, jpeg.len())?;
+        // Only frames that pass everything move the sequence numbers on.
+        Ok(native.map_or(0, |(stream, seq)| {
+            self.gaps.observe(stream, seq, Instant::now())
+        }))
+    }
+}
+
+/// Receives one whole message and screens it (see [`Screen::check`]), so that a burst of
+/// garbage is counted here and never displaces a good frame waiting to be shown.
 fn receive_one(
     socket: &zmq::Socket,
     flags: i32,
     counters: &ReceiveCounters,
-    gaps: &mut SeqGaps,
+    screen: &mut Screen,
 ) -> Received {
     let mut msg = zmq::Message::new();
     match socket.recv(&mut msg, flags) {
@@ -290,41 +493,60 @@ fn receive_one(
         counters.add_bad("multipart");
         return Received::Refused;
     }
-    match camwire::classify(&msg) {
-        Ok(message) => {
-            if let camwire::Message::Native(frame) = message {
-                let missing = gaps.observe(frame.stream, frame.header.seq);
-                counters.lost.fetch_add(missing, Ordering::Relaxed);
-            }
+    match screen.check(&msg) {
+        Ok(missing) => {
+            add_saturating(&counters.lost, missing);
             Received::Plausible(msg)
         }
         Err(e) => {
             log::debug!("refused a message: {e}");
-            counters.add_bad(wire_reason(&e));
+            counters.add_bad(e.reason());
             Received::Refused
         }
+    }
+}
+
+/// Adds to a counter without ever wrapping around.
+fn add_saturating(counter: &AtomicU64, n: u64) {
+    if n > 0 {
+        // fetch_update only fails when the closure returns None, which this one never does.
+        let _ = counter.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+            Some(v.saturating_add(n))
+        });
     }
 }
 
 /// Follows each stream's sequence numbers to count the frames that never arrived.
 #[derive(Debug, Default)]
 struct SeqGaps {
-    last_seq: Vec<(String, u64)>,
+    /// Stream name, last sequence number, when it arrived.
+    last_seq: Vec<(String, u64, Instant)>,
 }
 
 impl SeqGaps {
-    /// Records `seq` for `stream`; returns how many frames were skipped since the last one. A
-    /// sequence number that goes back means the publisher restarted: no loss is counted.
-    fn observe(&mut self, stream: &str, seq: u64) -> u64 {
-        match self.last_seq.iter_mut().find(|(name, _)| name == stream) {
-            Some((_, last)) => {
+    /// Records `seq` for `stream` arriving at `now`; returns how many frames were skipped since
+    /// the last one. A sequence number that goes back, or jumps further ahead than a publisher
+    /// could have counted since the last frame (see [`MAX_PLAUSIBLE_FRAMES_PER_S`]), means the
+    /// publisher restarted (or the header lies): no loss is counted, and counting starts again.
+    fn observe(&mut self, stream: &str, seq: u64, now: Instant) -> u64 {
+        match self.last_seq.iter_mut().find(|(name, ..)| name == stream) {
+            Some((_, last, at)) => {
                 let missing = seq.saturating_sub(*last).saturating_sub(1);
+                let elapsed_s = now.saturating_duration_since(*at).as_secs_f64();
+                // At least one frame's worth, so that two frames in the same instant with one
+                // missing between them still count it.
+                let plausible = (elapsed_s * MAX_PLAUSIBLE_FRAMES_PER_S).ceil().max(1.0);
                 *last = seq;
-                missing
+                *at = now;
+                if missing as f64 > plausible {
+                    0
+                } else {
+                    missing
+                }
             }
             None => {
                 if self.last_seq.len() < MAX_TRACKED_STREAMS {
-                    self.last_seq.push((stream.to_owned(), seq));
+                    self.last_seq.push((stream.to_owned(), seq, now));
                 }
                 0
             }
@@ -361,22 +583,78 @@ mod tests {
     #[test]
     fn sequence_gaps_count_lost_frames_per_stream() {
         let mut gaps = SeqGaps::default();
+        let t = Instant::now();
+        let ms = |n: u64| t + Duration::from_millis(n);
         assert_eq!(
-            gaps.observe("a", 10),
+            gaps.observe("a", 10, ms(0)),
             0,
             "the first frame seen loses nothing"
         );
-        assert_eq!(gaps.observe("a", 11), 0);
-        assert_eq!(gaps.observe("b", 500), 0, "streams are followed separately");
-        assert_eq!(gaps.observe("a", 15), 3);
-        assert_eq!(gaps.observe("b", 502), 1);
-        assert_eq!(gaps.observe("a", 2), 0, "a publisher restart is not a loss");
-        assert_eq!(gaps.observe("a", 4), 1);
-        assert_eq!(gaps.observe("a", 4), 0, "a repeat is not a loss");
+        assert_eq!(gaps.observe("a", 11, ms(33)), 0);
+        assert_eq!(
+            gaps.observe("b", 500, ms(40)),
+            0,
+            "streams are followed separately"
+        );
+        assert_eq!(gaps.observe("a", 15, ms(166)), 3);
+        assert_eq!(gaps.observe("b", 502, ms(170)), 1);
+        assert_eq!(
+            gaps.observe("a", 2, ms(200)),
+            0,
+            "a publisher restart is not a loss"
+        );
+        assert_eq!(
+            gaps.observe("a", 4, ms(200)),
+            1,
+            "same instant, one missing"
+        );
+        assert_eq!(gaps.observe("a", 4, ms(233)), 0, "a repeat is not a loss");
+        // A long outage: 10 s at 30 fps is plausible and counted.
+        assert_eq!(gaps.observe("a", 305, ms(10_233)), 300);
         for i in 0..100 {
-            gaps.observe(&format!("s{i}"), 0);
+            gaps.observe(&format!("s{i}"), 0, ms(0));
         }
         assert!(gaps.last_seq.len() <= MAX_TRACKED_STREAMS);
+    }
+
+    #[test]
+    fn lying_sequence_numbers_never_inflate_the_loss() {
+        let mut gaps = SeqGaps::default();
+        let t = Instant::now();
+        let lost = AtomicU64::new(0);
+        let mut at = t;
+        // Headers that jump to the end of the range and back, a microsecond apart.
+        for (i, seq) in [0, u64::MAX - 100, 1, u64::MAX, 2, u64::MAX / 2, 3, 1 << 40]
+            .into_iter()
+            .cycle()
+            .take(10_000)
+            .enumerate()
+        {
+            at = t + Duration::from_micros(i as u64);
+            add_saturating(&lost, gaps.observe("liar", seq, at));
+        }
+        assert_eq!(
+            lost.load(Ordering::Relaxed),
+            0,
+            "jumps are restarts, not loss"
+        );
+        // Counting goes on normally afterwards.
+        gaps.observe("liar", 100, at + Duration::from_secs(1));
+        assert_eq!(gaps.observe("liar", 103, at + Duration::from_secs(2)), 2);
+        // 1000 frames in one second is the most that counts; more is a restart.
+        assert_eq!(
+            gaps.observe("liar", 1104, at + Duration::from_secs(3)),
+            1000
+        );
+        assert_eq!(gaps.observe("liar", 3106, at + Duration::from_secs(4)), 0);
+    }
+
+    #[test]
+    fn the_counter_saturates() {
+        let counter = AtomicU64::new(u64::MAX - 1);
+        add_saturating(&counter, 5);
+        add_saturating(&counter, u64::MAX);
+        assert_eq!(counter.load(Ordering::Relaxed), u64::MAX);
     }
 
     #[test]
@@ -385,6 +663,8 @@ mod tests {
             endpoints: vec!["tcp://:nope".into()],
             subscription: Vec::new(),
             curve: None,
+            limits: FrameLimits::default(),
+            heap_bound_bytes: None,
         };
         let err = Receiver::start(&config).err().expect("connect must fail");
         assert!(err.to_string().contains("connect to tcp://:nope"), "{err}");

@@ -38,6 +38,8 @@ pub enum WireError {
     PayloadLength { declared: u32, actual: usize },
     #[error("payload does not start with a JPEG SOI marker")]
     NotJpeg,
+    #[error("malformed JPEG: {0}")]
+    MalformedJpeg(&'static str),
     #[error("invalid base64: {0}")]
     Base64(String),
 }

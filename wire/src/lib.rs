@@ -28,6 +28,7 @@ mod detect;
 #[doc(hidden)]
 pub mod fuzzing;
 mod header;
+mod jpeg;
 mod newest;
 
 pub use detect::{classify, decode_base64_into, Message, NativeFrame};
@@ -35,13 +36,17 @@ pub use header::{
     encode_native, parse_native, FrameHeader, StreamName, WireError, CODEC_JPEG, HEADER_LEN, MAGIC,
     MAX_DIMENSION_PX, MAX_STREAM_NAME_LEN, VERSION,
 };
+pub use jpeg::{inspect_jpeg, JpegLayout};
 pub use newest::{NewestFrame, TakeError};
 
 /// The TCP port of the tutorial, kept so its scripts and ours meet by default.
 pub const DEFAULT_PORT: u16 = 5555;
 
-/// Largest message either program accepts (bytes). A 4K JPEG at q100 stays well under this;
-/// receivers set it as ZMQ_MAXMSGSIZE so a hostile peer cannot make them allocate more.
+/// Largest message either program sends or accepts (bytes), whole: for a multipart message
+/// (which no sender of this format makes) the sum of its parts. campub skips a frame whose
+/// message would be larger; receivers set it as ZMQ_MAXMSGSIZE (libzmq applies it per part and
+/// drops the connection of a peer that exceeds it). A 4096x2304 JPEG of camera noise at q100 is
+/// larger (18.6 MB), so campub skips such frames; at q90 or below it fits.
 pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 
 /// Wall-clock time now, in nanoseconds since the Unix epoch (0 if the clock is before 1970).
