@@ -17,7 +17,8 @@ use campub::frame::{RawFrame, YuvPlanes};
 use campub::pipeline::FrameProcessor;
 use campub::publish::{Publisher, WireMode};
 use campub::scale::Scaler;
-use camwire::{NewestFrame, StreamName};
+use camthreads::NewestFrame;
+use camwire::StreamName;
 use criterion::{BenchmarkId, Criterion};
 
 type Crit = Criterion<CpuTime>;

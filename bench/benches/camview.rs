@@ -172,7 +172,7 @@ fn round_trip(c: &mut Crit, messages: &[Vec<u8>]) {
                 .expect("publish");
             match receiver.take(LOST_AFTER) {
                 Ok(msg) => break msg,
-                Err(camwire::TakeError::Timeout) if lost < MAX_LOST => lost += 1,
+                Err(camthreads::TakeError::Timeout) if lost < MAX_LOST => lost += 1,
                 Err(e) => panic!("receive: {e:?} ({lost} messages lost before)"),
             }
         };

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use camwire::{NewestFrame, TakeError};
+use camthreads::{NewestFrame, TakeError};
 
 use crate::capture::{self, CaptureCounters, CaptureError, FrameSource};
 use crate::config::{Config, SourceKind};

@@ -1,11 +1,11 @@
 //! CURVE on the PUB socket and the ZAP handler that admits only the viewers on the allow-list:
 //! a thread answering libzmq's ZAP 1.0 requests, reloading the list when SIGHUP asks for it.
 
+use camthreads::Worker;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use camkeys::{KeyPair, PublicKey};
@@ -64,8 +64,7 @@ pub fn make_curve_server(socket: &zmq::Socket, pair: &KeyPair) -> zmq::Result<()
 
 /// The running ZAP handler; dropping it stops and joins the thread.
 pub struct ZapHandler {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    _worker: Worker,
 }
 
 impl ZapHandler {
@@ -80,29 +79,9 @@ impl ZapHandler {
         let socket = context.socket(zmq::REP).map_err(SecurityError::Zap)?;
         socket.set_linger(0).map_err(SecurityError::Zap)?;
         socket.bind(ZAP_ENDPOINT).map_err(SecurityError::Zap)?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread = {
-            let stop = Arc::clone(&stop);
-            std::thread::Builder::new()
-                .name("zap".into())
-                .spawn(move || serve(&socket, allow, &stop, &reload))
-                .map_err(SecurityError::Thread)?
-        };
-        Ok(Self {
-            stop,
-            thread: Some(thread),
-        })
-    }
-}
-
-impl Drop for ZapHandler {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            if thread.join().is_err() {
-                log::error!("the ZAP handler thread panicked");
-            }
-        }
+        let worker = Worker::spawn("zap", move |stop| serve(&socket, allow, stop, &reload))
+            .map_err(SecurityError::Thread)?;
+        Ok(Self { _worker: worker })
     }
 }
 

@@ -3,9 +3,9 @@
 //! Refused connections, and connections libzmq dropped for a protocol error (a message over
 //! ZMQ_MAXMSGSIZE), are connected again here, because libzmq gives up on them for good.
 
+use camthreads::Worker;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -244,8 +244,7 @@ impl Statuses {
 /// The monitor thread and the states it keeps. Dropping it stops and joins the thread.
 pub struct Monitor {
     statuses: Arc<Statuses>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    _worker: Worker,
 }
 
 static NEXT_MONITOR: AtomicU32 = AtomicU32::new(0);
@@ -283,18 +282,16 @@ impl Monitor {
                 .map(|e| EndpointStatus::new(e, true))
                 .collect(),
         )));
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread = {
-            let (statuses, stop) = (Arc::clone(&statuses), Arc::clone(&stop));
-            std::thread::Builder::new()
-                .name("monitor".into())
-                .spawn(move || watch(&events, &statuses, &stop, curve))
-                .map_err(Error::Thread)?
+        let worker = {
+            let statuses = Arc::clone(&statuses);
+            Worker::spawn("monitor", move |stop| {
+                watch(&events, &statuses, stop, curve)
+            })
+            .map_err(Error::Thread)?
         };
         Ok(Self {
             statuses,
-            stop,
-            thread: Some(thread),
+            _worker: worker,
         })
     }
 
@@ -357,17 +354,6 @@ impl Monitor {
             let _ = socket.disconnect(&endpoint);
             if let Err(e) = socket.connect(&endpoint) {
                 log::warn!("cannot connect to {endpoint} again: {e}");
-            }
-        }
-    }
-}
-
-impl Drop for Monitor {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            if thread.join().is_err() {
-                log::error!("the monitor thread panicked");
             }
         }
     }

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use camwire::NewestFrame;
+use camthreads::NewestFrame;
 
 use crate::decode::{DecodeError, FrameLimits};
 use crate::error::Error;
@@ -191,7 +191,7 @@ impl Receiver {
 
     /// The newest message, waiting up to `timeout` for one. A message that waited longer than
     /// [`MAX_WAIT_IN_HANDOFF`] (the viewer was stopped) is skipped: a newer one is on its way.
-    pub fn take(&self, timeout: Duration) -> Result<Vec<u8>, camwire::TakeError> {
+    pub fn take(&self, timeout: Duration) -> Result<Vec<u8>, camthreads::TakeError> {
         let deadline = Instant::now() + timeout;
         loop {
             let item = self

@@ -1,4 +1,4 @@
-//! The message format shared by `campub` and `camview`, and the one hand-off both pipelines use.
+//! The message format shared by `campub` and `camview`.
 //!
 //! A published message is one ZeroMQ frame in one of three shapes, told apart by [`classify`]:
 //!
@@ -29,7 +29,6 @@ mod detect;
 pub mod fuzzing;
 mod header;
 mod jpeg;
-mod newest;
 
 pub use detect::{classify, decode_base64_into, Message, NativeFrame};
 pub use header::{
@@ -37,7 +36,6 @@ pub use header::{
     MAX_DIMENSION_PX, MAX_STREAM_NAME_LEN, VERSION,
 };
 pub use jpeg::{inspect_jpeg, JpegLayout};
-pub use newest::{NewestFrame, TakeError};
 
 /// The TCP port of the tutorial, kept so its scripts and ours meet by default.
 pub const DEFAULT_PORT: u16 = 5555;

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use camwire::NewestFrame;
+use camthreads::NewestFrame;
 
 use crate::frame::RawFrame;
 
@@ -209,9 +209,14 @@ mod tests {
         .unwrap();
         let err = thread.join().unwrap().unwrap_err();
         assert!(err.to_string().contains("lost mid-stream"), "{err}");
-        assert!(handoff.is_closed());
         assert_eq!(counters.captured.load(Ordering::Relaxed), 2);
         assert_eq!(handoff.replaced(), 1);
+        // Closed: the newest frame is still handed out, then the consumer is told.
+        assert!(handoff.take(Duration::ZERO).is_ok());
+        assert_eq!(
+            handoff.take(Duration::from_secs(1)).err(),
+            Some(camthreads::TakeError::Closed)
+        );
     }
 
     #[test]

@@ -136,10 +136,6 @@ impl<T> NewestFrame<T> {
         self.ready.notify_all();
         self.recycled.notify_all();
     }
-
-    pub fn is_closed(&self) -> bool {
-        self.lock().closed
-    }
 }
 
 #[cfg(test)]
