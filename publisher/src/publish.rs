@@ -2,7 +2,6 @@
 //! tutorial's base64). Memory and latency stay bounded: each subscriber's queue holds only the
 //! newest frame, and its connection only a little unsent data (see `listener`).
 
-use base64::Engine as _;
 use camkeys::KeyPair;
 use camwire::{encode_native, FrameHeader, StreamName};
 
@@ -136,16 +135,7 @@ impl Publisher {
                 };
                 encode_native(&self.stream, &header, jpeg, &mut self.message);
             }
-            WireMode::Base64 => {
-                self.message.clear();
-                let engine = &base64::engine::general_purpose::STANDARD;
-                self.message
-                    .resize(base64::encoded_len(jpeg.len(), true).unwrap_or(0), 0);
-                let written = engine
-                    .encode_slice(jpeg, &mut self.message)
-                    .map_err(|_| PublishError::Send(zmq::Error::EMSGSIZE))?;
-                self.message.truncate(written);
-            }
+            WireMode::Base64 => camwire::encode_base64_into(jpeg, &mut self.message),
         }
         if self.message.len() > camwire::MAX_MESSAGE_BYTES {
             return Ok(None);

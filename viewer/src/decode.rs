@@ -3,10 +3,8 @@
 
 use std::fmt;
 
-use camwire::{Message, WireError};
+use camwire::{Message, MessageKind, WireError};
 use turbojpeg::{Decompressor, Image, PixelFormat, Subsamp, YuvImage};
-
-use crate::stats::SourceFormat;
 
 /// Largest picture width or height camview decodes; larger JPEGs are refused before allocating.
 pub const MAX_PICTURE_DIMENSION_PX: usize = 8192;
@@ -125,7 +123,7 @@ impl DecodeError {
     /// A short snake_case word for the counts in the banner and the JSON summary.
     pub fn reason(&self) -> &'static str {
         match self {
-            DecodeError::Wire(e) => wire_reason(e),
+            DecodeError::Wire(e) => e.reason(),
             DecodeError::Jpeg(_) => "corrupt_jpeg",
             DecodeError::SizeMismatch { .. } => "size_mismatch",
             DecodeError::TooLarge { .. } => "too_large",
@@ -171,24 +169,6 @@ impl fmt::Display for DecodeError {
 impl From<WireError> for DecodeError {
     fn from(e: WireError) -> Self {
         DecodeError::Wire(e)
-    }
-}
-
-/// The count word for a message the wire format already refuses.
-pub fn wire_reason(e: &WireError) -> &'static str {
-    match e {
-        WireError::Empty => "empty",
-        WireError::Unrecognised(_) => "unrecognised",
-        WireError::Truncated { .. } => "truncated",
-        WireError::BadStreamName => "bad_stream_name",
-        WireError::UnsupportedVersion { .. } => "unsupported_version",
-        WireError::UnsupportedCodec(_) => "unsupported_codec",
-        WireError::BadHeaderLength(_) => "bad_header_length",
-        WireError::BadDimensions { .. } => "bad_dimensions",
-        WireError::PayloadLength { .. } => "payload_length",
-        WireError::NotJpeg => "not_jpeg",
-        WireError::MalformedJpeg(_) => "malformed_jpeg",
-        WireError::Base64(_) => "bad_base64",
     }
 }
 
@@ -286,7 +266,7 @@ impl Picture {
 /// What is known about the picture besides its pixels.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FrameInfo {
-    pub source: SourceFormat,
+    pub source: MessageKind,
     /// The stream name (native messages only; empty otherwise).
     pub stream: String,
     pub seq: Option<u64>,
@@ -328,11 +308,11 @@ impl Decoder {
     /// picture is untouched.
     pub fn decode(&mut self, msg: &[u8]) -> Result<(), DecodeError> {
         let (jpeg, source, native) = match camwire::classify(msg)? {
-            Message::Native(frame) => (frame.jpeg, SourceFormat::Native, Some(frame)),
-            Message::BareJpeg(jpeg) => (jpeg, SourceFormat::BareJpeg, None),
+            Message::Native(frame) => (frame.jpeg, MessageKind::Native, Some(frame)),
+            Message::BareJpeg(jpeg) => (jpeg, MessageKind::BareJpeg, None),
             Message::Base64(text) => {
                 camwire::decode_base64_into(text, &mut self.base64)?;
-                (&self.base64[..], SourceFormat::Base64, None)
+                (&self.base64[..], MessageKind::Base64, None)
             }
         };
         let declared = native
@@ -542,7 +522,7 @@ mod tests {
         let info = decoder.info().unwrap();
         assert_eq!(
             (info.source, info.stream.as_str(), info.seq),
-            (SourceFormat::Native, "cam", Some(42))
+            (MessageKind::Native, "cam", Some(42))
         );
         assert_eq!(info.capture_unix_ns, Some(123));
         assert_eq!(
@@ -576,7 +556,7 @@ mod tests {
             assert_eq!(picture.layout, Layout::Rgb24, "{subsamp:?}");
             assert_eq!(picture.data.len(), 16 * 8 * 3);
             assert!(picture.planes().is_none());
-            assert_eq!(decoder.info().unwrap().source, SourceFormat::BareJpeg);
+            assert_eq!(decoder.info().unwrap().source, MessageKind::BareJpeg);
         }
     }
 
@@ -586,7 +566,7 @@ mod tests {
         let text = base64::engine::general_purpose::STANDARD.encode(&jpeg);
         let mut decoder = Decoder::new().unwrap();
         decoder.decode(text.as_bytes()).unwrap();
-        assert_eq!(decoder.info().unwrap().source, SourceFormat::Base64);
+        assert_eq!(decoder.info().unwrap().source, MessageKind::Base64);
         assert_eq!(
             decoder.jpeg().unwrap(),
             &jpeg[..],

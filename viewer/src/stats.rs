@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use camwire::MessageKind;
 use serde::Serialize;
 
 use crate::monitor::EndpointStatus;
@@ -139,25 +140,6 @@ fn nearest_rank(sorted: &[f64], percent: f64) -> Option<f64> {
     sorted.get(rank.clamp(1, sorted.len()) - 1).copied()
 }
 
-/// Which of the three message shapes a shown frame came in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SourceFormat {
-    Native,
-    Base64,
-    BareJpeg,
-}
-
-impl SourceFormat {
-    /// How the banner names a sender that gives no stream name.
-    pub fn label(self) -> &'static str {
-        match self {
-            SourceFormat::Native => "native",
-            SourceFormat::Base64 => "tutorial base64",
-            SourceFormat::BareJpeg => "bare JPEG",
-        }
-    }
-}
-
 /// Shown frames by message shape.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct SourceCounts {
@@ -210,7 +192,7 @@ impl ShownStats {
     pub fn record(
         &mut self,
         now: Instant,
-        source: SourceFormat,
+        source: MessageKind,
         stream: Option<&str>,
         latency: Option<Latency>,
     ) {
@@ -223,9 +205,9 @@ impl ShownStats {
         }
         self.last_at = Some(now);
         match source {
-            SourceFormat::Native => self.sources.native += 1,
-            SourceFormat::Base64 => self.sources.base64 += 1,
-            SourceFormat::BareJpeg => self.sources.bare += 1,
+            MessageKind::Native => self.sources.native += 1,
+            MessageKind::Base64 => self.sources.base64 += 1,
+            MessageKind::BareJpeg => self.sources.bare += 1,
         }
         if let Some(name) = stream {
             if let Some(count) = self.streams.get_mut(name) {
@@ -538,19 +520,19 @@ mod tests {
         let start = Instant::now();
         shown.record(
             start,
-            SourceFormat::Native,
+            MessageKind::Native,
             Some("a"),
             Some(Latency::Ms(5.0)),
         );
         shown.record(
             start + Duration::from_millis(100),
-            SourceFormat::Base64,
+            MessageKind::Base64,
             None,
             None,
         );
         shown.record(
             start + Duration::from_millis(200),
-            SourceFormat::Native,
+            MessageKind::Native,
             Some("a"),
             None,
         );
@@ -568,7 +550,7 @@ mod tests {
         assert_eq!(shown.max_gap, Some(Duration::from_millis(100)));
         shown.record(
             start + Duration::from_millis(1200),
-            SourceFormat::Native,
+            MessageKind::Native,
             Some("a"),
             None,
         );

@@ -15,6 +15,37 @@ pub enum Message<'a> {
     BareJpeg(&'a [u8]),
 }
 
+/// Which of the three shapes a message has, without its contents: what a viewer counts and
+/// names per sender.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageKind {
+    Native,
+    Base64,
+    BareJpeg,
+}
+
+impl MessageKind {
+    /// How a viewer names a sender that gives no stream name.
+    pub fn label(self) -> &'static str {
+        match self {
+            MessageKind::Native => "native",
+            MessageKind::Base64 => "tutorial base64",
+            MessageKind::BareJpeg => "bare JPEG",
+        }
+    }
+}
+
+impl Message<'_> {
+    /// This message's shape.
+    pub fn kind(&self) -> MessageKind {
+        match self {
+            Message::Native(_) => MessageKind::Native,
+            Message::Base64(_) => MessageKind::Base64,
+            Message::BareJpeg(_) => MessageKind::BareJpeg,
+        }
+    }
+}
+
 /// A native message's parts.
 #[derive(Debug, PartialEq, Eq)]
 pub struct NativeFrame<'a> {
@@ -46,6 +77,19 @@ pub fn classify(msg: &[u8]) -> Result<Message<'_>, WireError> {
     }
 }
 
+/// Writes `jpeg` as the tutorial's base64 message into `out` (cleared first, capacity kept):
+/// exactly what the tutorial's `base64.b64encode(buffer)` sends, padding included.
+pub fn encode_base64_into(jpeg: &[u8], out: &mut Vec<u8>) {
+    // Into the vector's own bytes (sized first): no temporary String per frame.
+    let len = base64::encoded_len(jpeg.len(), true).unwrap_or(0);
+    out.clear();
+    out.resize(len, 0);
+    let written = base64::engine::general_purpose::STANDARD
+        .encode_slice(jpeg, out)
+        .unwrap_or(0); // cannot fail: `out` has exactly the encoded length
+    out.truncate(written);
+}
+
 /// Decodes the tutorial's base64 text into `out` (cleared first, capacity kept), exactly as
 /// Python's `base64.b64decode` reads what `b64encode` wrote.
 pub fn decode_base64_into(text: &[u8], out: &mut Vec<u8>) -> Result<(), WireError> {
@@ -65,6 +109,16 @@ mod tests {
     use crate::{encode_native, StreamName};
 
     const JPEG: &[u8] = &[0xFF, 0xD8, 0xFF, 0xDB, 0, 4, 0xFF, 0xD9];
+
+    #[test]
+    fn base64_round_trips_as_the_tutorial_writes_it() {
+        let mut text = Vec::new();
+        encode_base64_into(JPEG, &mut text);
+        assert_eq!(text, b"/9j/2wAE/9k=");
+        let mut back = Vec::new();
+        decode_base64_into(&text, &mut back).unwrap();
+        assert_eq!(back, JPEG);
+    }
 
     #[test]
     fn tells_the_three_shapes_apart() {

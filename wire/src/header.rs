@@ -44,6 +44,27 @@ pub enum WireError {
     Base64(String),
 }
 
+impl WireError {
+    /// The word a viewer counts this refusal under (its JSON summary's `bad` keys): one word
+    /// per kind of refusal, the same in every program.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            WireError::Empty => "empty",
+            WireError::Unrecognised(_) => "unrecognised",
+            WireError::Truncated { .. } => "truncated",
+            WireError::BadStreamName => "bad_stream_name",
+            WireError::UnsupportedVersion { .. } => "unsupported_version",
+            WireError::UnsupportedCodec(_) => "unsupported_codec",
+            WireError::BadHeaderLength(_) => "bad_header_length",
+            WireError::BadDimensions { .. } => "bad_dimensions",
+            WireError::PayloadLength { .. } => "payload_length",
+            WireError::NotJpeg => "not_jpeg",
+            WireError::MalformedJpeg(_) => "malformed_jpeg",
+            WireError::Base64(_) => "bad_base64",
+        }
+    }
+}
+
 /// A validated stream name: 1 to 64 bytes of `A-Z a-z 0-9 . _ -`.
 ///
 /// The charset keeps names printable and guarantees that a native message never starts like a

@@ -30,7 +30,9 @@ pub mod fuzzing;
 mod header;
 mod jpeg;
 
-pub use detect::{classify, decode_base64_into, Message, NativeFrame};
+pub use detect::{
+    classify, decode_base64_into, encode_base64_into, Message, MessageKind, NativeFrame,
+};
 pub use header::{
     encode_native, parse_native, FrameHeader, StreamName, WireError, CODEC_JPEG, HEADER_LEN, MAGIC,
     MAX_DIMENSION_PX, MAX_STREAM_NAME_LEN, VERSION,
