@@ -60,7 +60,9 @@ impl Scaler {
     }
 
     /// A scaler that resamples every ratio by area (YUYV split into planes first), for
-    /// benchmarks that compare it with the box filter.
+    /// benchmarks that compare it with the box filter. Built only for tests and for the `bench`
+    /// feature (which `bench/` turns on), so that campub itself cannot take the slower path.
+    #[cfg(any(test, feature = "bench"))]
     pub fn without_box_filter(mut self) -> Self {
         self.box_filter = false;
         self
