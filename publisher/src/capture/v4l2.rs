@@ -104,8 +104,8 @@ fn fourcc_name(f: FourCC) -> String {
 }
 
 impl V4l2Source {
-    /// Opens the camera and sets it up in the order V4L2 wants: capabilities, format, frame
-    /// rate, buffers. The stream itself starts with the first frame asked for.
+    /// Opens the camera and sets it up: capabilities, format, frame rate, then the buffers last
+    /// (once they exist, V4L2 refuses a format change). Streaming starts with the first frame.
     pub fn open(req: &CameraRequest) -> Result<Self, CaptureError> {
         let device = req.device.display().to_string();
         let dev = open_device(&req.device)?;
