@@ -79,7 +79,7 @@ fn upload_to<T: RenderTarget>(
 /// A window on the current display (Xvfb under scripts/bench.sh) with the renderer camview
 /// picks for it (SDL's software renderer where OpenGL would run on the CPU).
 fn window_canvas() -> (sdl2::Sdl, Canvas<sdl2::video::Window>) {
-    camview::render::prefer_software_rendering_without_gpu();
+    camview::window::prefer_software_rendering_without_gpu();
     let sdl = sdl2::init().expect("SDL");
     let video = sdl
         .video()
@@ -88,7 +88,7 @@ fn window_canvas() -> (sdl2::Sdl, Canvas<sdl2::video::Window>) {
         .window("cambench", 640, 360)
         .build()
         .expect("a window");
-    let canvas = camview::render::window_canvas(&video, window).expect("a renderer");
+    let canvas = camview::window::window_canvas(&video, window).expect("a renderer");
     eprintln!(
         "camview bench: SDL video driver {}, renderer {}",
         video.current_video_driver(),

@@ -172,31 +172,9 @@ impl Plane {
     }
 }
 
-/// Output size for a source of `width_px` x `height_px` scaled to `target_width_px` wide:
-/// aspect ratio kept, height rounded to an even number (4:2:0 chroma needs it), at least 2.
-pub fn target_size(width_px: u32, height_px: u32, target_width_px: u32) -> (u32, u32) {
-    if width_px == target_width_px {
-        return (width_px, height_px + (height_px & 1));
-    }
-    let exact = f64::from(height_px) * f64::from(target_width_px) / f64::from(width_px.max(1));
-    let even = ((exact / 2.0).round() as u32 * 2).max(2);
-    (target_width_px, even)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn target_size_keeps_aspect_and_even_height() {
-        assert_eq!(target_size(1280, 720, 640), (640, 360));
-        assert_eq!(target_size(1920, 1080, 640), (640, 360));
-        assert_eq!(target_size(640, 480, 640), (640, 480));
-        assert_eq!(target_size(800, 600, 640), (640, 480));
-        assert_eq!(target_size(1000, 333, 640), (640, 214));
-        assert_eq!(target_size(320, 180, 640), (640, 360));
-        assert_eq!(target_size(641, 1, 640), (640, 2));
-    }
 
     #[test]
     fn planes_follow_libjpeg_turbo_layout() {

@@ -119,7 +119,9 @@ pub fn insert_standard_huffman_tables(jpeg: &[u8], out: &mut Vec<u8>) -> bool {
 }
 
 /// The JPEG with its DHT segments cut out, as many UVC cameras send their frames (for tests and
-/// benchmarks of the passthrough).
+/// benchmarks of the passthrough). Built only for tests and for the `bench` feature (which
+/// `bench/` turns on): campub itself never makes such frames.
+#[cfg(any(test, feature = "bench"))]
 pub fn strip_huffman_tables(jpeg: &[u8]) -> Vec<u8> {
     let mut tables = Vec::new();
     walk_markers(jpeg, |m| {

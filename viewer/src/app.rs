@@ -129,7 +129,7 @@ impl<'c> Viewer<'c> {
         // camview handles SIGINT/SIGTERM itself (signal-hook); SDL must not take them over.
         sdl2::hint::set("SDL_NO_SIGNAL_HANDLERS", "1");
         sdl2::hint::set("SDL_RENDER_SCALE_QUALITY", "linear");
-        crate::render::prefer_software_rendering_without_gpu();
+        crate::window::prefer_software_rendering_without_gpu();
         let sdl = sdl2::init().map_err(|e| Error::sdl("cannot initialise", e))?;
         let video = sdl
             .video()
@@ -152,7 +152,7 @@ impl<'c> Viewer<'c> {
             .allow_highdpi()
             .build()
             .map_err(|e| Error::sdl("cannot open a window", e))?;
-        let canvas = crate::render::window_canvas(&video, window)?;
+        let canvas = crate::window::window_canvas(&video, window)?;
         log::debug!(
             "SDL video driver {}, renderer {}",
             video.current_video_driver(),

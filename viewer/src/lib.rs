@@ -30,6 +30,7 @@ pub mod render;
 pub mod security;
 pub mod snapshot;
 pub mod stats;
+pub mod window;
 
 /// Entry points shared by the fuzz targets and the corpus replay test.
 #[doc(hidden)]

@@ -16,7 +16,7 @@ use v4l::buffer::{Flags as BufferFlags, Type};
 use v4l::io::mmap::Stream as MmapStream;
 use v4l::io::traits::{CaptureStream, Stream as _};
 use v4l::video::Capture;
-use v4l::{Device, FourCC};
+use v4l::{Capabilities, Device, Format, FourCC};
 
 use super::{CaptureError, FrameSource, Next, POLL_INTERVAL};
 use crate::frame::{PixelFormat, RawFrame};
@@ -104,99 +104,16 @@ fn fourcc_name(f: FourCC) -> String {
 }
 
 impl V4l2Source {
+    /// Opens the camera and sets it up: capabilities, format, frame rate, then the buffers last
+    /// (once they exist, V4L2 refuses a format change). Streaming starts with the first frame.
     pub fn open(req: &CameraRequest) -> Result<Self, CaptureError> {
         let device = req.device.display().to_string();
         let dev = open_device(&req.device)?;
-        let io_err = |what: &str, e: io::Error| CaptureError::Open {
-            device: device.clone(),
-            source: io::Error::new(e.kind(), format!("{what}: {e}")),
-        };
-        let caps = dev.query_caps().map_err(|e| io_err("VIDIOC_QUERYCAP", e))?;
-        use v4l::capability::Flags as Cap;
-        if !caps.capabilities.contains(Cap::VIDEO_CAPTURE)
-            || !caps.capabilities.contains(Cap::STREAMING)
-        {
-            return Err(CaptureError::Unsupported(format!(
-                "{device} ({}, driver {}) is not a streaming video capture device",
-                caps.card, caps.driver
-            )));
-        }
-        let offered: Vec<FourCC> = dev
-            .enum_formats()
-            .map_err(|e| io_err("VIDIOC_ENUM_FMT", e))?
-            .into_iter()
-            .map(|d| d.fourcc)
-            .collect();
-        let fourcc = choose_fourcc(req.format, &offered).map_err(|wanted| {
-            let names: Vec<String> = offered.iter().map(|&f| fourcc_name(f)).collect();
-            CaptureError::Unsupported(format!(
-                "{device} offers none of the formats campub reads ({wanted}); it offers: {}",
-                if names.is_empty() {
-                    "nothing".to_owned()
-                } else {
-                    names.join(", ")
-                }
-            ))
-        })?;
-
-        let mut fmt = dev.format().map_err(|e| io_err("VIDIOC_G_FMT", e))?;
-        fmt.width = req.width_px;
-        fmt.height = req.height_px;
-        fmt.fourcc = fourcc;
-        let granted = dev
-            .set_format(&fmt)
-            .map_err(|e| io_err("VIDIOC_S_FMT", e))?;
-        if granted.fourcc != fourcc {
-            return Err(CaptureError::Unsupported(format!(
-                "{device} refused {} and switched to {}",
-                fourcc_name(fourcc),
-                fourcc_name(granted.fourcc)
-            )));
-        }
-        if (granted.width, granted.height) != (req.width_px, req.height_px) {
-            log::warn!(
-                "{device}: asked for {}x{}, the driver granted the nearest size it has: {}x{}",
-                req.width_px,
-                req.height_px,
-                granted.width,
-                granted.height
-            );
-        }
-        let format = if fourcc == MJPG {
-            PixelFormat::Mjpeg
-        } else {
-            PixelFormat::Yuyv
-        };
-        if format == PixelFormat::Yuyv
-            && (granted.stride < granted.width * 2 || granted.width % 2 != 0)
-        {
-            return Err(CaptureError::Unsupported(format!(
-                "{device}: unusable YUYV layout {}x{} stride {}",
-                granted.width, granted.height, granted.stride
-            )));
-        }
-
-        let granted_fps =
-            match dev.set_params(&v4l::video::capture::Parameters::with_fps(req.fps.max(1))) {
-                Ok(p) if p.interval.numerator > 0 => {
-                    f64::from(p.interval.denominator) / f64::from(p.interval.numerator)
-                }
-                Ok(_) => f64::from(req.fps),
-                Err(e) => {
-                    log::warn!("{device}: cannot set the frame rate ({e}); using the driver's");
-                    f64::from(req.fps)
-                }
-            };
-        if (granted_fps - f64::from(req.fps)).abs() > 0.01 {
-            log::warn!(
-                "{device}: asked for {} fps, the driver granted {granted_fps:.2} fps",
-                req.fps
-            );
-        }
-
-        let mut stream = MmapStream::with_buffers(&dev, Type::VideoCapture, BUFFER_COUNT)
-            .map_err(|e| io_err("VIDIOC_REQBUFS/mmap", e))?;
-        stream.set_timeout(POLL_INTERVAL);
+        let caps = check_capabilities(&dev, &device)?;
+        let fourcc = choose_offered_fourcc(&dev, &device, req.format)?;
+        let (format, granted) = set_format(&dev, &device, req, fourcc)?;
+        let granted_fps = set_frame_rate(&dev, &device, req.fps);
+        let stream = map_buffers(&dev, &device)?;
         log::info!(
             "{device} ({}, driver {}): {} {}x{} at {granted_fps:.2} fps, {BUFFER_COUNT} mmap buffers",
             caps.card, caps.driver, format, granted.width, granted.height
@@ -221,6 +138,132 @@ impl V4l2Source {
             source,
         }
     }
+}
+
+/// A failed ioctl while opening `device`, named in the message (`what`: "VIDIOC_S_FMT"...).
+fn ioctl_error(device: &str, what: &str, e: io::Error) -> CaptureError {
+    CaptureError::Open {
+        device: device.to_owned(),
+        source: io::Error::new(e.kind(), format!("{what}: {e}")),
+    }
+}
+
+/// The device's capabilities, when it can stream video capture (a metadata node, say, cannot).
+fn check_capabilities(dev: &Device, device: &str) -> Result<Capabilities, CaptureError> {
+    let caps = dev
+        .query_caps()
+        .map_err(|e| ioctl_error(device, "VIDIOC_QUERYCAP", e))?;
+    use v4l::capability::Flags as Cap;
+    if !caps.capabilities.contains(Cap::VIDEO_CAPTURE)
+        || !caps.capabilities.contains(Cap::STREAMING)
+    {
+        return Err(CaptureError::Unsupported(format!(
+            "{device} ({}, driver {}) is not a streaming video capture device",
+            caps.card, caps.driver
+        )));
+    }
+    Ok(caps)
+}
+
+/// The format to ask for, among those the device offers; the error lists what it offers.
+fn choose_offered_fourcc(
+    dev: &Device,
+    device: &str,
+    choice: FormatChoice,
+) -> Result<FourCC, CaptureError> {
+    let offered: Vec<FourCC> = dev
+        .enum_formats()
+        .map_err(|e| ioctl_error(device, "VIDIOC_ENUM_FMT", e))?
+        .into_iter()
+        .map(|d| d.fourcc)
+        .collect();
+    choose_fourcc(choice, &offered).map_err(|wanted| {
+        let names: Vec<String> = offered.iter().map(|&f| fourcc_name(f)).collect();
+        CaptureError::Unsupported(format!(
+            "{device} offers none of the formats campub reads ({wanted}); it offers: {}",
+            if names.is_empty() {
+                "nothing".to_owned()
+            } else {
+                names.join(", ")
+            }
+        ))
+    })
+}
+
+/// Sets `fourcc` at the requested size; returns the format the driver granted (the nearest
+/// size it has, with a warning), refused when it switched formats or its YUYV rows are unusable.
+fn set_format(
+    dev: &Device,
+    device: &str,
+    req: &CameraRequest,
+    fourcc: FourCC,
+) -> Result<(PixelFormat, Format), CaptureError> {
+    let mut fmt = dev
+        .format()
+        .map_err(|e| ioctl_error(device, "VIDIOC_G_FMT", e))?;
+    fmt.width = req.width_px;
+    fmt.height = req.height_px;
+    fmt.fourcc = fourcc;
+    let granted = dev
+        .set_format(&fmt)
+        .map_err(|e| ioctl_error(device, "VIDIOC_S_FMT", e))?;
+    if granted.fourcc != fourcc {
+        return Err(CaptureError::Unsupported(format!(
+            "{device} refused {} and switched to {}",
+            fourcc_name(fourcc),
+            fourcc_name(granted.fourcc)
+        )));
+    }
+    if (granted.width, granted.height) != (req.width_px, req.height_px) {
+        log::warn!(
+            "{device}: asked for {}x{}, the driver granted the nearest size it has: {}x{}",
+            req.width_px,
+            req.height_px,
+            granted.width,
+            granted.height
+        );
+    }
+    let format = if fourcc == MJPG {
+        PixelFormat::Mjpeg
+    } else {
+        PixelFormat::Yuyv
+    };
+    if format == PixelFormat::Yuyv && (granted.stride < granted.width * 2 || granted.width % 2 != 0)
+    {
+        return Err(CaptureError::Unsupported(format!(
+            "{device}: unusable YUYV layout {}x{} stride {}",
+            granted.width, granted.height, granted.stride
+        )));
+    }
+    Ok((format, granted))
+}
+
+/// Asks for `fps` and returns the rate the driver granted (warning when it differs); a driver
+/// that cannot set it keeps its own, and `fps` is assumed.
+fn set_frame_rate(dev: &Device, device: &str, fps: u32) -> f64 {
+    let granted_fps = match dev.set_params(&v4l::video::capture::Parameters::with_fps(fps.max(1))) {
+        Ok(p) if p.interval.numerator > 0 => {
+            f64::from(p.interval.denominator) / f64::from(p.interval.numerator)
+        }
+        Ok(_) => f64::from(fps),
+        Err(e) => {
+            log::warn!("{device}: cannot set the frame rate ({e}); using the driver's");
+            f64::from(fps)
+        }
+    };
+    if (granted_fps - f64::from(fps)).abs() > 0.01 {
+        log::warn!("{device}: asked for {fps} fps, the driver granted {granted_fps:.2} fps");
+    }
+    granted_fps
+}
+
+/// The mmap buffers the driver fills ([`BUFFER_COUNT`]), waited on at most [`POLL_INTERVAL`]
+/// at a time. Streaming starts with the first `next()`.
+fn map_buffers(dev: &Device, device: &str) -> Result<MmapStream<'static>, CaptureError> {
+    let mut stream = MmapStream::with_buffers(dev, Type::VideoCapture, BUFFER_COUNT)
+        .map_err(|e| ioctl_error(device, "VIDIOC_REQBUFS/mmap", e))?;
+    stream.set_timeout(POLL_INTERVAL);
+    Ok(stream)
 }
 
 fn choose_fourcc(choice: FormatChoice, offered: &[FourCC]) -> Result<FourCC, &'static str> {

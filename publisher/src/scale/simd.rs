@@ -1,6 +1,6 @@
 //! The 2x2 box filter's inner loop from YUYV (1280x720 -> 640x360, campub's commonest path) in
 //! explicit SIMD: SSE2 on x86_64 and NEON on aarch64, both part of those targets' baseline, so
-//! no detection at run time. It owns nothing; `scale` calls it and does what it leaves (the last
+//! no detection at run time. It owns nothing; `yuyv` calls it and does what it leaves (the last
 //! few pixels of a row, and every pixel on other targets) with the portable loop.
 //!
 //! Why by hand: a 1280x720 YUYV frame (1.8 MB) comes from memory, not cache, and with two rows
