@@ -1,6 +1,8 @@
 //! camview's settings, read once at start: defaults, validation and endpoint spelling.
 
 use std::path::PathBuf;
+
+use argh::FromArgs;
 use std::time::Duration;
 
 use camwire::StreamName;
@@ -36,29 +38,117 @@ pub struct Config {
     pub report_every: Option<Duration>,
 }
 
-/// The command line's values, before validation (see `main.rs` for their documentation).
-#[derive(Debug, Clone, Default)]
-pub struct RawOptions {
+/// Show a campub or tutorial ZeroMQ video stream in a window, newest frame first. Keys: q or Esc
+/// quits, f toggles fullscreen, s saves the current frame's JPEG in the current directory, b
+/// toggles the banner.
+#[derive(FromArgs, Debug)]
+#[argh(
+    error_code(1, "runtime error: no display, a key pair that cannot be written"),
+    error_code(2, "bad option or configuration, including an unusable key file"),
+    error_code(3, "--headless ended without a single frame shown")
+)]
+pub struct Args {
+    /// endpoints to subscribe to (default tcp://127.0.0.1:5555); HOST or HOST:PORT mean
+    /// tcp://HOST:PORT, port 5555 when omitted
+    #[argh(positional, arg_name = "endpoint")]
     pub endpoints: Vec<String>,
+
+    /// show only this stream name, as given to campub --stream (default: every message; the
+    /// tutorial's base64 frames carry no name and are shown only without --stream)
+    #[argh(option)]
     pub stream: Option<String>,
+
+    /// no window: decode until --frames or --duration, then print a JSON summary on stdout
+    /// (exit code 3 if no frame arrived)
+    #[argh(switch)]
     pub headless: bool,
+
+    /// stop after showing this many frames (default: no limit)
+    #[argh(option)]
     pub frames: Option<u64>,
-    pub duration_s: Option<f64>,
+
+    /// stop after this many seconds, fractions allowed (default: no limit)
+    #[argh(option)]
+    pub duration: Option<f64>,
+
+    /// when camview stops, write a PNG of exactly what the window shows, banner included; works
+    /// with --headless too (default: none)
+    #[argh(option)]
     pub screenshot: Option<PathBuf>,
+
+    /// hide the banner (fps, resolution, latency, skipped and bad counts, stream)
+    #[argh(switch)]
     pub no_banner: bool,
-    pub width_px: Option<u32>,
-    pub height_px: Option<u32>,
+
+    /// window width in pixels (default: the first frame's width, 960 until one arrives)
+    #[argh(option)]
+    pub width: Option<u32>,
+
+    /// window height in pixels (default: the first frame's height, 540 until one arrives)
+    #[argh(option)]
+    pub height: Option<u32>,
+
+    /// milliseconds without a frame before showing "no frames for N s" over the dimmed last
+    /// frame (default: 1500)
+    #[argh(option, default = "DEFAULT_STALE_AFTER_MS")]
     pub stale_after_ms: u64,
-    pub debug_decode_delay_ms: u64,
-    pub report_every_s: Option<f64>,
+
+    /// log filter for stderr: off, error, warn, info, debug or trace (default: RUST_LOG if set,
+    /// else info)
+    #[argh(option)]
+    pub log_level: Option<String>,
+
+    /// every this many seconds, print a JSON line on stdout with that interval's frames, fps,
+    /// latency percentiles, lost and skipped counts (default: none)
+    #[argh(option)]
+    pub report_every: Option<f64>,
+
+    /// the publisher's public key (its .key file, or the 40-character Z85 text) when it
+    /// encrypts with CURVE; camview then refuses any other publisher (default: no encryption)
+    #[argh(option)]
     pub server_key: Option<String>,
+
+    /// with --server-key: this viewer's secret key file (from `camview --keygen`, mode 0600),
+    /// whose public key the publisher's allow-list names (default: a new key pair for this
+    /// run, which no allow-list names)
+    #[argh(option)]
     pub key: Option<PathBuf>,
-    /// `None`: [`crate::decode::DEFAULT_MAX_PIXELS`].
+
+    /// write a new CURVE key pair for this viewer, STEM.key (public: for the publisher's
+    /// allow-list) and STEM.key_secret (secret, mode 0600: for --key), then exit; existing
+    /// files are never overwritten
+    #[argh(option)]
+    pub keygen: Option<PathBuf>,
+
+    /// print the version and exit
+    #[argh(switch)]
+    pub version: bool,
+
+    /// largest picture decoded, in pixels (width x height); a frame declaring more is counted
+    /// as bad (too_large) without being decoded, which bounds camview's memory and decoding
+    /// time (default: 16777216, 4096x4096; at most 67108864, 8192x8192)
+    #[argh(option)]
     pub max_pixels: Option<u64>,
+
+    /// debugging: sleep this many milliseconds before decoding each frame, to act as a slow
+    /// viewer (default: 0)
+    #[argh(option, default = "0", hidden_help)]
+    pub debug_decode_delay_ms: u64,
 }
 
+/// A bad option or configuration (camview exits 2 on it, `camcli::exit::USAGE`); runtime
+/// errors are [`Error`]s of their own.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct ConfigError(#[from] pub Error);
+
 impl Config {
-    pub fn from_options(raw: RawOptions) -> Result<Self, Error> {
+    /// Checks every option once, at the top; nothing later re-reads `Args`.
+    pub fn from_args(raw: &Args) -> Result<Self, ConfigError> {
+        Self::check(raw).map_err(ConfigError)
+    }
+
+    fn check(raw: &Args) -> Result<Self, Error> {
         let endpoints = if raw.endpoints.is_empty() {
             vec![default_endpoint()]
         } else {
@@ -81,7 +171,7 @@ impl Config {
         if raw.frames == Some(0) {
             return Err(bad("--frames", "must be at least 1"));
         }
-        let stop_after = match raw.duration_s {
+        let stop_after = match raw.duration {
             None => None,
             Some(s) if s.is_finite() && s > 0.0 && s < 1e9 => Some(Duration::from_secs_f64(s)),
             Some(s) => {
@@ -91,7 +181,7 @@ impl Config {
                 ))
             }
         };
-        let window_size_px = match (raw.width_px, raw.height_px) {
+        let window_size_px = match (raw.width, raw.height) {
             (None, None) => None,
             (Some(w), Some(h)) => {
                 for (option, value) in [("--width", w), ("--height", h)] {
@@ -115,7 +205,7 @@ impl Config {
                 format!("at most {MAX_DEBUG_DECODE_DELAY_MS}"),
             ));
         }
-        let report_every = match raw.report_every_s {
+        let report_every = match raw.report_every {
             None => None,
             Some(s) if s.is_finite() && (0.1..=86_400.0).contains(&s) => {
                 Some(Duration::from_secs_f64(s))
@@ -156,7 +246,7 @@ impl Config {
             headless: raw.headless,
             stop_after_frames: raw.frames,
             stop_after,
-            screenshot: raw.screenshot,
+            screenshot: raw.screenshot.clone(),
             banner: !raw.no_banner,
             window_size_px,
             stale_after: Duration::from_millis(raw.stale_after_ms),
@@ -230,11 +320,9 @@ fn has_port(text: &str) -> bool {
 mod tests {
     use super::*;
 
-    fn options() -> RawOptions {
-        RawOptions {
-            stale_after_ms: DEFAULT_STALE_AFTER_MS,
-            ..RawOptions::default()
-        }
+    fn parse(args: &[&str]) -> Result<Config, String> {
+        let args = Args::from_args(&["camview"], args).map_err(|e| e.output)?;
+        Config::from_args(&args).map_err(|e| e.to_string())
     }
 
     #[test]
@@ -263,7 +351,7 @@ mod tests {
 
     #[test]
     fn defaults() {
-        let config = Config::from_options(options()).unwrap();
+        let config = parse(&[]).unwrap();
         assert_eq!(
             config.receive.endpoints,
             vec!["tcp://127.0.0.1:5555".to_string()]
@@ -278,67 +366,28 @@ mod tests {
 
     #[test]
     fn stream_selects_its_subscription() {
-        let config = Config::from_options(RawOptions {
-            stream: Some("garden".into()),
-            ..options()
-        })
-        .unwrap();
+        let config = parse(&["--stream", "garden"]).unwrap();
         assert_eq!(config.receive.subscription, b"garden\0");
-        let err = Config::from_options(RawOptions {
-            stream: Some("no spaces".into()),
-            ..options()
-        })
-        .unwrap_err();
+        let err = parse(&["--stream", "no spaces"]).unwrap_err();
         assert!(err.to_string().starts_with("bad --stream"), "{err}");
     }
 
     #[test]
     fn bad_values_are_refused() {
-        let refused = |raw: RawOptions| Config::from_options(raw).is_err();
-        assert!(refused(RawOptions {
-            frames: Some(0),
-            ..options()
-        }));
-        assert!(refused(RawOptions {
-            duration_s: Some(-1.0),
-            ..options()
-        }));
-        assert!(refused(RawOptions {
-            duration_s: Some(f64::NAN),
-            ..options()
-        }));
-        assert!(refused(RawOptions {
-            width_px: Some(640),
-            ..options()
-        }));
-        assert!(refused(RawOptions {
-            width_px: Some(0),
-            height_px: Some(10),
-            ..options()
-        }));
-        assert!(refused(RawOptions {
-            stale_after_ms: 0,
-            ..options()
-        }));
-        assert!(refused(RawOptions {
-            debug_decode_delay_ms: 1_000_000,
-            ..options()
-        }));
-        assert!(refused(RawOptions {
-            max_pixels: Some(0),
-            ..options()
-        }));
-        assert!(refused(RawOptions {
-            max_pixels: Some(8192 * 8192 + 1),
-            ..options()
-        }));
-        let ok = Config::from_options(RawOptions {
-            duration_s: Some(0.5),
-            width_px: Some(640),
-            height_px: Some(360),
-            ..options()
-        })
-        .unwrap();
+        for args in [
+            &["--frames", "0"][..],
+            &["--duration", "-1"],
+            &["--duration", "NaN"],
+            &["--width", "640"],
+            &["--width", "0", "--height", "10"],
+            &["--stale-after-ms", "0"],
+            &["--debug-decode-delay-ms", "1000000"],
+            &["--max-pixels", "0"],
+            &["--max-pixels", "67108865"],
+        ] {
+            assert!(parse(args).is_err(), "{args:?} was taken");
+        }
+        let ok = parse(&["--duration", "0.5", "--width", "640", "--height", "360"]).unwrap();
         assert_eq!(
             (ok.stop_after, ok.window_size_px),
             (Some(Duration::from_millis(500)), Some((640, 360)))

@@ -1,138 +1,16 @@
 //! camview: shows campub's (or the tutorial's) ZeroMQ video stream. Arguments -> config -> run ->
 //! exit code; the pipeline is receive -> decode -> render, driven by `app`.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use argh::FromArgs;
 
-use camview::config::{self, Config, RawOptions};
+use camview::config::{Args, Config};
 use camview::{app, security};
 
 use camcli::exit;
-
-/// Show a campub or tutorial ZeroMQ video stream in a window, newest frame first. Keys: q or Esc
-/// quits, f toggles fullscreen, s saves the current frame's JPEG in the current directory, b
-/// toggles the banner.
-#[derive(FromArgs, Debug)]
-#[argh(
-    error_code(1, "runtime error: no display, a key pair that cannot be written"),
-    error_code(2, "bad option or configuration, including an unusable key file"),
-    error_code(3, "--headless ended without a single frame shown")
-)]
-struct Args {
-    /// endpoints to subscribe to (default tcp://127.0.0.1:5555); HOST or HOST:PORT mean
-    /// tcp://HOST:PORT, port 5555 when omitted
-    #[argh(positional, arg_name = "endpoint")]
-    endpoints: Vec<String>,
-
-    /// show only this stream name, as given to campub --stream (default: every message; the
-    /// tutorial's base64 frames carry no name and are shown only without --stream)
-    #[argh(option)]
-    stream: Option<String>,
-
-    /// no window: decode until --frames or --duration, then print a JSON summary on stdout
-    /// (exit code 3 if no frame arrived)
-    #[argh(switch)]
-    headless: bool,
-
-    /// stop after showing this many frames (default: no limit)
-    #[argh(option)]
-    frames: Option<u64>,
-
-    /// stop after this many seconds, fractions allowed (default: no limit)
-    #[argh(option)]
-    duration: Option<f64>,
-
-    /// when camview stops, write a PNG of exactly what the window shows, banner included; works
-    /// with --headless too (default: none)
-    #[argh(option)]
-    screenshot: Option<PathBuf>,
-
-    /// hide the banner (fps, resolution, latency, skipped and bad counts, stream)
-    #[argh(switch)]
-    no_banner: bool,
-
-    /// window width in pixels (default: the first frame's width, 960 until one arrives)
-    #[argh(option)]
-    width: Option<u32>,
-
-    /// window height in pixels (default: the first frame's height, 540 until one arrives)
-    #[argh(option)]
-    height: Option<u32>,
-
-    /// milliseconds without a frame before showing "no frames for N s" over the dimmed last
-    /// frame (default: 1500)
-    #[argh(option, default = "config::DEFAULT_STALE_AFTER_MS")]
-    stale_after_ms: u64,
-
-    /// log filter for stderr: off, error, warn, info, debug or trace (default: RUST_LOG if set,
-    /// else info)
-    #[argh(option)]
-    log_level: Option<String>,
-
-    /// every this many seconds, print a JSON line on stdout with that interval's frames, fps,
-    /// latency percentiles, lost and skipped counts (default: none)
-    #[argh(option)]
-    report_every: Option<f64>,
-
-    /// the publisher's public key (its .key file, or the 40-character Z85 text) when it
-    /// encrypts with CURVE; camview then refuses any other publisher (default: no encryption)
-    #[argh(option)]
-    server_key: Option<String>,
-
-    /// with --server-key: this viewer's secret key file (from `camview --keygen`, mode 0600),
-    /// whose public key the publisher's allow-list names (default: a new key pair for this
-    /// run, which no allow-list names)
-    #[argh(option)]
-    key: Option<PathBuf>,
-
-    /// write a new CURVE key pair for this viewer, STEM.key (public: for the publisher's
-    /// allow-list) and STEM.key_secret (secret, mode 0600: for --key), then exit; existing
-    /// files are never overwritten
-    #[argh(option)]
-    keygen: Option<PathBuf>,
-
-    /// print the version and exit
-    #[argh(switch)]
-    version: bool,
-
-    /// largest picture decoded, in pixels (width x height); a frame declaring more is counted
-    /// as bad (too_large) without being decoded, which bounds camview's memory and decoding
-    /// time (default: 16777216, 4096x4096; at most 67108864, 8192x8192)
-    #[argh(option)]
-    max_pixels: Option<u64>,
-
-    /// debugging: sleep this many milliseconds before decoding each frame, to act as a slow
-    /// viewer (default: 0)
-    #[argh(option, default = "0", hidden_help)]
-    debug_decode_delay_ms: u64,
-}
-
-impl Args {
-    fn into_options(self) -> RawOptions {
-        RawOptions {
-            endpoints: self.endpoints,
-            stream: self.stream,
-            headless: self.headless,
-            frames: self.frames,
-            duration_s: self.duration,
-            screenshot: self.screenshot,
-            no_banner: self.no_banner,
-            width_px: self.width,
-            height_px: self.height,
-            stale_after_ms: self.stale_after_ms,
-            debug_decode_delay_ms: self.debug_decode_delay_ms,
-            report_every_s: self.report_every,
-
-            server_key: self.server_key,
-            key: self.key,
-            max_pixels: self.max_pixels,
-        }
-    }
-}
 
 fn main() -> ExitCode {
     let args = match parse_args() {
@@ -161,7 +39,7 @@ fn main() -> ExitCode {
             Err(e) => fail(exit::RUNTIME, &e),
         };
     }
-    let config = match Config::from_options(args.into_options()) {
+    let config = match Config::from_args(&args) {
         Ok(config) => config,
         Err(e) => return fail(exit::USAGE, &e),
     };
