@@ -272,9 +272,7 @@ pub fn load_public_arg(arg: &str) -> Result<PublicKey, KeyError> {
         // Looks like a key, but a key is only taken from the command line when marked.
         return Err(KeyError::Content {
             path: path.to_owned(),
-            reason: format!(
-                "no such file (to give the key itself, write {INLINE_KEY_PREFIX}KEY)"
-            ),
+            reason: format!("no such file (to give the key itself, write {INLINE_KEY_PREFIX}KEY)"),
         });
     }
     let (text, _) = read_key_file(path)?;
@@ -488,7 +486,10 @@ mod tests {
         let forty = forty.to_str().unwrap();
         assert_eq!(forty.len(), 40);
         let err = load_public_arg(forty).unwrap_err().to_string();
-        assert!(err.contains("no such file") && err.contains("z85:"), "{err}");
+        assert!(
+            err.contains("no such file") && err.contains("z85:"),
+            "{err}"
+        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 
@@ -527,7 +528,10 @@ mod tests {
         std::fs::write(&swapped, text).unwrap();
         std::fs::set_permissions(&swapped, std::fs::Permissions::from_mode(0o600)).unwrap();
         let err = load_secret_file(&swapped).unwrap_err().to_string();
-        assert!(err.contains("not the public key of its secret key"), "{err}");
+        assert!(
+            err.contains("not the public key of its secret key"),
+            "{err}"
+        );
         assert!(!err.contains(&pair.secret.to_z85()), "{err}");
         std::fs::remove_dir_all(dir).unwrap();
     }

@@ -81,6 +81,12 @@ impl LowLatencyListener {
         Ok(format!("tcp://{addr}"))
     }
 
+    /// A second descriptor for the same listening socket, for watching its backlog
+    /// (`shed::DescriptorGuard`) after ZeroMQ owns the first.
+    pub fn watch_handle(&self) -> std::io::Result<std::os::fd::OwnedFd> {
+        self.socket.try_clone().map(std::os::fd::OwnedFd::from)
+    }
+
     /// Gives the socket to `zmq_socket` for its next bind; ZeroMQ owns (and closes) it from then.
     pub fn hand_to(self, zmq_socket: &mut zmq::Socket) -> zmq::Result<()> {
         set_zmq_use_fd(zmq_socket, self.socket.as_raw_fd())?;
