@@ -21,6 +21,7 @@ pub mod app;
 pub mod config;
 pub mod decode;
 pub mod error;
+pub mod link;
 pub mod monitor;
 pub mod overlay;
 pub mod receive;

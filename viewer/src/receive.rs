@@ -19,12 +19,6 @@ use crate::stats::BadCounts;
 const RCVHWM_MESSAGES: i32 = 4;
 /// How often the thread wakes to notice that it should stop.
 const RECV_TIMEOUT_MS: i32 = 100;
-/// Heartbeats notice a dead link (peer gone without closing TCP) within the timeout.
-const HEARTBEAT_IVL_MS: i32 = 1000;
-const HEARTBEAT_TIMEOUT_MS: i32 = 3000;
-/// Reconnect quickly after a publisher restart, backing off to once a second.
-const RECONNECT_IVL_MS: i32 = 100;
-const RECONNECT_IVL_MAX_MS: i32 = 1000;
 /// Messages drained in one go before the newest is handed on regardless.
 const MAX_DRAIN_MESSAGES: usize = 1000;
 /// A hand-off buffer above this size that is four times larger than needed is reallocated.
@@ -197,22 +191,8 @@ fn configure(socket: &zmq::Socket, config: &ReceiveConfig) -> Result<(), Error> 
     set("ZMQ_MAXMSGSIZE", socket.set_maxmsgsize(max_msg_bytes))?;
     set("ZMQ_RCVTIMEO", socket.set_rcvtimeo(RECV_TIMEOUT_MS))?;
     set("ZMQ_LINGER", socket.set_linger(0))?;
-    set(
-        "ZMQ_HEARTBEAT_IVL",
-        socket.set_heartbeat_ivl(HEARTBEAT_IVL_MS),
-    )?;
-    set(
-        "ZMQ_HEARTBEAT_TIMEOUT",
-        socket.set_heartbeat_timeout(HEARTBEAT_TIMEOUT_MS),
-    )?;
-    set(
-        "ZMQ_RECONNECT_IVL",
-        socket.set_reconnect_ivl(RECONNECT_IVL_MS),
-    )?;
-    set(
-        "ZMQ_RECONNECT_IVL_MAX",
-        socket.set_reconnect_ivl_max(RECONNECT_IVL_MAX_MS),
-    )?;
+    // Heartbeats, connect and reconnect timings: how a broken link is noticed and left.
+    crate::link::configure(socket)?;
     set("ZMQ_SUBSCRIBE", socket.set_subscribe(&config.subscription))?;
     Ok(())
 }
