@@ -20,6 +20,8 @@ const PUB_ADDR: &str = "10.231.0.1";
 const VIEW_ADDR: &str = "10.231.0.2";
 /// camview's interval reports: fine enough to time a recovery.
 const REPORT_EVERY_S: f64 = 0.2;
+/// The oldest frame camview may show while 30 % of the packets are lost both ways.
+const AGE_BOUND_AT_LOSS_MS: f64 = 3000.0;
 /// Frames must be back this soon after the link is (the issue's bound).
 const RECOVERY_LIMIT: Duration = Duration::from_secs(2);
 
@@ -145,7 +147,14 @@ impl Link {
         run_ok(
             "ip",
             &[
-                "netns", "exec", &self.viewer, "nft", "delete", "table", "inet", table,
+                "netns",
+                "exec",
+                &self.viewer,
+                "nft",
+                "delete",
+                "table",
+                "inet",
+                table,
             ],
         );
     }
@@ -160,22 +169,20 @@ impl Link {
     }
 
     fn campub(&self) -> Running {
-        spawn(
-            Self::command_in(&self.publisher, &campub_bin()).args([
-                "--source",
-                "pattern",
-                "--size",
-                "640x360",
-                "--width",
-                "640",
-                "--fps",
-                "30",
-                "--stats-interval",
-                "0",
-                "--bind",
-                &format!("tcp://{PUB_ADDR}:5555"),
-            ]),
-        )
+        spawn(Self::command_in(&self.publisher, &campub_bin()).args([
+            "--source",
+            "pattern",
+            "--size",
+            "640x360",
+            "--width",
+            "640",
+            "--fps",
+            "30",
+            "--stats-interval",
+            "0",
+            "--bind",
+            &format!("tcp://{PUB_ADDR}:5555"),
+        ]))
     }
 
     fn camview(&self, duration_s: u64) -> Running {
@@ -238,9 +245,7 @@ fn recovery_after(name: &str, outage: Duration) -> Option<Duration> {
     let done = viewer.finish(Duration::from_secs(run_s + 30));
     let reports = intervals(&done);
     assert!(
-        reports
-            .iter()
-            .any(|r| r.t_s < before_s && r.frames > 0),
+        reports.iter().any(|r| r.t_s < before_s && r.frames > 0),
         "{name}: no frames before the outage: {}",
         done.stderr
     );
@@ -293,21 +298,35 @@ fn heavy_loss_keeps_the_age_of_shown_frames_bounded() {
     link.filter("loss", "numgen random mod 100 < 30 drop");
     let done = viewer.finish(Duration::from_secs(run_s + 30));
     let reports = intervals(&done);
-    let lossy: Vec<&Interval> = reports.iter().filter(|r| r.t_s > loss_from_s + 1.0).collect();
+    let lossy: Vec<&Interval> = reports
+        .iter()
+        .filter(|r| r.t_s > loss_from_s + 1.0)
+        .collect();
     let frames: u64 = lossy.iter().map(|r| r.frames).sum();
     let worst_ms = lossy.iter().map(|r| r.max_age_ms).fold(0.0, f64::max);
     let longest_gap = lossy
         .split(|r| r.frames > 0)
         .map(|gap| gap.len() as f64 * REPORT_EVERY_S)
         .fold(0.0, f64::max);
+    let mut ages: Vec<f64> = lossy
+        .iter()
+        .filter(|r| r.frames > 0)
+        .map(|r| r.max_age_ms)
+        .collect();
+    ages.sort_by(f64::total_cmp);
+    let median_ms = ages.get(ages.len() / 2).copied().unwrap_or(f64::NAN);
     eprintln!(
-        "30 % loss both ways: {frames} frames in {:.0} s, oldest shown {worst_ms:.0} ms, longest \
-         gap without frames {longest_gap:.1} s",
+        "30 % loss both ways: {frames} frames in {:.0} s, oldest shown {worst_ms:.0} ms (median \
+         of the intervals' oldest {median_ms:.0} ms), longest gap without frames {longest_gap:.1} s",
         lossy.len() as f64 * REPORT_EVERY_S
     );
     assert!(frames > 0, "no frames at 30 % loss: {}", done.stderr);
+    // The bound: campub queues only the newest frame and 8 KiB per subscriber, and the kernel
+    // closes a connection whose data went unacknowledged for 2 s (TCP_USER_TIMEOUT), where
+    // TCP's back-off would otherwise let the frame in flight age by 3.2, 6.4 s …; add about a
+    // second to get one frame of ~20 segments through at this loss.
     assert!(
-        worst_ms <= 2500.0,
-        "a frame {worst_ms:.0} ms old was shown at 30 % loss"
+        worst_ms <= AGE_BOUND_AT_LOSS_MS,
+        "a frame {worst_ms:.0} ms old was shown at 30 % loss (bound {AGE_BOUND_AT_LOSS_MS} ms)"
     );
 }
