@@ -23,8 +23,9 @@ use crate::links::{Connection, ConnectionTable};
 /// How long a connection may wait in the backlog before libzmq counts as unable to accept:
 /// libzmq accepts within microseconds when it can.
 const STUCK_AFTER: Duration = Duration::from_millis(20);
-/// How long the guard waits on the listener before looking at its stop flag.
-const POLL_MS: i32 = 500;
+/// How long the guard waits on the listener before looking at its stop flag (campub's exit
+/// waits for it).
+const POLL_MS: i32 = 100;
 /// At least this many connections are shed at once (or all that never finished a handshake,
 /// when fewer): each round frees room for a burst of newcomers.
 const MIN_SHED_BATCH: usize = 16;
