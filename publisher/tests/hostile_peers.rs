@@ -445,7 +445,7 @@ fn at_the_descriptor_limit_campub_does_not_spin_and_viewers_get_in() {
         cpu_share * 100.0
     );
     assert!(
-        cpu_share < 0.5,
+        cpu_share < 0.2,
         "campub spun at {:.0} % of a core at its descriptor limit",
         cpu_share * 100.0
     );
