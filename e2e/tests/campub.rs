@@ -40,6 +40,7 @@ impl Drop for Campub {
 
 #[test]
 fn campub_native_pattern_reaches_headless_camview() {
+    let _serial = one_at_a_time();
     let port = free_port();
     let _campub = Campub::start(port, "native", "lab");
     let done = run_headless(30, 20, port, LIMIT);
@@ -61,6 +62,7 @@ fn campub_native_pattern_reaches_headless_camview() {
 
 #[test]
 fn campub_base64_pattern_reaches_headless_camview() {
+    let _serial = one_at_a_time();
     let port = free_port();
     let _campub = Campub::start(port, "base64", "lab");
     let done = run_headless(20, 20, port, LIMIT);
@@ -73,6 +75,7 @@ fn campub_base64_pattern_reaches_headless_camview() {
 
 #[test]
 fn campub_pattern_in_a_window_under_xvfb() {
+    let _serial = one_at_a_time();
     let display = Display::open();
     let port = free_port();
     let _campub = Campub::start(port, "native", "lab");

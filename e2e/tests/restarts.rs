@@ -71,16 +71,19 @@ fn publisher_restart_resumes_quickly(curve: bool) {
 
 #[test]
 fn a_publisher_restart_resumes_within_2_s() {
+    let _serial = one_at_a_time();
     publisher_restart_resumes_quickly(false);
 }
 
 #[test]
 fn a_publisher_restart_resumes_within_2_s_with_curve() {
+    let _serial = one_at_a_time();
     publisher_restart_resumes_quickly(true);
 }
 
 #[test]
 fn viewers_coming_and_going_disturb_neither_the_publisher_nor_other_viewers() {
+    let _serial = one_at_a_time();
     let port = free_port();
     let mut campub = CampubProcess::start(port, &["--size", "640x360", "--fps", "30"]);
     let steady = spawn(camview().args(["--headless", "--duration", "10", &endpoint(port)]));

@@ -58,6 +58,7 @@ fn connection_state(summary: &serde_json::Value) -> String {
 
 #[test]
 fn only_allowed_viewers_with_the_right_server_key_get_frames() {
+    let _serial = one_at_a_time();
     let keys = Keys::new("curve-allow");
     let port = free_port();
     let campub = CampubProcess::start(
@@ -192,6 +193,7 @@ fn only_allowed_viewers_with_the_right_server_key_get_frames() {
 
 #[test]
 fn start_order_does_not_matter() {
+    let _serial = one_at_a_time();
     let keys = Keys::new("curve-order");
     let port = free_port();
     let viewer = view(
@@ -226,6 +228,7 @@ fn start_order_does_not_matter() {
 
 #[test]
 fn sighup_reloads_the_allow_list_and_a_waiting_viewer_gets_in() {
+    let _serial = one_at_a_time();
     let keys = Keys::new("curve-reload");
     let allow_file = keys.dir.join("allow.txt");
     let viewer1 = std::fs::read_to_string(keys.dir.join("viewer1.key")).unwrap();
@@ -404,6 +407,7 @@ fn relay_capture(keys: &Keys, curve: bool) -> Vec<u8> {
 
 #[test]
 fn a_relay_in_the_middle_reads_nothing_with_curve_and_everything_without() {
+    let _serial = one_at_a_time();
     let keys = Keys::new("curve-relay");
     // Without CURVE the relay sees every frame: the check below can fail.
     let plain = relay_capture(&keys, false);

@@ -32,6 +32,7 @@ fn median(mut values: Vec<f64>) -> f64 {
 
 #[test]
 fn stalled_subscribers_cost_nothing_and_do_not_slow_the_others() {
+    let _serial = one_at_a_time();
     let port = free_port();
     // 1280x720 pattern at 30 fps, 640x360 JPEGs of tens of kB: 30 s of them is tens of MB,
     // so any queue kept for a stalled subscriber would show in campub's memory.

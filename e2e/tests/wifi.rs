@@ -61,6 +61,7 @@ fn link_endpoint(proxy: &Proxy) -> String {
 
 #[test]
 fn a_slow_link_gets_fewer_frames_not_older_ones_and_a_fast_one_does_not_notice() {
+    let _serial = one_at_a_time();
     let port = free_port();
     let campub = spawn(testkit::campub().args([
         "--source",

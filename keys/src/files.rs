@@ -1,20 +1,22 @@
 //! Key files on disk: writing a pair (the secret one never readable by others, not even for a
 //! moment), and loading keys with the checks that turn every mistake into a one-line error.
 
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::io::{Read as _, Write as _};
 use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
 use crate::{
     parse_key_text, public_certificate_text, secret_certificate_text, KeyPair, KeyText, PublicKey,
-    Z85_KEY_LEN,
 };
 
 /// File name endings of a pair written by [`write_key_pair`]: `STEM.key` is the public key,
 /// `STEM.key_secret` the secret one (CZMQ's `_secret` convention).
 pub const PUBLIC_SUFFIX: &str = ".key";
 pub const SECRET_SUFFIX: &str = ".key_secret";
+/// Marks a public key written on the command line instead of a file name (`z85:KEY`), so
+/// that a file name is never mistaken for a key.
+pub const INLINE_KEY_PREFIX: &str = "z85:";
 /// A key file is a few hundred bytes; anything larger is not one (and is not read whole).
 pub const MAX_KEY_FILE_BYTES: u64 = 64 * 1024;
 /// An allow-list file or directory may name at most this many keys.
@@ -39,8 +41,10 @@ pub enum KeyError {
     Exists { path: PathBuf },
     #[error("secret key file {} is open to group or others (mode {mode:04o}): run chmod 600 {}", .path.display(), .path.display())]
     LoosePermissions { path: PathBuf, mode: u32 },
-    #[error("{} is not a regular file", .path.display())]
-    NotAFile { path: PathBuf },
+    #[error("{} is not a regular file ({what})", .path.display())]
+    NotAFile { path: PathBuf, what: &'static str },
+    #[error("{}: its public-key line is not the public key of its secret key (a damaged or hand-edited file: make a new pair with `campub keygen STEM`)", .path.display())]
+    Mismatch { path: PathBuf },
     #[error("{} is larger than {MAX_KEY_FILE_BYTES} bytes, so not a key file", .path.display())]
     TooLarge { path: PathBuf },
     #[error("{}: {reason}", .path.display())]
@@ -145,14 +149,18 @@ fn read_key_file(path: &Path) -> Result<(String, u32), KeyError> {
         path: path.to_owned(),
         source,
     };
-    let mut file = File::open(path).map_err(read_err)?;
+    // Looked at before opening: open(2) of a FIFO waits for a writer, forever.
+    check_regular(path, &std::fs::metadata(path).map_err(read_err)?)?;
+    // O_NONBLOCK in case it was swapped for a FIFO in between: then the open returns at once
+    // and the check on the open file below refuses it. Regular files ignore the flag.
+    let mut file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(read_err)?;
     // Checked on the open file, so the file checked is the file read.
     let meta = file.metadata().map_err(read_err)?;
-    if !meta.is_file() {
-        return Err(KeyError::NotAFile {
-            path: path.to_owned(),
-        });
-    }
+    check_regular(path, &meta)?;
     let mode = meta.permissions().mode() & 0o7777;
     if meta.len() > MAX_KEY_FILE_BYTES {
         return Err(KeyError::TooLarge {
@@ -174,6 +182,29 @@ fn read_key_file(path: &Path) -> Result<(String, u32), KeyError> {
         reason: "not text: a key file is UTF-8 text".into(),
     })?;
     Ok((text, mode))
+}
+
+/// Refuses anything but a regular file, saying what it is instead.
+fn check_regular(path: &Path, meta: &std::fs::Metadata) -> Result<(), KeyError> {
+    use std::os::unix::fs::FileTypeExt as _;
+    let kind = meta.file_type();
+    let what = if kind.is_file() {
+        return Ok(());
+    } else if kind.is_dir() {
+        "a directory"
+    } else if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_char_device() || kind.is_block_device() {
+        "a device"
+    } else {
+        "not a file"
+    };
+    Err(KeyError::NotAFile {
+        path: path.to_owned(),
+        what,
+    })
 }
 
 fn parse_file(path: &Path, text: &str) -> Result<KeyText, KeyError> {
@@ -206,10 +237,18 @@ pub fn load_secret_file(path: &Path) -> Result<KeyPair, KeyError> {
         });
     }
     match keys.public.as_slice() {
-        [public] => Ok(KeyPair {
-            public: *public,
-            secret,
-        }),
+        [public] => {
+            let derived = secret.public_key().map_err(KeyError::Generate)?;
+            if derived != *public {
+                return Err(KeyError::Mismatch {
+                    path: path.to_owned(),
+                });
+            }
+            Ok(KeyPair {
+                public: *public,
+                secret,
+            })
+        }
         [] => Err(content(
             "no public-key line next to the secret key (campub keygen writes both)",
         )),
@@ -217,22 +256,23 @@ pub fn load_secret_file(path: &Path) -> Result<KeyPair, KeyError> {
     }
 }
 
-/// Reads a public key given on the command line: its 40-character Z85 text, or a file holding
-/// exactly one public key (a `.key` file, or the bare Z85 text). A file with a secret key in it
-/// is refused: the secret key of a pair never travels.
+/// Reads a public key given on the command line: a file holding exactly one public key (a
+/// `.key` file, or the bare Z85 text), or, only when written `z85:KEY`, the key itself. A
+/// missing file is an error, whatever its name looks like. A file with a secret key in it is
+/// refused: the secret key of a pair never travels.
 pub fn load_public_arg(arg: &str) -> Result<PublicKey, KeyError> {
+    if let Some(text) = arg.strip_prefix(INLINE_KEY_PREFIX) {
+        return PublicKey::from_z85(text).map_err(|e| KeyError::Content {
+            path: PathBuf::from(format!("the key given after {INLINE_KEY_PREFIX}")),
+            reason: e.to_string(),
+        });
+    }
     let path = Path::new(arg);
-    if !path.exists() {
-        if arg.len() == Z85_KEY_LEN {
-            return PublicKey::from_z85(arg).map_err(|e| KeyError::Content {
-                path: PathBuf::from("the key given"),
-                reason: format!("neither a file nor a key: {e}"),
-            });
-        }
-        // Not a key: report it as the missing file it then has to be.
-        return Err(KeyError::Read {
+    if path.symlink_metadata().is_err() && PublicKey::from_z85(arg).is_ok() {
+        // Looks like a key, but a key is only taken from the command line when marked.
+        return Err(KeyError::Content {
             path: path.to_owned(),
-            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+            reason: format!("no such file (to give the key itself, write {INLINE_KEY_PREFIX}KEY)"),
         });
     }
     let (text, _) = read_key_file(path)?;
@@ -342,7 +382,10 @@ mod tests {
             load_public_arg(paths.public.to_str().unwrap()).unwrap(),
             pair.public
         );
-        assert_eq!(load_public_arg(&pair.public.to_z85()).unwrap(), pair.public);
+        assert_eq!(
+            load_public_arg(&format!("z85:{}", pair.public)).unwrap(),
+            pair.public
+        );
         let leftovers: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
         assert_eq!(leftovers.len(), 2, "no temporary files left: {leftovers:?}");
         std::fs::remove_dir_all(dir).unwrap();
@@ -436,8 +479,60 @@ mod tests {
         assert!(err.to_string().contains("holds a secret key"), "{err}");
         let err = load_public_arg("not-a-key-nor-a-file").unwrap_err();
         assert!(err.to_string().contains("not-a-key-nor-a-file"), "{err}");
-        let err = load_public_arg(&"~".repeat(40)).unwrap_err();
+        let err = load_public_arg(&format!("z85:{}", "~".repeat(40))).unwrap_err();
         assert!(err.to_string().contains("Z85"), "{err}");
+        // A missing file whose name happens to be 40 Z85 characters is still a missing file.
+        let forty = dir.join("x".repeat(40 - dir.to_str().unwrap().len() - 1));
+        let forty = forty.to_str().unwrap();
+        assert_eq!(forty.len(), 40);
+        let err = load_public_arg(forty).unwrap_err().to_string();
+        assert!(
+            err.contains("no such file") && err.contains("z85:"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    fn mkfifo(path: &Path) {
+        let status = std::process::Command::new("mkfifo")
+            .arg(path)
+            .status()
+            .unwrap();
+        assert!(status.success(), "mkfifo {}", path.display());
+    }
+
+    #[test]
+    fn a_fifo_is_refused_without_waiting_for_a_writer() {
+        let dir = temp_dir("fifo");
+        let fifo = dir.join("k.key_secret");
+        mkfifo(&fifo);
+        // Without the checks these calls block in open(2) forever.
+        let err = load_secret_file(&fifo).unwrap_err().to_string();
+        assert!(err.contains("not a regular file (a FIFO)"), "{err}");
+        let err = load_public_arg(fifo.to_str().unwrap()).unwrap_err();
+        assert!(err.to_string().contains("a FIFO"), "{err}");
+        let err = load_allow_list(&fifo).unwrap_err();
+        assert!(err.to_string().contains("a FIFO"), "{err}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_public_key_line_that_is_not_the_secret_keys_is_refused() {
+        let dir = temp_dir("mismatch");
+        let (pair, paths) = write_key_pair(&dir.join("k"), "test").unwrap();
+        let other = KeyPair::generate().unwrap();
+        let text = std::fs::read_to_string(&paths.secret)
+            .unwrap()
+            .replace(&pair.public.to_z85(), &other.public.to_z85());
+        let swapped = dir.join("swapped.key_secret");
+        std::fs::write(&swapped, text).unwrap();
+        std::fs::set_permissions(&swapped, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let err = load_secret_file(&swapped).unwrap_err().to_string();
+        assert!(
+            err.contains("not the public key of its secret key"),
+            "{err}"
+        );
+        assert!(!err.contains(&pair.secret.to_z85()), "{err}");
         std::fs::remove_dir_all(dir).unwrap();
     }
 

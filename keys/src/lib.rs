@@ -26,7 +26,7 @@ use std::fmt;
 
 pub use files::{
     load_allow_list, load_public_arg, load_secret_file, write_key_pair, KeyError, KeyPaths,
-    MAX_KEY_FILE_BYTES, PUBLIC_SUFFIX, SECRET_SUFFIX,
+    INLINE_KEY_PREFIX, MAX_KEY_FILE_BYTES, PUBLIC_SUFFIX, SECRET_SUFFIX,
 };
 
 /// Bytes in a CURVE key.
@@ -137,6 +137,41 @@ impl SecretKey {
     fn to_z85(&self) -> String {
         encode_z85_key(&self.0)
     }
+
+    /// The public key that belongs to this secret key (Curve25519 scalar multiplication of
+    /// the base point, done by libzmq with libsodium): a key file's two lines must agree.
+    pub fn public_key(&self) -> Result<PublicKey, zmq::Error> {
+        let public = curve_public_z85(&self.to_z85())?;
+        PublicKey::from_z85(&public).map_err(|_| zmq::Error::EINVAL)
+    }
+}
+
+// libzmq's own function (zmq_curve_public(3), libzmq >= 4.2); zmq-sys declares it but does not
+// export it. libzmq is linked through zmq-sys.
+#[allow(unsafe_code)]
+extern "C" {
+    fn zmq_curve_public(
+        z85_public_key: *mut std::ffi::c_char,
+        z85_secret_key: *const std::ffi::c_char,
+    ) -> std::ffi::c_int;
+}
+
+/// libzmq's `zmq_curve_public`, which the `zmq` crate does not expose: the Z85 public key of a
+/// Z85 secret key.
+#[allow(unsafe_code)]
+fn curve_public_z85(secret_z85: &str) -> Result<String, zmq::Error> {
+    let secret = std::ffi::CString::new(secret_z85).map_err(|_| zmq::Error::EINVAL)?;
+    // 40 characters and the terminating NUL, as zmq_curve_public(3) requires.
+    let mut public = [0u8; Z85_KEY_LEN + 1];
+    // SAFETY: `public` is a writable buffer of the 41 bytes libzmq writes; `secret` is a
+    // NUL-terminated string of 40 characters that libzmq only reads. Neither is kept.
+    let rc = unsafe { zmq_curve_public(public.as_mut_ptr().cast(), secret.as_ptr()) };
+    if rc != 0 {
+        // SAFETY: reads libzmq's thread-local error number; no arguments.
+        return Err(zmq::Error::from_raw(unsafe { zmq_sys::zmq_errno() }));
+    }
+    let text = public.get(..Z85_KEY_LEN).unwrap_or_default();
+    String::from_utf8(text.to_vec()).map_err(|_| zmq::Error::EINVAL)
 }
 
 impl fmt::Debug for SecretKey {
@@ -316,6 +351,20 @@ mod tests {
         );
         // Forty characters that are not all ASCII: still a length error, not a panic.
         assert!(PublicKey::from_z85(&"é".repeat(20)).is_err());
+    }
+
+    #[test]
+    fn the_public_key_is_derived_from_the_secret_key() {
+        for _ in 0..4 {
+            let pair = KeyPair::generate().unwrap();
+            assert_eq!(pair.secret.public_key().unwrap(), pair.public);
+        }
+        // The test vector of ZeroMQ's curve_keygen (zmq_curve_public(3)'s example pair).
+        let secret = SecretKey::from_z85("JTKVSB%%)wK0E.X)V>+}o?pNmC{O&4W4b!Ni{Lh6").unwrap();
+        assert_eq!(
+            secret.public_key().unwrap().to_z85(),
+            "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7"
+        );
     }
 
     #[test]

@@ -25,6 +25,13 @@ pub fn run(config: &Config) -> Result<(), pipeline::RunError> {
         },
     )?;
 
+    match crate::shed::raise_descriptor_limit() {
+        Ok(Some((old, new))) => {
+            log::info!("file-descriptor limit raised from {old} to {new} (the hard limit)");
+        }
+        Ok(None) => {}
+        Err(e) => log::warn!("cannot raise the file-descriptor limit: {e}"),
+    }
     let source = pipeline::open_source(config)?;
     log::info!("source: {}", source.describe());
     let context = zmq::Context::new();

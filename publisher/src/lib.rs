@@ -31,4 +31,5 @@ pub mod publish;
 pub mod scale;
 pub mod security;
 pub mod service;
+pub mod shed;
 pub mod stats;

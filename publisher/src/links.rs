@@ -18,6 +18,11 @@ const SAMPLE_EVERY: Duration = Duration::from_millis(200);
 pub const SLOW_BELOW_SHARE: f64 = 0.9;
 /// Published bytes needed in a window before a subscriber is judged at all.
 const MIN_PUBLISHED_BYTES: u64 = 64 * 1024;
+/// Bytes a peer has sent once it finished a ZMTP handshake, at the least: the 64-byte greeting
+/// and the shortest handshake a SUB socket sends (NULL's READY command with its Socket-Type
+/// property, 27 bytes; CURVE's HELLO alone is 202). A connection that has received less never
+/// finished a handshake: it is not a subscriber, however long it stays open.
+pub const MIN_HANDSHAKE_BYTES_FROM_PEER: u64 = 64 + 27;
 
 /// Subscribers seen in one stats window.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -45,8 +50,12 @@ pub struct LinkWatch {
     window: HashMap<u64, Delivered>,
     open_now: usize,
     table: ConnectionTable,
-    /// Reading /proc failed (say, a sandbox hides it): reported once, then not tried again.
+    /// Reading /proc failed for good (say, a sandbox hides it): reported once, then not tried
+    /// again.
     disabled: bool,
+    /// A transient failure (out of file descriptors) is being reported: log it once, and once
+    /// when the watch works again.
+    failing: bool,
 }
 
 impl LinkWatch {
@@ -66,6 +75,7 @@ impl LinkWatch {
             open_now: 0,
             table: ConnectionTable::default(),
             disabled: false,
+            failing: false,
         })
     }
 
@@ -78,8 +88,23 @@ impl LinkWatch {
         self.next_sample = now + SAMPLE_EVERY;
         match self.table.sample(self.port) {
             Ok(connections) => {
-                self.open_now = connections.len();
-                record(&mut self.window, self.published_bytes, connections);
+                let subscribers: Vec<(u64, u64)> = connections
+                    .iter()
+                    .filter(|c| c.handshaken())
+                    .map(|c| (c.inode, c.acked))
+                    .collect();
+                self.open_now = subscribers.len();
+                record(&mut self.window, self.published_bytes, &subscribers);
+                if std::mem::take(&mut self.failing) {
+                    log::info!("watching the subscribers' links again");
+                }
+            }
+            // Out of descriptors (or memory) for a moment: this sample is skipped, the next one
+            // is tried as usual.
+            Err(e) if is_transient(&e) => {
+                if !std::mem::replace(&mut self.failing, true) {
+                    log::warn!("cannot watch the subscribers' links for now: {e}");
+                }
             }
             Err(e) => {
                 log::info!("cannot watch the subscribers' links (reading /proc/self: {e})");
@@ -115,6 +140,14 @@ impl LinkWatch {
     }
 }
 
+/// Errors that pass: too many open files (the process's or the system's), no memory.
+fn is_transient(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM | libc::EINTR | libc::EAGAIN)
+    )
+}
+
 /// One sample into the window: each open connection (by socket inode) with its acknowledged
 /// byte count, against `published` bytes so far.
 fn record(window: &mut HashMap<u64, Delivered>, published: u64, connections: &[(u64, u64)]) {
@@ -139,9 +172,33 @@ fn record(window: &mut HashMap<u64, Delivered>, published: u64, connections: &[(
 /// frame at 30 fps; docs/PERFORMANCE.md). The sample is kept between calls: sampling
 /// allocates nothing.
 #[derive(Debug, Default)]
-struct ConnectionTable {
-    /// The sample: (socket inode, bytes acknowledged).
-    found: Vec<(u64, u64)>,
+pub(crate) struct ConnectionTable {
+    /// The sample.
+    found: Vec<Connection>,
+    /// /proc/self/fd, opened once and read again from its start for each sample: a sample never
+    /// needs a free descriptor, so it works at the descriptor limit too.
+    dir: Option<rustix::fd::OwnedFd>,
+}
+
+/// One accepted TCP connection, as the kernel sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Connection {
+    /// The descriptor (libzmq's) it was found under.
+    pub fd: RawFd,
+    pub inode: u64,
+    /// Bytes the peer acknowledged.
+    pub acked: u64,
+    /// Bytes received from the peer.
+    pub received: u64,
+    /// Milliseconds since the peer last sent data (since the connection opened, if never).
+    pub idle_ms: u32,
+}
+
+impl Connection {
+    /// Whether the peer has sent at least a ZMTP handshake's worth of bytes.
+    pub fn handshaken(&self) -> bool {
+        self.received >= MIN_HANDSHAKE_BYTES_FROM_PEER
+    }
 }
 
 /// getdents buffer for /proc/self/fd: each entry is ~24 bytes; more entries than fit are read
@@ -149,17 +206,21 @@ struct ConnectionTable {
 const FD_DIR_BUFFER_BYTES: usize = 2048;
 
 impl ConnectionTable {
-    /// Connected TCP sockets whose local port is `port`: (socket inode, bytes acknowledged).
-    fn sample(&mut self, port: u16) -> std::io::Result<&[(u64, u64)]> {
-        use rustix::fs::{Mode, OFlags, RawDir};
+    /// Connected TCP sockets whose local port is `port`.
+    pub(crate) fn sample(&mut self, port: u16) -> std::io::Result<&[Connection]> {
+        use rustix::fs::{Mode, OFlags, RawDir, SeekFrom};
         self.found.clear();
-        let dir = rustix::fs::open(
-            c"/proc/self/fd",
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )?;
+        let dir = match &mut self.dir {
+            Some(dir) => dir,
+            empty => empty.insert(rustix::fs::open(
+                c"/proc/self/fd",
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )?),
+        };
+        rustix::fs::seek(&*dir, SeekFrom::Start(0))?;
         let mut buffer = [std::mem::MaybeUninit::uninit(); FD_DIR_BUFFER_BYTES];
-        let mut entries = RawDir::new(&dir, &mut buffer);
+        let mut entries = RawDir::new(&*dir, &mut buffer);
         while let Some(entry) = entries.next() {
             let Some(fd) = std::str::from_utf8(entry?.file_name().to_bytes())
                 .ok()
@@ -170,8 +231,14 @@ impl ConnectionTable {
             let Some(inode) = with_foreign_fd(fd, |fd| accepted_on(fd, port)) else {
                 continue;
             };
-            match tcp_bytes_acked(fd) {
-                Ok(acked) => self.found.push((inode, acked)),
+            match tcp_counts(fd) {
+                Ok((acked, received, idle_ms)) => self.found.push(Connection {
+                    fd,
+                    inode,
+                    acked,
+                    received,
+                    idle_ms,
+                }),
                 // The kernel (or an emulator) lacks the count: say so rather than report zeros.
                 Err(e) if e.kind() == std::io::ErrorKind::Unsupported => {
                     return Err(std::io::Error::new(
@@ -202,17 +269,19 @@ fn accepted_on(fd: BorrowedFd<'_>, port: u16) -> Option<u64> {
 
 /// Lends `fd`, a descriptor libzmq owns, to `f`.
 #[allow(unsafe_code)]
-fn with_foreign_fd<R>(fd: RawFd, f: impl FnOnce(BorrowedFd<'_>) -> R) -> R {
+pub(crate) fn with_foreign_fd<R>(fd: RawFd, f: impl FnOnce(BorrowedFd<'_>) -> R) -> R {
     // SAFETY: `f` only asks the kernel about the descriptor (getsockname, getpeername,
-    // getsockopt, fstat) and does not keep it. libzmq may close it meanwhile, and the number
-    // may be reused: then the calls fail or describe another descriptor, which `accepted_on`
-    // checks again (port, type, peer); never memory unsafety.
+    // getsockopt, fstat) or shuts its connection down (`shed`), and does not keep or close it.
+    // libzmq may close it meanwhile, and the number may be reused: then the calls fail or
+    // describe another descriptor, which the callers check again (port, type, peer, inode);
+    // never memory unsafety.
     f(unsafe { BorrowedFd::borrow_raw(fd) })
 }
 
-/// The kernel's count of bytes the peer has acknowledged on this TCP socket.
+/// The kernel's counts for this TCP socket: bytes the peer acknowledged, bytes received from
+/// it, and milliseconds since it last sent data.
 #[allow(unsafe_code)]
-fn tcp_bytes_acked(fd: RawFd) -> std::io::Result<u64> {
+fn tcp_counts(fd: RawFd) -> std::io::Result<(u64, u64, u32)> {
     // SAFETY: getsockopt only writes into `info`, a plain C struct on the stack, up to `len`
     // bytes. `fd` belongs to libzmq; if it was closed and reused since it was listed, this reads
     // some other socket's counters (or fails): a wrong sample, never memory unsafety.
@@ -230,13 +299,17 @@ fn tcp_bytes_acked(fd: RawFd) -> std::io::Result<u64> {
     if rc != 0 {
         return Err(std::io::Error::last_os_error());
     }
-    // Kernels before 4.1 (and qemu-user's emulation) return a shorter struct without the count.
+    // Kernels before 4.1 (and qemu-user's emulation) return a shorter struct without the counts.
     let needed =
-        std::mem::offset_of!(libc::tcp_info, tcpi_bytes_acked) + std::mem::size_of::<u64>();
+        std::mem::offset_of!(libc::tcp_info, tcpi_bytes_received) + std::mem::size_of::<u64>();
     if (len as usize) < needed {
         return Err(std::io::Error::from(std::io::ErrorKind::Unsupported));
     }
-    Ok(info.tcpi_bytes_acked)
+    Ok((
+        info.tcpi_bytes_acked,
+        info.tcpi_bytes_received,
+        info.tcpi_last_data_recv,
+    ))
 }
 
 #[cfg(test)]
@@ -255,6 +328,30 @@ mod tests {
         );
         assert!(LinkWatch::new("ipc:///tmp/cam").is_none());
         assert!(LinkWatch::new("inproc://cam").is_none());
+    }
+
+    #[test]
+    fn running_out_of_descriptors_does_not_turn_the_watch_off() {
+        let os = std::io::Error::from_raw_os_error;
+        assert!(is_transient(&os(libc::EMFILE)) && is_transient(&os(libc::ENFILE)));
+        assert!(!is_transient(&os(libc::ENOENT)) && !is_transient(&os(libc::EACCES)));
+    }
+
+    #[test]
+    fn only_peers_that_sent_a_handshake_are_subscribers() {
+        let connection = |received| Connection {
+            fd: 3,
+            inode: 1,
+            acked: 0,
+            received,
+            idle_ms: 0,
+        };
+        assert!(!connection(0).handshaken(), "silent");
+        assert!(
+            !connection(64).handshaken(),
+            "a greeting and no handshake command"
+        );
+        assert!(connection(MIN_HANDSHAKE_BYTES_FROM_PEER).handshaken());
     }
 
     #[test]
@@ -307,7 +404,9 @@ mod tests {
     ) -> std::io::Result<Vec<(u64, u64)>> {
         let mut found = Ok(Vec::new());
         for _ in 0..100 {
-            found = table.sample(port).map(<[_]>::to_vec);
+            found = table
+                .sample(port)
+                .map(|c| c.iter().map(|c| (c.inode, c.acked)).collect());
             match &found {
                 Ok(f) if f.len() == 1 && f[0].1 == acked => break,
                 Err(_) => break,

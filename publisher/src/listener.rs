@@ -13,6 +13,13 @@ use std::os::fd::{AsRawFd, IntoRawFd, RawFd};
 /// Unsent bytes a subscriber connection may hold in the kernel: one of ZeroMQ's 8 KiB output
 /// batches, a third of a typical 640x360 frame. Data in flight is not limited by this.
 pub const NOTSENT_LOWAT_BYTES: u32 = 8 * 1024;
+/// A connection whose sent data has gone unacknowledged this long is closed by the kernel
+/// (`TCP_USER_TIMEOUT`, what `ZMQ_TCP_MAXRT` sets). Under heavy loss TCP's retransmission
+/// back-off otherwise grows to seconds (0.2, 0.4, 0.8, 1.6, 3.2 s …) while the frame in flight
+/// ages: at 30 % loss both ways shown frames were up to 2.3-8.8 s old, with this 1.7-2.2 s
+/// (docs/WIFI.md). The viewer reconnects within about a second and gets the newest frame. The
+/// same 2 s is inside the heartbeats' 3 s; a link that is slow but delivers keeps acknowledging.
+pub const USER_TIMEOUT_MS: u32 = 2000;
 /// Pending connections, as ZeroMQ's own listener uses (ZMQ_BACKLOG's default).
 const LISTEN_BACKLOG: i32 = 100;
 
@@ -46,7 +53,8 @@ impl TcpBind {
     }
 }
 
-/// A bound, listening socket whose accepted connections inherit `TCP_NOTSENT_LOWAT`.
+/// A bound, listening socket whose accepted connections inherit `TCP_NOTSENT_LOWAT` and
+/// `TCP_USER_TIMEOUT`.
 pub struct LowLatencyListener {
     socket: socket2::Socket,
 }
@@ -65,6 +73,7 @@ impl LowLatencyListener {
         }
         // Linux copies the listening socket's TCP settings into each connection it accepts.
         set_tcp_notsent_lowat(socket.as_raw_fd(), NOTSENT_LOWAT_BYTES)?;
+        set_tcp_option(socket.as_raw_fd(), libc::TCP_USER_TIMEOUT, USER_TIMEOUT_MS)?;
         socket.bind(&bind.addr.into())?;
         socket.listen(LISTEN_BACKLOG)?;
         socket.set_nonblocking(true)?;
@@ -81,6 +90,12 @@ impl LowLatencyListener {
         Ok(format!("tcp://{addr}"))
     }
 
+    /// A second descriptor for the same listening socket, for watching its backlog
+    /// (`shed::DescriptorGuard`) after ZeroMQ owns the first.
+    pub fn watch_handle(&self) -> std::io::Result<std::os::fd::OwnedFd> {
+        self.socket.try_clone().map(std::os::fd::OwnedFd::from)
+    }
+
     /// Gives the socket to `zmq_socket` for its next bind; ZeroMQ owns (and closes) it from then.
     pub fn hand_to(self, zmq_socket: &mut zmq::Socket) -> zmq::Result<()> {
         set_zmq_use_fd(zmq_socket, self.socket.as_raw_fd())?;
@@ -91,16 +106,21 @@ impl LowLatencyListener {
 }
 
 /// Sets TCP_NOTSENT_LOWAT, which none of our socket crates exposes.
-#[allow(unsafe_code)]
 fn set_tcp_notsent_lowat(fd: RawFd, bytes: u32) -> std::io::Result<()> {
-    let value = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    set_tcp_option(fd, libc::TCP_NOTSENT_LOWAT, bytes)
+}
+
+/// Sets an IPPROTO_TCP option whose value is a C int.
+#[allow(unsafe_code)]
+fn set_tcp_option(fd: RawFd, option: libc::c_int, value: u32) -> std::io::Result<()> {
+    let value = libc::c_int::try_from(value).unwrap_or(libc::c_int::MAX);
     // SAFETY: `fd` is an open socket borrowed from its owner for this call; the option value is a
     // c_int on the stack whose size is passed alongside it.
     let rc = unsafe {
         libc::setsockopt(
             fd,
             libc::IPPROTO_TCP,
-            libc::TCP_NOTSENT_LOWAT,
+            option,
             std::ptr::addr_of!(value).cast(),
             std::mem::size_of::<libc::c_int>() as libc::socklen_t,
         )
@@ -166,11 +186,18 @@ mod tests {
         let _client = std::net::TcpStream::connect(addr).unwrap();
         listener.socket.set_nonblocking(false).unwrap();
         let (accepted, _) = listener.socket.accept().unwrap();
-        assert_eq!(tcp_notsent_lowat(accepted.as_raw_fd()), NOTSENT_LOWAT_BYTES);
+        assert_eq!(
+            tcp_option(accepted.as_raw_fd(), libc::TCP_NOTSENT_LOWAT),
+            NOTSENT_LOWAT_BYTES
+        );
+        assert_eq!(
+            tcp_option(accepted.as_raw_fd(), libc::TCP_USER_TIMEOUT),
+            USER_TIMEOUT_MS
+        );
     }
 
     #[allow(unsafe_code)]
-    fn tcp_notsent_lowat(fd: RawFd) -> u32 {
+    fn tcp_option(fd: RawFd, option: libc::c_int) -> u32 {
         let mut value: libc::c_int = 0;
         let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
         // SAFETY: test-only getsockopt into a c_int on the stack with its size.
@@ -178,7 +205,7 @@ mod tests {
             libc::getsockopt(
                 fd,
                 libc::IPPROTO_TCP,
-                libc::TCP_NOTSENT_LOWAT,
+                option,
                 std::ptr::addr_of_mut!(value).cast(),
                 &mut len,
             )

@@ -7,6 +7,7 @@ use camwire::{encode_native, FrameHeader, StreamName};
 
 use crate::links::{LinkSummary, LinkWatch};
 use crate::listener::{LowLatencyListener, TcpBind};
+use crate::shed::DescriptorGuard;
 
 /// How frames go on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +34,35 @@ impl std::str::FromStr for WireMode {
 /// ZMTP heartbeats let libzmq notice a vanished subscriber and free its queue.
 const HEARTBEAT_IVL_MS: i32 = 1000;
 const HEARTBEAT_TIMEOUT_MS: i32 = 3000;
+/// A connection that has not finished its ZMTP (and CURVE) handshake within this long is
+/// dropped. libzmq's default, 30 s, let each silent or half-greeting connection hold a
+/// descriptor and memory that long; a legitimate handshake takes a few round trips (docs/WIFI.md
+/// has it under heavy loss).
+pub const HANDSHAKE_IVL_MS: i32 = 3000;
+
+/// ZMTP 3.1's SUBSCRIBE command, `0x09 "SUBSCRIBE"`, before the subscribed prefix (libzmq 4.3
+/// sends subscriptions so; older peers send a message of `0x01` and the prefix, shorter).
+const SUBSCRIBE_COMMAND_BYTES: usize = 10;
+/// What CURVE adds to each frame it encrypts: `0x07 "MESSAGE"`, an 8-byte nonce, a 16-byte
+/// authenticator and a flags byte.
+const CURVE_MESSAGE_OVERHEAD_BYTES: usize = 33;
+/// The longest subscription a viewer can mean: the longest stream name and its NUL, which is
+/// as specific as a subscription to campub gets (docs/PROTOCOL.md). 109 bytes.
+pub const MAX_SUBSCRIPTION_FRAME_BYTES: usize =
+    SUBSCRIBE_COMMAND_BYTES + camwire::MAX_STREAM_NAME_LEN + 1 + CURVE_MESSAGE_OVERHEAD_BYTES;
+/// The largest frame a subscriber sends at all is a handshake command: CURVE's INITIATE is 274
+/// bytes from a SUB socket (249 + its Socket-Type property); the rest leaves room for a few
+/// more metadata properties.
+pub const MAX_HANDSHAKE_FRAME_BYTES: usize = 512;
+/// `ZMQ_MAXMSGSIZE` on the PUB socket: the largest frame accepted from a subscriber. Larger
+/// ones close the connection before anything is allocated for them; without the cap a
+/// subscriber sending 8 MiB subscriptions grew campub to 790 MB (docs/SECURITY.md).
+pub const MAX_SUBSCRIBER_FRAME_BYTES: usize =
+    if MAX_HANDSHAKE_FRAME_BYTES > MAX_SUBSCRIPTION_FRAME_BYTES {
+        MAX_HANDSHAKE_FRAME_BYTES
+    } else {
+        MAX_SUBSCRIPTION_FRAME_BYTES
+    };
 
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
@@ -48,6 +78,8 @@ pub enum PublishError {
     },
     #[error("ZeroMQ socket setup: {0}")]
     Socket(zmq::Error),
+    #[error("cannot start the descriptor guard: {0}")]
+    Guard(std::io::Error),
     #[error("send failed: {0}")]
     Send(zmq::Error),
 }
@@ -59,6 +91,7 @@ pub struct Publisher {
     next_seq: u64,
     message: Vec<u8>,
     links: Option<LinkWatch>,
+    _guard: Option<DescriptorGuard>,
 }
 
 impl Publisher {
@@ -87,7 +120,13 @@ impl Publisher {
             .set_heartbeat_timeout(HEARTBEAT_TIMEOUT_MS)
             .map_err(PublishError::Socket)?;
         socket.set_tcp_keepalive(1).map_err(PublishError::Socket)?;
-        bind_low_latency(&mut socket, endpoint)?;
+        socket
+            .set_handshake_ivl(HANDSHAKE_IVL_MS)
+            .map_err(PublishError::Socket)?;
+        socket
+            .set_maxmsgsize(MAX_SUBSCRIBER_FRAME_BYTES as i64)
+            .map_err(PublishError::Socket)?;
+        let listener = bind_low_latency(&mut socket, endpoint)?;
         let mut publisher = Self {
             socket,
             mode,
@@ -95,8 +134,15 @@ impl Publisher {
             next_seq: 0,
             message: Vec::new(),
             links: None,
+            _guard: None,
         };
-        publisher.links = LinkWatch::new(&publisher.endpoint());
+        let bound = publisher.endpoint();
+        publisher.links = LinkWatch::new(&bound);
+        let port = bound.rsplit_once(':').and_then(|(_, p)| p.parse().ok());
+        if let (Some(listener), Some(port)) = (listener, port) {
+            publisher._guard =
+                Some(DescriptorGuard::start(listener, port).map_err(PublishError::Guard)?);
+        }
         Ok(publisher)
     }
 
@@ -152,8 +198,12 @@ impl Publisher {
 }
 
 /// Binds `socket` to `endpoint`, through campub's own listener where the endpoint allows it, so
-/// that no subscriber connection queues more than a little unsent data in the kernel.
-fn bind_low_latency(socket: &mut zmq::Socket, endpoint: &str) -> Result<(), PublishError> {
+/// that no subscriber connection queues more than a little unsent data in the kernel. Returns a
+/// second descriptor of that listener, for watching its backlog.
+fn bind_low_latency(
+    socket: &mut zmq::Socket,
+    endpoint: &str,
+) -> Result<Option<std::os::fd::OwnedFd>, PublishError> {
     let bind_error = |source| PublishError::Bind {
         endpoint: endpoint.to_owned(),
         source,
@@ -165,7 +215,7 @@ fn bind_low_latency(socket: &mut zmq::Socket, endpoint: &str) -> Result<(), Publ
                  data; with a host or interface name the kernel's default buffering applies"
             );
         }
-        return socket.bind(endpoint).map_err(bind_error);
+        return socket.bind(endpoint).map(|()| None).map_err(bind_error);
     };
     let listener = LowLatencyListener::open(tcp).map_err(|e| PublishError::Listen {
         endpoint: endpoint.to_owned(),
@@ -175,8 +225,13 @@ fn bind_low_latency(socket: &mut zmq::Socket, endpoint: &str) -> Result<(), Publ
         endpoint: endpoint.to_owned(),
         source: e,
     })?;
+    let watch = listener.watch_handle().map_err(|e| PublishError::Listen {
+        endpoint: endpoint.to_owned(),
+        source: e,
+    })?;
     listener.hand_to(socket).map_err(PublishError::Socket)?;
-    socket.bind(&bound).map_err(bind_error)
+    socket.bind(&bound).map_err(bind_error)?;
+    Ok(Some(watch))
 }
 
 #[cfg(test)]

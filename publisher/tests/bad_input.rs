@@ -89,6 +89,27 @@ fn bad_input_is_one_line_and_a_nonzero_exit_never_a_panic() {
         0o644,
     );
     let dir_text = dir.to_str().unwrap().to_owned();
+    let fifo = dir.join("fifo.key_secret");
+    let status = Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo (coreutils) must be installed");
+    assert!(status.success(), "mkfifo {}", fifo.display());
+    let fifo = fifo.to_str().unwrap().to_owned();
+    // A secret key file whose public-key line is another pair's public key: campub would
+    // announce a server key that no viewer can use.
+    keygen(&dir.join("other"));
+    let other_public = std::fs::read_to_string(dir.join("other.key")).unwrap();
+    let other_public = key_line(&other_public, "public-key");
+    let own_public = key_line(&std::fs::read_to_string(&secret).unwrap(), "public-key");
+    let swapped = write(
+        &dir.join("swapped.key_secret"),
+        std::fs::read_to_string(&secret)
+            .unwrap()
+            .replace(&own_public, &other_public)
+            .as_bytes(),
+        0o600,
+    );
     let missing = dir.join("missing").to_str().unwrap().to_owned();
     let nested = dir.join("no/such/dir/k").to_str().unwrap().to_owned();
     let existing_stem = dir.join("server").to_str().unwrap().to_owned();
@@ -132,6 +153,9 @@ fn bad_input_is_one_line_and_a_nonzero_exit_never_a_panic() {
         (vec!["--curve-secret-key", &binary], EXIT_USAGE, "not text"),
         (vec!["--curve-secret-key", &dir_text], EXIT_USAGE, "not a regular file"),
         (vec!["--curve-secret-key", "/dev/zero"], EXIT_USAGE, "not a regular file"),
+        (vec!["--curve-secret-key", &fifo], EXIT_USAGE, "not a regular file (a FIFO)"),
+        (vec!["--curve-secret-key", &swapped], EXIT_USAGE, "not the public key of its secret key"),
+        (vec!["--curve-secret-key", &secret, "--allow", &fifo], EXIT_USAGE, "a FIFO"),
         (vec!["--allow", &public], EXIT_USAGE, "needs --curve-secret-key"),
         (vec!["--curve-secret-key", &secret, "--allow", &missing], EXIT_USAGE, "--allow"),
         (vec!["--curve-secret-key", &secret, "--allow", &garbage], EXIT_USAGE, "line 1"),
@@ -184,6 +208,14 @@ fn bad_input_is_one_line_and_a_nonzero_exit_never_a_panic() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// The value of `name = "…"` in a key file's text.
+fn key_line(text: &str, name: &str) -> String {
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix(&format!("{name} = \"")))
+        .map(|v| v.trim_end_matches('"').to_owned())
+        .unwrap_or_else(|| panic!("no {name} in {text}"))
+}
+
 #[test]
 fn short_help_is_help_and_the_help_lists_the_exit_codes() {
     for flag in ["-h", "--help"] {
@@ -208,12 +240,6 @@ fn keygen_writes_a_private_secret_file_and_a_readable_public_file() {
     assert_eq!(mode(&dir.join("server.key")), 0o644);
     let public = std::fs::read_to_string(dir.join("server.key")).unwrap();
     let secret = std::fs::read_to_string(dir.join("server.key_secret")).unwrap();
-    let key_line = |text: &str, name: &str| {
-        text.lines()
-            .find_map(|l| l.trim().strip_prefix(&format!("{name} = \"")))
-            .map(|v| v.trim_end_matches('"').to_owned())
-            .unwrap_or_else(|| panic!("no {name} in {text}"))
-    };
     let public_key = key_line(&public, "public-key");
     assert_eq!(public_key.len(), 40);
     assert_eq!(key_line(&secret, "public-key"), public_key);

@@ -35,6 +35,18 @@ pub use media::{jpeg, native, native_at, solid_jpeg, Outgoing, Publisher};
 pub use net::{endpoint, free_port};
 pub use screen::{assert_near, near, Display, Png};
 
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Taken first by a test that measures time, rate or memory, or loads the machine on
+/// purpose: such tests of one test binary then run one at a time, never beside each other
+/// (cargo runs a binary's tests on several threads). A test that failed while holding it does
+/// not block the others.
+pub fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// A number from a JSON summary; panics naming the pointer when it is missing.
 pub fn u64_at(json: &serde_json::Value, pointer: &str) -> u64 {
     json.pointer(pointer)

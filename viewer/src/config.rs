@@ -103,8 +103,9 @@ pub struct Args {
     #[argh(option)]
     pub report_every: Option<f64>,
 
-    /// the publisher's public key (its .key file, or the 40-character Z85 text) when it
-    /// encrypts with CURVE; camview then refuses any other publisher (default: no encryption)
+    /// the publisher's public key when it encrypts with CURVE: its .key file, or the key itself
+    /// written z85:KEY (40 characters of Z85 after "z85:"); camview then refuses any other
+    /// publisher (default: no encryption)
     #[argh(option)]
     pub server_key: Option<String>,
 

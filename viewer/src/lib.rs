@@ -22,6 +22,7 @@ pub mod config;
 pub mod decode;
 pub mod decode_thread;
 pub mod error;
+pub mod link;
 pub mod memory;
 pub mod monitor;
 pub mod overlay;

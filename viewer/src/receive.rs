@@ -24,12 +24,6 @@ const RECV_TIMEOUT_MS: i32 = 20;
 /// After dropping the connections for memory, libzmq frees what they held on its own thread:
 /// the heap is not looked at again for this long.
 const HEAP_COOLDOWN: Duration = Duration::from_millis(500);
-/// Heartbeats notice a dead link (peer gone without closing TCP) within the timeout.
-const HEARTBEAT_IVL_MS: i32 = 1000;
-const HEARTBEAT_TIMEOUT_MS: i32 = 3000;
-/// Reconnect quickly after a publisher restart, backing off to once a second.
-const RECONNECT_IVL_MS: i32 = 100;
-const RECONNECT_IVL_MAX_MS: i32 = 1000;
 /// Messages drained in one go before the newest is handed on regardless, and the longest a
 /// drain goes on (so that the heap is looked at, and a frame handed on, however fast junk
 /// arrives).
@@ -254,22 +248,8 @@ fn configure(socket: &zmq::Socket, config: &ReceiveConfig) -> Result<(), Error> 
     set("ZMQ_MAXMSGSIZE", socket.set_maxmsgsize(max_msg_bytes))?;
     set("ZMQ_RCVTIMEO", socket.set_rcvtimeo(RECV_TIMEOUT_MS))?;
     set("ZMQ_LINGER", socket.set_linger(0))?;
-    set(
-        "ZMQ_HEARTBEAT_IVL",
-        socket.set_heartbeat_ivl(HEARTBEAT_IVL_MS),
-    )?;
-    set(
-        "ZMQ_HEARTBEAT_TIMEOUT",
-        socket.set_heartbeat_timeout(HEARTBEAT_TIMEOUT_MS),
-    )?;
-    set(
-        "ZMQ_RECONNECT_IVL",
-        socket.set_reconnect_ivl(RECONNECT_IVL_MS),
-    )?;
-    set(
-        "ZMQ_RECONNECT_IVL_MAX",
-        socket.set_reconnect_ivl_max(RECONNECT_IVL_MAX_MS),
-    )?;
+    // Heartbeats, connect and reconnect timings: how a broken link is noticed and left.
+    crate::link::configure(socket)?;
     set("ZMQ_SUBSCRIBE", socket.set_subscribe(&config.subscription))?;
     Ok(())
 }

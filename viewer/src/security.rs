@@ -20,7 +20,7 @@ pub struct ClientKeys {
 }
 
 impl ClientKeys {
-    /// Loads `--server-key` (a Z85 key or a public key file) and `--key` (a secret key file);
+    /// Loads `--server-key` (a public key file, or `z85:KEY`) and `--key` (a secret key file);
     /// without `--key` a new pair is generated.
     pub fn load(server_key: &str, own_key: Option<&Path>) -> Result<Self, Error> {
         let server = camkeys::load_public_arg(server_key).map_err(|e| Error::Key {

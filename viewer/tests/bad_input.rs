@@ -26,7 +26,35 @@ fn bad_input_is_one_line_and_exit_1_never_a_panic() {
     let missing = path("missing");
     let nested = path("no/such/dir/k");
     let existing_stem = path("viewer");
-    let not_z85 = "~".repeat(40);
+    let not_z85 = format!("z85:{}", "~".repeat(40));
+    // A missing file whose name is 40 characters of Z85 (as `missing` is when the process id
+    // has 4 digits) was once taken for an inline key, and camview waited forever.
+    let forty = format!("{}/{}", dir.display(), "k".repeat(40));
+    let forty = forty[forty.len() - 40..].to_owned(); // an absolute path when TMPDIR is short
+    let fifo = path("fifo.key");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo (coreutils) must be installed");
+    assert!(status.success(), "mkfifo {fifo}");
+    let fifo_secret = path("fifo.key_secret");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&fifo_secret)
+        .status()
+        .unwrap();
+    assert!(status.success(), "mkfifo {fifo_secret}");
+    // A secret key file whose public-key line is another key's.
+    let swapped = path("swapped.key_secret");
+    let viewer_public = key_line(&viewer, "public-key");
+    let server_public = key_line(&server, "public-key");
+    std::fs::write(
+        &swapped,
+        std::fs::read_to_string(path("viewer.key_secret"))
+            .unwrap()
+            .replace(&viewer_public, &server_public),
+    )
+    .unwrap();
+    std::fs::set_permissions(&swapped, std::fs::Permissions::from_mode(0o600)).unwrap();
 
     #[rustfmt::skip]
     let table: Vec<(Vec<&str>, &str)> = vec![
@@ -58,6 +86,11 @@ fn bad_input_is_one_line_and_exit_1_never_a_panic() {
         (vec!["--server-key", "not-a-key"], "--server-key"),
         (vec!["--server-key", &not_z85], "Z85"),
         (vec!["--server-key", &missing], "--server-key"),
+        (vec!["--server-key", &forty], "no such file"),
+        (vec!["--server-key", &server_public], "no such file (to give the key itself, write z85:KEY)"),
+        (vec!["--server-key", &fifo], "not a regular file (a FIFO)"),
+        (vec!["--server-key", &server_key, "--key", &fifo_secret], "not a regular file (a FIFO)"),
+        (vec!["--server-key", &server_key, "--key", &swapped], "not the public key of its secret key"),
         (vec!["--server-key", &garbage], "line 1"),
         (vec!["--server-key", &two_keys], "more than one"),
         (vec!["--server-key", &viewer_secret], "holds a secret key"),
@@ -98,4 +131,12 @@ fn bad_input_is_one_line_and_exit_1_never_a_panic() {
         );
     }
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// The value of `name = "…"` in a key file's text.
+fn key_line(text: &str, name: &str) -> String {
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix(&format!("{name} = \"")))
+        .map(|v| v.trim_end_matches('"').to_owned())
+        .unwrap_or_else(|| panic!("no {name} in {text}"))
 }

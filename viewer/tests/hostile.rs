@@ -14,13 +14,8 @@ use turbojpeg::{Compressor, Image, PixelFormat, Subsamp};
 
 const LIMIT: Duration = Duration::from_secs(60);
 
-/// These tests load the machine on purpose (floods, 1 GB messages, the costliest frames); run
-/// one at a time so that each measures camview, not its neighbours.
-static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
-    ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner())
-}
+// These tests load the machine on purpose (floods, 1 GB messages, the costliest frames): each
+// takes testkit's one_at_a_time() so that it measures camview, not its neighbours.
 
 /// A progressive JPEG of a flat picture whose last scan is repeated `extra_scans` times: a few
 /// tens of kilobytes that make a decoder pass over the whole picture once per scan.
