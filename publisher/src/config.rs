@@ -298,25 +298,9 @@ impl Config {
 /// Refuses a --bind endpoint libzmq would misread or refuse only later: a TCP port must be `*`
 /// or 0-65535 (libzmq binds "99999" as some other port).
 fn check_bind_endpoint(endpoint: &str) -> Result<(), String> {
-    let bad = |why: &str| format!("--bind {endpoint:?}: {why}");
-    match endpoint.split_once("://") {
-        Some(("tcp", rest)) => {
-            let (host, port) = rest
-                .rsplit_once(':')
-                .ok_or_else(|| bad("expected tcp://HOST:PORT (HOST may be *)"))?;
-            if host.is_empty() || host.chars().any(char::is_whitespace) {
-                return Err(bad("missing or invalid host (* for every interface)"));
-            }
-            if port != "*" && port.parse::<u16>().is_err() {
-                return Err(bad("the port must be * or a number from 0 to 65535"));
-            }
-            Ok(())
-        }
-        Some(("ipc" | "inproc", rest)) if !rest.is_empty() => Ok(()),
-        _ => Err(bad(
-            "expected tcp://HOST:PORT (HOST may be *), ipc://PATH or inproc://NAME",
-        )),
-    }
+    camwire::Endpoint::parse(endpoint, camwire::Direction::Bind)
+        .map(|_| ())
+        .map_err(|why| format!("--bind {endpoint:?}: {why}"))
 }
 
 /// Loads the CURVE key and the allow-list: a key that cannot be used is a configuration error.

@@ -33,13 +33,12 @@ impl TcpBind {
     /// `None` for endpoints ZeroMQ must open itself: `ipc://`, `inproc://`, interface or host
     /// names. Those keep the kernel's default send buffering (logged by the caller).
     pub fn parse(endpoint: &str) -> Option<Self> {
-        let rest = endpoint.strip_prefix("tcp://")?;
-        let (host, port) = rest.rsplit_once(':')?;
-        let port: u16 = match port {
-            "*" => 0,
-            digits => digits.parse().ok()?,
+        let camwire::Endpoint::Tcp { host, port } =
+            camwire::Endpoint::parse(endpoint, camwire::Direction::Bind).ok()?
+        else {
+            return None;
         };
-        let ip: IpAddr = match host {
+        let ip: IpAddr = match host.as_str() {
             // ZeroMQ binds `*` to every IPv4 address unless ZMQ_IPV6 is set (campub does not).
             "*" => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             bracketed if bracketed.starts_with('[') && bracketed.ends_with(']') => {

@@ -138,7 +138,9 @@ impl Publisher {
         };
         let bound = publisher.endpoint();
         publisher.links = LinkWatch::new(&bound);
-        let port = bound.rsplit_once(':').and_then(|(_, p)| p.parse().ok());
+        let port = camwire::Endpoint::parse(&bound, camwire::Direction::Bind)
+            .ok()
+            .and_then(|e| e.tcp_port());
         if let (Some(listener), Some(port)) = (listener, port) {
             publisher._guard =
                 Some(DescriptorGuard::start(listener, port).map_err(PublishError::Guard)?);

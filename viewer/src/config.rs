@@ -274,47 +274,14 @@ pub fn default_endpoint() -> String {
 }
 
 /// Accepts `tcp://HOST:PORT`, `ipc://PATH`, `inproc://NAME`, and the shorthands `HOST:PORT` and
-/// `HOST` (TCP, default port); returns the ZeroMQ endpoint.
+/// `HOST` (TCP, default port); returns the ZeroMQ endpoint (camwire's one parser).
 pub fn normalise_endpoint(text: &str) -> Result<String, Error> {
-    let fail = |reason: &str| Error::BadEndpoint {
-        endpoint: text.to_owned(),
-        reason: reason.to_owned(),
-    };
-    let (scheme, rest) = match text.split_once("://") {
-        Some((scheme, rest)) => (scheme, rest),
-        None if text.is_empty() => return Err(fail("empty")),
-        None if has_port(text) => ("tcp", text),
-        None => return Ok(format!("tcp://{text}:{}", camwire::DEFAULT_PORT)),
-    };
-    match scheme {
-        "tcp" => {
-            let Some((host, port)) = rest.rsplit_once(':') else {
-                return Err(fail("expected tcp://HOST:PORT"));
-            };
-            if host.is_empty() || host.chars().any(char::is_whitespace) {
-                return Err(fail("missing or invalid host"));
-            }
-            match port.parse::<u16>() {
-                Ok(p) if p > 0 => Ok(format!("tcp://{host}:{p}")),
-                _ => Err(fail("port must be a number from 1 to 65535")),
-            }
-        }
-        "ipc" | "inproc" if !rest.is_empty() => Ok(text.to_owned()),
-        "ipc" | "inproc" => Err(fail("missing path or name")),
-        _ => Err(fail("transport must be tcp, ipc or inproc")),
-    }
-}
-
-/// `HOST:PORT` (including `[v6]:PORT`), as opposed to a bare host.
-fn has_port(text: &str) -> bool {
-    match text.rsplit_once(':') {
-        Some((host, port)) => {
-            !port.is_empty()
-                && port.bytes().all(|b| b.is_ascii_digit())
-                && (!host.contains(':') || host.ends_with(']'))
-        }
-        None => false,
-    }
+    camwire::Endpoint::parse(text, camwire::Direction::Connect)
+        .map(|endpoint| endpoint.to_string())
+        .map_err(|why| Error::BadEndpoint {
+            endpoint: text.to_owned(),
+            reason: why.to_string(),
+        })
 }
 
 #[cfg(test)]

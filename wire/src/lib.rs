@@ -25,6 +25,7 @@
 //! `docs/PROTOCOL.md`.
 
 mod detect;
+mod endpoint;
 #[doc(hidden)]
 pub mod fuzzing;
 mod header;
@@ -33,6 +34,7 @@ mod jpeg;
 pub use detect::{
     classify, decode_base64_into, encode_base64_into, Message, MessageKind, NativeFrame,
 };
+pub use endpoint::{Direction, Endpoint, EndpointError};
 pub use header::{
     encode_native, parse_native, FrameHeader, StreamName, WireError, CODEC_JPEG, HEADER_LEN, MAGIC,
     MAX_DIMENSION_PX, MAX_STREAM_NAME_LEN, VERSION,
