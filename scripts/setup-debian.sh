@@ -14,7 +14,7 @@ sudo_cmd=()
 
 packages=(build-essential pkg-config cmake nasm libclang-dev libzmq3-dev libsdl2-dev curl ca-certificates)
 if $want_test; then
-    # iproute2 and nftables: viewer/tests/outage.rs (network namespaces, outages, loss).
+    # iproute2 and nftables: e2e/tests/outage.rs (network namespaces, outages, loss).
     packages+=(xvfb xauth python3 python3-pip python3-venv iproute2 nftables)
 fi
 

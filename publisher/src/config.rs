@@ -20,6 +20,8 @@ pub const DEFAULT_BIND: &str = "tcp://*:5555";
 pub const DEFAULT_STREAM: &str = "cam";
 pub const DEFAULT_STATS_INTERVAL_S: f64 = 10.0;
 pub const DEFAULT_STALL_TIMEOUT_MS: u64 = 5000;
+/// Smallest capture size and output width, per side.
+const MIN_SIDE_PX: u32 = 16;
 
 #[derive(FromArgs, Debug)]
 #[argh(
@@ -217,8 +219,12 @@ fn parse_size(s: &str) -> Result<(u32, u32), String> {
         w.trim().parse().map_err(|_| bad())?,
         h.trim().parse().map_err(|_| bad())?,
     );
-    if !(16..=8192).contains(&w) || !(16..=8192).contains(&h) {
-        return Err(format!("--size {s}: width and height must be 16-8192"));
+    let sides = MIN_SIDE_PX..=camwire::MAX_PICTURE_SIDE_PX;
+    if !sides.contains(&w) || !sides.contains(&h) {
+        return Err(format!(
+            "--size {s}: width and height must be {MIN_SIDE_PX}-{}",
+            camwire::MAX_PICTURE_SIDE_PX
+        ));
     }
     Ok((w, h))
 }
@@ -252,8 +258,13 @@ impl Config {
         if !(1..=240).contains(&args.fps) {
             return Err(format!("--fps {}: must be 1-240", args.fps));
         }
-        if !(16..=8192).contains(&args.width) || !args.width.is_multiple_of(2) {
-            return Err(format!("--width {}: must be even and 16-8192", args.width));
+        let sides = MIN_SIDE_PX..=camwire::MAX_PICTURE_SIDE_PX;
+        if !sides.contains(&args.width) || !args.width.is_multiple_of(2) {
+            return Err(format!(
+                "--width {}: must be even and {MIN_SIDE_PX}-{}",
+                args.width,
+                camwire::MAX_PICTURE_SIDE_PX
+            ));
         }
         if !(1..=100).contains(&args.quality) {
             return Err(format!("--quality {}: must be 1-100", args.quality));

@@ -6,7 +6,7 @@ use turbojpeg::{Decompressor, ScalingFactor, Subsamp, YuvImage};
 use crate::frame::{PlaneRef, YuvRef};
 
 /// Largest camera frame accepted, in pixels per side.
-const MAX_SOURCE_DIMENSION_PX: usize = 8192;
+const MAX_SOURCE_DIMENSION_PX: usize = camwire::MAX_PICTURE_SIDE_PX as usize;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {

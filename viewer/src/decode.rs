@@ -7,7 +7,7 @@ use camwire::{Message, MessageKind, WireError};
 use turbojpeg::{Decompressor, Image, PixelFormat, Subsamp, YuvImage};
 
 /// Largest picture width or height camview decodes; larger JPEGs are refused before allocating.
-pub const MAX_PICTURE_DIMENSION_PX: usize = 8192;
+pub const MAX_PICTURE_DIMENSION_PX: usize = camwire::MAX_PICTURE_SIDE_PX as usize;
 
 /// The default pixel budget (`--max-pixels`): 4096x4096, more than any camera campub streams
 /// from (a 4K UHD frame is 8.3 Mpx). A frame declaring more is refused before decoding.

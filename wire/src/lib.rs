@@ -41,6 +41,11 @@ pub use header::{
 };
 pub use jpeg::{inspect_jpeg, JpegLayout};
 
+/// Largest picture side either program handles, in pixels: campub's capture size and output
+/// width, the frames camview decodes. Written once here; the wire header's own field limit
+/// ([`MAX_DIMENSION_PX`]) is wider.
+pub const MAX_PICTURE_SIDE_PX: u32 = 8192;
+
 /// The TCP port of the tutorial, kept so its scripts and ours meet by default.
 pub const DEFAULT_PORT: u16 = 5555;
 
