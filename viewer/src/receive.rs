@@ -3,10 +3,9 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use camthreads::NewestFrame;
+use camthreads::{NewestFrame, Worker};
 
 use crate::decode::{DecodeError, FrameLimits};
 use crate::error::Error;
@@ -113,11 +112,11 @@ impl ReceiveCounters {
 
 /// The running receiver. Dropping it stops and joins the thread.
 pub struct Receiver {
+    /// First, so that it is stopped and joined before anything it uses is dropped.
+    _worker: Worker,
     newest: Arc<NewestFrame<Stamped>>,
     counters: Arc<ReceiveCounters>,
     monitor: Arc<Monitor>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
 }
 
 impl Receiver {
@@ -147,34 +146,29 @@ impl Receiver {
 
         let newest = Arc::new(NewestFrame::new());
         let counters = Arc::new(ReceiveCounters::default());
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread = {
-            let (newest, counters, stop, monitor) = (
+        let worker = {
+            let (newest, counters, monitor) = (
                 Arc::clone(&newest),
                 Arc::clone(&counters),
-                Arc::clone(&stop),
                 Arc::clone(&monitor),
             );
             let limits = config.limits;
             let heap_bound = config.heap_bound_bytes;
-            std::thread::Builder::new()
-                .name("receive".into())
-                .spawn(move || {
-                    let watch = HeapWatch::new(heap_bound);
-                    receive_loop(&socket, &newest, &counters, &stop, &monitor, &limits, watch);
-                    // Closing the socket before the context lets the context end at once.
-                    drop(socket);
-                    drop(context);
-                    newest.close();
-                })
-                .map_err(Error::Thread)?
+            Worker::spawn("receive", move |stop| {
+                let watch = HeapWatch::new(heap_bound);
+                receive_loop(&socket, &newest, &counters, stop, &monitor, &limits, watch);
+                // Closing the socket before the context lets the context end at once.
+                drop(socket);
+                drop(context);
+                newest.close();
+            })
+            .map_err(Error::Thread)?
         };
         Ok(Self {
+            _worker: worker,
             newest,
             counters,
             monitor,
-            stop,
-            thread: Some(thread),
         })
     }
 
@@ -225,17 +219,6 @@ impl Receiver {
 
     pub fn bad(&self) -> BadCounts {
         self.counters.bad()
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            if thread.join().is_err() {
-                log::error!("the receiving thread panicked");
-            }
-        }
     }
 }
 
