@@ -12,7 +12,6 @@ use sdl2::keyboard::Keycode;
 use sdl2::pixels::PixelFormatEnum;
 use sdl2::render::{Canvas, TextureCreator};
 use sdl2::surface::{Surface, SurfaceContext};
-use sdl2::video::{FullscreenType, Window};
 
 use crate::config::{Config, DEFAULT_WINDOW_SIZE_PX};
 use crate::decode::Decoder;
@@ -23,6 +22,7 @@ use crate::receive::Receiver;
 use crate::render::{Scene, Screen};
 use crate::snapshot;
 use crate::stats::{BadCounts, IntervalStats, Latency, ShownStats, Summary};
+use crate::window;
 
 /// Longest wait for a frame before looking at window events again.
 const WINDOW_POLL: Duration = Duration::from_millis(10);
@@ -36,8 +36,6 @@ const SAVED_NOTE_FOR: Duration = Duration::from_secs(4);
 /// viewer was stopped (SIGSTOP, a suspended laptop) or the machine stalled. A frame taken
 /// before such a gap is not shown after it: it is that much older than it looks.
 const LOOP_GAP_MEANS_STALL: Duration = Duration::from_secs(1);
-/// A window sized to the first frame takes at most this share of the usable desktop.
-const MAX_AUTO_WINDOW_SHARE: f64 = 0.9;
 
 /// Runs the viewer until a stop condition, the user or a signal ends it.
 pub fn run(config: &Config, quit: &AtomicBool) -> Result<Summary, Error> {
@@ -126,43 +124,16 @@ impl<'c> Viewer<'c> {
     }
 
     fn run_windowed(&mut self, quit: &AtomicBool) -> Result<(), Error> {
-        // camview handles SIGINT/SIGTERM itself (signal-hook); SDL must not take them over.
-        sdl2::hint::set("SDL_NO_SIGNAL_HANDLERS", "1");
-        sdl2::hint::set("SDL_RENDER_SCALE_QUALITY", "linear");
-        crate::window::prefer_software_rendering_without_gpu();
-        let sdl = sdl2::init().map_err(|e| Error::sdl("cannot initialise", e))?;
-        let video = sdl
-            .video()
-            .map_err(|e| Error::sdl("no video (is DISPLAY set?)", e))?;
-        let driver = video.current_video_driver();
-        if matches!(driver, "offscreen" | "dummy") && std::env::var_os("SDL_VIDEODRIVER").is_none()
-        {
-            // SDL falls back to an invisible window when there is no display at all.
-            return Err(Error::Sdl(format!(
-                "no display to open a window on (SDL fell back to its {driver} driver): set \
-                 DISPLAY, or use --headless"
-            )));
-        }
-        let (width_px, height_px) = self.config.window_size_px.unwrap_or(DEFAULT_WINDOW_SIZE_PX);
         let title = format!("camview - {}", self.config.endpoints_text());
-        let window = video
-            .window(&title, width_px, height_px)
-            .resizable()
-            .position_centered()
-            .allow_highdpi()
-            .build()
-            .map_err(|e| Error::sdl("cannot open a window", e))?;
-        let canvas = crate::window::window_canvas(&video, window)?;
-        log::debug!(
-            "SDL video driver {}, renderer {}",
-            video.current_video_driver(),
-            canvas.info().name
-        );
+        let size_px = self.config.window_size_px.unwrap_or(DEFAULT_WINDOW_SIZE_PX);
+        let window::OpenWindow {
+            video,
+            mut events,
+            canvas,
+            ..
+        } = window::open(&title, size_px)?;
         let creator = canvas.texture_creator();
         let mut screen = Screen::new(canvas, &creator)?;
-        let mut events = sdl
-            .event_pump()
-            .map_err(|e| Error::sdl("no event pump", e))?;
         let mut sized_to_picture = self.config.window_size_px.is_some();
         let mut dirty = true;
 
@@ -176,7 +147,7 @@ impl<'c> Viewer<'c> {
                         ..
                     } => match key {
                         Keycode::Q | Keycode::Escape => break 'run,
-                        Keycode::F => toggle_fullscreen(screen.window_mut()),
+                        Keycode::F => window::toggle_fullscreen(screen.window_mut()),
                         Keycode::S => self.save_current_jpeg(),
                         Keycode::B => self.banner_visible = !self.banner_visible,
                         _ => continue,
@@ -208,7 +179,7 @@ impl<'c> Viewer<'c> {
                         self.unshowable(&e);
                     } else if !sized_to_picture {
                         sized_to_picture = true;
-                        fit_window(
+                        window::fit_to_picture(
                             screen.window_mut(),
                             &video,
                             picture.width_px,
@@ -639,44 +610,4 @@ fn offscreen<'c>(
         .map_err(|e| Error::sdl("cannot create a software renderer", e))?;
     let creator = creator.get_or_init(|| canvas.texture_creator());
     Screen::new(canvas, creator)
-}
-
-fn toggle_fullscreen(window: &mut Window) {
-    let next = match window.fullscreen_state() {
-        FullscreenType::Off => FullscreenType::Desktop,
-        _ => FullscreenType::Off,
-    };
-    if let Err(e) = window.set_fullscreen(next) {
-        log::warn!("cannot change fullscreen: {e}");
-    }
-}
-
-/// Sizes the window to the picture, scaled down to fit the desktop if needed.
-fn fit_window(
-    window: &mut Window,
-    video: &sdl2::VideoSubsystem,
-    width_px: usize,
-    height_px: usize,
-) {
-    if window.fullscreen_state() != FullscreenType::Off || width_px == 0 || height_px == 0 {
-        return;
-    }
-    let (mut w, mut h) = (width_px as f64, height_px as f64);
-    let bounds = window
-        .display_index()
-        .and_then(|d| video.display_usable_bounds(d));
-    if let Ok(bounds) = bounds {
-        let scale = f64::min(
-            1.0,
-            f64::min(
-                f64::from(bounds.width()) * MAX_AUTO_WINDOW_SHARE / w,
-                f64::from(bounds.height()) * MAX_AUTO_WINDOW_SHARE / h,
-            ),
-        );
-        w *= scale;
-        h *= scale;
-    }
-    if let Err(e) = window.set_size(w.round().max(1.0) as u32, h.round().max(1.0) as u32) {
-        log::warn!("cannot resize the window: {e}");
-    }
 }
