@@ -18,12 +18,14 @@
 //! ```
 
 pub mod app;
+pub mod banner;
 pub mod config;
 pub mod decode;
 pub mod decode_thread;
 pub mod error;
 pub mod memory;
 pub mod monitor;
+pub mod output;
 pub mod overlay;
 pub mod receive;
 pub mod render;
