@@ -1,28 +1,30 @@
-//! The viewer's loop: newest message from the receiver -> decode -> draw (window or offscreen
-//! surface), plus keys, the no-signal screen, the stop conditions and the summary of the run.
+//! The viewer's loop: newest message from the receiver -> decode -> draw, in a window or
+//! headless. One `step` serves both; around it, the window's keys and the stop conditions.
 
 use std::cell::OnceCell;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use camthreads::TakeError;
+use camwire::StreamName;
 use sdl2::event::{Event, WindowEvent};
 use sdl2::keyboard::Keycode;
-use sdl2::pixels::PixelFormatEnum;
-use sdl2::render::{Canvas, TextureCreator};
-use sdl2::surface::{Surface, SurfaceContext};
-use sdl2::video::{FullscreenType, Window};
+use sdl2::video::Window;
+use sdl2::EventPump;
 
+use crate::banner::{self, BannerFacts, LinkProblem, NoticeFacts, Signal};
 use crate::config::{Config, DEFAULT_WINDOW_SIZE_PX};
 use crate::decode::Decoder;
 use crate::decode_thread::DecodeThread;
 use crate::error::Error;
-use crate::monitor::LinkState;
+use crate::output::{Offscreen, Output, WindowOutput};
 use crate::receive::Receiver;
 use crate::render::{Scene, Screen};
 use crate::snapshot;
-use crate::stats::{BadCounts, IntervalStats, Latency, ShownStats, Summary};
+use crate::stats::{BadMessages, IntervalStats, Latency, RunTotals, ShownStats, Summary};
+use crate::window;
 
 /// Longest wait for a frame before looking at window events again.
 const WINDOW_POLL: Duration = Duration::from_millis(10);
@@ -36,8 +38,6 @@ const SAVED_NOTE_FOR: Duration = Duration::from_secs(4);
 /// viewer was stopped (SIGSTOP, a suspended laptop) or the machine stalled. A frame taken
 /// before such a gap is not shown after it: it is that much older than it looks.
 const LOOP_GAP_MEANS_STALL: Duration = Duration::from_secs(1);
-/// A window sized to the first frame takes at most this share of the usable desktop.
-const MAX_AUTO_WINDOW_SHARE: f64 = 0.9;
 
 /// Runs the viewer until a stop condition, the user or a signal ends it.
 pub fn run(config: &Config, quit: &AtomicBool) -> Result<Summary, Error> {
@@ -57,18 +57,32 @@ pub fn run(config: &Config, quit: &AtomicBool) -> Result<Summary, Error> {
         viewer.run_headless(quit)?;
     } else {
         viewer.run_windowed(quit)?;
-        log::info!("{}", viewer.summary_line(Instant::now()));
     }
-    Ok(viewer.summary())
+    let elapsed = viewer.started.elapsed();
+    let summary = viewer.summary(elapsed);
+    if !config.headless {
+        log::info!("{}", summary.line(elapsed));
+    }
+    Ok(summary)
 }
 
-/// Whether frames are coming.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Signal {
-    Waiting,
-    Live,
-    /// No frame for this many whole seconds (and longer than --stale-after-ms).
-    Stale(u64),
+/// What the window's events asked for.
+enum Events {
+    Quit,
+    /// A key or window change: show its effect now.
+    Redraw,
+    None,
+}
+
+/// The words on screen, and when they are next brought up to date.
+struct Text {
+    banner_visible: bool,
+    banner: Vec<String>,
+    notice: Vec<String>,
+    signal: Option<Signal>,
+    due: Instant,
+    /// What the last `s` did, and when.
+    saved_note: Option<(String, Instant)>,
 }
 
 struct Viewer<'c> {
@@ -82,18 +96,14 @@ struct Viewer<'c> {
     /// When `next_frame` was last called, and when a gap between calls last showed a stall.
     last_poll: Instant,
     last_stall: Option<Instant>,
-    /// Messages that passed the wire checks but would not decode.
-    decode_bad: BadCounts,
+    /// Shared with the receiver, which counts what it refuses; this loop adds what would not
+    /// decode or show.
+    bad: Arc<BadMessages>,
     shown: ShownStats,
-    started: Instant,
-    banner_visible: bool,
-    banner_lines: Vec<String>,
-    notice_lines: Vec<String>,
-    signal: Option<Signal>,
-    text_due: Instant,
-    saved_note: Option<(String, Instant)>,
-    screenshot_written: Option<PathBuf>,
     interval: Option<IntervalStats>,
+    started: Instant,
+    text: Text,
+    screenshot_written: Option<PathBuf>,
 }
 
 impl<'c> Viewer<'c> {
@@ -101,193 +111,142 @@ impl<'c> Viewer<'c> {
         let now = Instant::now();
         Ok(Self {
             config,
-            receiver,
             decoder: Decoder::with_limits(config.receive.limits).map_err(Error::Decoder)?,
             spare_decoder: Some(
                 Decoder::with_limits(config.receive.limits).map_err(Error::Decoder)?,
             ),
             decoding: DecodeThread::start(config.debug_decode_delay)?,
-            decode_bad: BadCounts::default(),
-            shown: ShownStats::default(),
-            started: now,
-            banner_visible: config.banner,
-            banner_lines: Vec::new(),
-            notice_lines: Vec::new(),
-            signal: None,
-            text_due: now,
-            saved_note: None,
-            screenshot_written: None,
             last_poll: now,
             last_stall: None,
+            bad: receiver.bad(),
+            receiver,
+            shown: ShownStats::default(),
             interval: config
                 .report_every
                 .map(|every| IntervalStats::new(every, now)),
+            started: now,
+            text: Text {
+                banner_visible: config.banner,
+                banner: Vec::new(),
+                notice: Vec::new(),
+                signal: None,
+                due: now,
+                saved_note: None,
+            },
+            screenshot_written: None,
         })
     }
 
     fn run_windowed(&mut self, quit: &AtomicBool) -> Result<(), Error> {
-        // camview handles SIGINT/SIGTERM itself (signal-hook); SDL must not take them over.
-        sdl2::hint::set("SDL_NO_SIGNAL_HANDLERS", "1");
-        sdl2::hint::set("SDL_RENDER_SCALE_QUALITY", "linear");
-        crate::window::prefer_software_rendering_without_gpu();
-        let sdl = sdl2::init().map_err(|e| Error::sdl("cannot initialise", e))?;
-        let video = sdl
-            .video()
-            .map_err(|e| Error::sdl("no video (is DISPLAY set?)", e))?;
-        let driver = video.current_video_driver();
-        if matches!(driver, "offscreen" | "dummy") && std::env::var_os("SDL_VIDEODRIVER").is_none()
-        {
-            // SDL falls back to an invisible window when there is no display at all.
-            return Err(Error::Sdl(format!(
-                "no display to open a window on (SDL fell back to its {driver} driver): set \
-                 DISPLAY, or use --headless"
-            )));
-        }
-        let (width_px, height_px) = self.config.window_size_px.unwrap_or(DEFAULT_WINDOW_SIZE_PX);
         let title = format!("camview - {}", self.config.endpoints_text());
-        let window = video
-            .window(&title, width_px, height_px)
-            .resizable()
-            .position_centered()
-            .allow_highdpi()
-            .build()
-            .map_err(|e| Error::sdl("cannot open a window", e))?;
-        let canvas = crate::window::window_canvas(&video, window)?;
-        log::debug!(
-            "SDL video driver {}, renderer {}",
-            video.current_video_driver(),
-            canvas.info().name
-        );
-        let creator = canvas.texture_creator();
-        let mut screen = Screen::new(canvas, &creator)?;
-        let mut events = sdl
-            .event_pump()
-            .map_err(|e| Error::sdl("no event pump", e))?;
-        let mut sized_to_picture = self.config.window_size_px.is_some();
-        let mut dirty = true;
-
-        'run: loop {
-            for event in events.poll_iter() {
-                match event {
-                    Event::Quit { .. } => break 'run,
-                    Event::KeyDown {
-                        keycode: Some(key),
-                        repeat: false,
-                        ..
-                    } => match key {
-                        Keycode::Q | Keycode::Escape => break 'run,
-                        Keycode::F => toggle_fullscreen(screen.window_mut()),
-                        Keycode::S => self.save_current_jpeg(),
-                        Keycode::B => self.banner_visible = !self.banner_visible,
-                        _ => continue,
-                    },
-                    Event::Window {
-                        win_event: WindowEvent::Close,
-                        ..
-                    } => break 'run,
-                    Event::Window {
-                        win_event:
-                            WindowEvent::SizeChanged(..) | WindowEvent::Exposed | WindowEvent::Restored,
-                        ..
-                    } => {}
-                    _ => continue,
-                }
-                // A key or window change: show its effect now.
-                dirty = true;
-                self.text_due = Instant::now();
+        let size_px = self.config.window_size_px.unwrap_or(DEFAULT_WINDOW_SIZE_PX);
+        let mut opened = window::open(&title, size_px)?;
+        let creator = opened.canvas.texture_creator();
+        let screen = Screen::new(opened.canvas, &creator)?;
+        let sized = self.config.window_size_px.is_some();
+        let mut output = WindowOutput::new(screen, &opened.video, sized);
+        let mut redraw = true;
+        loop {
+            match self.answer_events(&mut opened.events, output.screen.window_mut()) {
+                Events::Quit => break,
+                Events::Redraw => redraw = true,
+                Events::None => {}
             }
-            if quit.load(Ordering::Relaxed) || self.out_of_time(Instant::now()) {
+            if self.should_stop(quit) {
                 break;
             }
-
-            let mut fresh = self.next_frame(WINDOW_POLL)?;
-            if fresh {
-                if let Some(picture) = self.decoder.picture() {
-                    if let Err(e) = screen.upload(picture) {
-                        fresh = false;
-                        self.unshowable(&e);
-                    } else if !sized_to_picture {
-                        sized_to_picture = true;
-                        fit_window(
-                            screen.window_mut(),
-                            &video,
-                            picture.width_px,
-                            picture.height_px,
-                        );
-                    }
-                }
-            }
-            let now = Instant::now();
-            self.maybe_report(now);
-            dirty |= self.refresh_text(now, fresh);
-            if fresh || dirty {
-                screen.draw(&self.scene())?;
-                screen.present();
-                dirty = false;
-            }
-            if fresh {
-                self.record_shown(Instant::now());
-                if self.enough_frames() {
-                    break;
-                }
+            let fresh = self.step(WINDOW_POLL, &mut output, std::mem::take(&mut redraw))?;
+            if fresh && self.enough_frames() {
+                break;
             }
         }
-        self.write_screenshot(&mut screen)
+        self.write_screenshot(&mut output.screen)
     }
 
     fn run_headless(&mut self, quit: &AtomicBool) -> Result<(), Error> {
-        // Only a screenshot needs drawing; it then goes to an offscreen software renderer.
         let creator = OnceCell::new();
-        let mut screen: Option<Screen<'_, Surface<'static>>> = None;
-        loop {
-            let now = Instant::now();
-            self.maybe_report(now);
-            if quit.load(Ordering::Relaxed) || self.out_of_time(now) {
-                break;
-            }
+        let wanted = self.config.screenshot.is_some();
+        let mut output = Offscreen::new(wanted, self.config.window_size_px, &creator);
+        while !self.should_stop(quit) {
             let left = self
                 .config
                 .stop_after
-                .map(|limit| limit.saturating_sub(now - self.started));
-            let fresh = self.next_frame(left.map_or(HEADLESS_POLL, |l| l.min(HEADLESS_POLL)))?;
-            if !fresh {
-                continue;
-            }
-            if self.config.screenshot.is_some() {
-                if let Some(picture) = self.decoder.picture() {
-                    if screen.is_none() {
-                        let size = (picture.width_px, picture.height_px);
-                        let size = (
-                            u32::try_from(size.0).unwrap_or(1),
-                            u32::try_from(size.1).unwrap_or(1),
-                        );
-                        screen = Some(offscreen(
-                            self.config.window_size_px.unwrap_or(size),
-                            &creator,
-                        )?);
-                    }
-                    if let Some(Err(e)) = screen.as_mut().map(|s| s.upload(picture)) {
-                        self.unshowable(&e);
-                        continue;
-                    }
-                }
-            }
-            self.record_shown(Instant::now());
-            if self.enough_frames() {
+                .map(|limit| limit.saturating_sub(self.started.elapsed()));
+            let timeout = left.map_or(HEADLESS_POLL, |l| l.min(HEADLESS_POLL));
+            if self.step(timeout, &mut output, false)? && self.enough_frames() {
                 break;
             }
         }
-        if self.config.screenshot.is_some() {
-            let mut screen = match screen {
-                Some(screen) => screen,
-                None => offscreen(
-                    self.config.window_size_px.unwrap_or(DEFAULT_WINDOW_SIZE_PX),
-                    &creator,
-                )?,
-            };
-            self.write_screenshot(&mut screen)?;
+        if wanted {
+            self.write_screenshot(&mut output.into_screen()?)?;
         }
         Ok(())
+    }
+
+    /// One turn of the loop, the same with a window or without: takes the newest frame and
+    /// decodes it (waiting up to about `timeout`), puts it on `output`, brings the text up to
+    /// date, shows both when either changed (or `redraw`), and counts the frame as shown.
+    /// `true` when a new frame was shown.
+    fn step(
+        &mut self,
+        timeout: Duration,
+        output: &mut impl Output,
+        redraw: bool,
+    ) -> Result<bool, Error> {
+        let mut fresh = self.next_frame(timeout)?;
+        if fresh {
+            if let Some(picture) = self.decoder.picture() {
+                if let Err(e) = output.upload(picture)? {
+                    fresh = false;
+                    self.unshowable(&e);
+                }
+            }
+        }
+        let now = Instant::now();
+        self.maybe_report(now);
+        let text_changed = self.refresh_text(now, fresh);
+        if fresh || text_changed || redraw {
+            output.show(&self.scene())?;
+        }
+        if fresh {
+            // Counted once drawn: the latency is capture to display.
+            self.record_shown(Instant::now());
+        }
+        Ok(fresh)
+    }
+
+    /// Answers the window's events: the keys q/Esc, f, s, b and closing the window.
+    fn answer_events(&mut self, events: &mut EventPump, window: &mut Window) -> Events {
+        let mut answer = Events::None;
+        for event in events.poll_iter() {
+            match event {
+                Event::Quit { .. } => return Events::Quit,
+                Event::KeyDown {
+                    keycode: Some(key),
+                    repeat: false,
+                    ..
+                } => match key {
+                    Keycode::Q | Keycode::Escape => return Events::Quit,
+                    Keycode::F => window::toggle_fullscreen(window),
+                    Keycode::S => self.save_current_jpeg(),
+                    Keycode::B => self.text.banner_visible = !self.text.banner_visible,
+                    _ => continue,
+                },
+                Event::Window {
+                    win_event: WindowEvent::Close,
+                    ..
+                } => return Events::Quit,
+                Event::Window {
+                    win_event:
+                        WindowEvent::SizeChanged(..) | WindowEvent::Exposed | WindowEvent::Restored,
+                    ..
+                } => {}
+                _ => continue,
+            }
+            answer = Events::Redraw;
+            self.text.due = Instant::now();
+        }
+        answer
     }
 
     /// Takes the newest message and has the decoding thread decode it, waiting up to about
@@ -333,7 +292,7 @@ impl<'c> Viewer<'c> {
             }
             Err(e) => {
                 log::debug!("bad message: {e}");
-                self.decode_bad.add(e.reason(), 1);
+                self.bad.add(e.reason());
                 self.spare_decoder = Some(done.decoder);
                 Ok(false)
             }
@@ -344,7 +303,7 @@ impl<'c> Viewer<'c> {
     /// counted like a bad message rather than ending the viewer.
     fn unshowable(&mut self, e: &Error) {
         log::warn!("cannot show a frame: {e}");
-        self.decode_bad.add("unshowable", 1);
+        self.bad.add("unshowable");
     }
 
     /// Counts the current picture as shown now.
@@ -374,7 +333,7 @@ impl<'c> Viewer<'c> {
             return;
         };
         if let Some(report) = interval.finish_if_due(now, since_start_s, frames, lost, skipped) {
-            match serde_json::to_string(&report) {
+            match report.json_line() {
                 Ok(json) => {
                     use std::io::Write as _;
                     // A closed stdout is not worth a panic or a stop.
@@ -385,16 +344,19 @@ impl<'c> Viewer<'c> {
         }
     }
 
+    /// A signal, or --duration is over.
+    fn should_stop(&self, quit: &AtomicBool) -> bool {
+        quit.load(Ordering::Relaxed)
+            || self
+                .config
+                .stop_after
+                .is_some_and(|limit| self.started.elapsed() >= limit)
+    }
+
     fn enough_frames(&self) -> bool {
         self.config
             .stop_after_frames
             .is_some_and(|n| self.shown.frames >= n)
-    }
-
-    fn out_of_time(&self, now: Instant) -> bool {
-        self.config
-            .stop_after
-            .is_some_and(|limit| now.saturating_duration_since(self.started) >= limit)
     }
 
     fn signal(&self, now: Instant) -> Signal {
@@ -413,116 +375,78 @@ impl<'c> Viewer<'c> {
         } else {
             self.signal(now)
         };
-        if Some(signal) == self.signal && now < self.text_due {
+        if Some(signal) == self.text.signal && now < self.text.due {
             return false;
         }
-        self.text_due = now + TEXT_REFRESH;
-        let notice = self.notice_text(signal);
-        let banner = if self.banner_visible {
-            self.banner_text(now)
+        self.text.due = now + TEXT_REFRESH;
+        let notice = self.notice(signal);
+        let banner = if self.text.banner_visible {
+            self.banner(now)
         } else {
             Vec::new()
         };
-        let changed = Some(signal) != self.signal
-            || notice != self.notice_lines
-            || banner != self.banner_lines;
-        self.signal = Some(signal);
-        self.notice_lines = notice;
-        self.banner_lines = banner;
+        let changed = Some(signal) != self.text.signal
+            || notice != self.text.notice
+            || banner != self.text.banner;
+        self.text.signal = Some(signal);
+        self.text.notice = notice;
+        self.text.banner = banner;
         changed
     }
 
     fn scene(&self) -> Scene<'_> {
         Scene {
-            banner: &self.banner_lines,
-            notice: &self.notice_lines,
-            dim_picture: matches!(self.signal, Some(Signal::Stale(_))),
+            banner: &self.text.banner,
+            notice: &self.text.notice,
+            dim_picture: matches!(self.text.signal, Some(Signal::Stale(_))),
         }
     }
 
-    fn notice_text(&self, signal: Signal) -> Vec<String> {
-        let from = match &self.config.stream {
-            Some(stream) => format!("stream {stream} on {}", self.config.endpoints_text()),
-            None => self.config.endpoints_text(),
-        };
-        let mut lines = match signal {
-            Signal::Live => return Vec::new(),
-            Signal::Waiting => vec![format!("waiting for {from}")],
-            Signal::Stale(secs) => vec![format!("no frames for {secs} s"), format!("from {from}")],
-        };
-        lines.extend(self.connection_problem());
-        lines
+    fn banner(&self, now: Instant) -> Vec<String> {
+        let saved_note = self
+            .text
+            .saved_note
+            .as_ref()
+            .filter(|(_, at)| now.saturating_duration_since(*at) < SAVED_NOTE_FOR)
+            .map(|(note, _)| note.as_str());
+        banner::banner_lines(&BannerFacts {
+            fps: self.shown.fps.fps(now),
+            picture_px: self.decoder.picture().map(|p| (p.width_px, p.height_px)),
+            last_frame: self.decoder.info().map(|i| (i.stream.as_str(), i.source)),
+            subscribed: self.config.stream.as_ref().map(StreamName::as_str),
+            latency: self.shown.last_latency,
+            skipped: self.receiver.skipped(),
+            lost: self.receiver.lost(),
+            bad: self.bad.total(),
+            saved_note,
+        })
     }
 
-    /// What went wrong with the connection, when it is something ZeroMQ's retries cannot fix:
-    /// a refused key or a failed handshake (empty otherwise).
-    fn connection_problem(&self) -> Vec<String> {
+    fn notice(&self, signal: Signal) -> Vec<String> {
         let statuses = self.receiver.connection();
-        let Some(failed) = statuses.iter().find(|s| s.state.is_failure()) else {
-            return Vec::new();
-        };
-        let preposition = match failed.state {
-            LinkState::NotAuthorised => "by",
-            _ => "with",
-        };
-        let mut lines = vec![format!(
-            "{} {preposition} {}",
-            failed.state.headline(),
-            failed.endpoint
-        )];
-        match (failed.state, &self.config.receive.curve) {
-            (LinkState::NotAuthorised, Some(keys)) => {
-                lines.push("the publisher's allow-list does not name this viewer's key".into());
-                lines.push(keys.own.public.to_string());
-                if keys.ephemeral {
-                    lines.push("(a key made for this run: give a lasting one with --key)".into());
-                }
-            }
-            _ => lines.extend(failed.detail.clone()),
-        }
-        lines
-    }
-
-    /// The banner: fps, resolution, stream; latency, skipped and bad counts; a save note.
-    fn banner_text(&self, now: Instant) -> Vec<String> {
-        let fps = self.shown.fps.fps(now);
-        let fps = if fps < 10.0 {
-            format!("{fps:.1}")
-        } else {
-            format!("{fps:.0}")
-        };
-        let size = match self.decoder.picture() {
-            Some(p) => format!("{}x{}", p.width_px, p.height_px),
-            None => "no picture".to_string(),
-        };
-        let source = match self.decoder.info() {
-            Some(info) if !info.stream.is_empty() => info.stream.clone(),
-            Some(info) => info.source.label().to_string(),
-            None => self
-                .config
-                .stream
+        let problem = statuses
+            .iter()
+            .find(|s| s.state.is_failure())
+            .map(|s| LinkProblem {
+                endpoint: &s.endpoint,
+                state: s.state,
+                detail: s.detail.as_deref(),
+            });
+        let own_key = self
+            .config
+            .receive
+            .curve
+            .as_ref()
+            .map(|keys| (keys.own.public.to_string(), keys.ephemeral));
+        banner::notice_lines(&NoticeFacts {
+            signal,
+            endpoints: &self.config.endpoints_text(),
+            stream: self.config.stream.as_ref().map(StreamName::as_str),
+            problem,
+            own_key: own_key
                 .as_ref()
-                .map_or("any stream".to_string(), |s| s.to_string()),
-        };
-        let latency = match self.shown.last_latency {
-            Some(Latency::Ms(ms)) => format!("latency {ms:.0} ms"),
-            Some(Latency::ClocksUnsynchronised) => "latency: clocks unsynchronised?".to_string(),
-            None => "latency n/a".to_string(),
-        };
-        let bad = self.receiver.bad().total() + self.decode_bad.total();
-        let mut counts = format!("{latency}  skipped {}  bad {bad}", self.receiver.skipped());
-        let lost = self.receiver.lost();
-        if lost > 0 {
-            // The link is slower than the stream: the publisher drops frames for this viewer.
-            counts.push_str(&format!("  lost {lost} (slow link)"));
-        }
-        let mut lines = vec![format!("FPS: {fps}  {size}  {source}"), counts];
-        if let Some((note, at)) = &self.saved_note {
-            if now.saturating_duration_since(*at) < SAVED_NOTE_FOR {
-                lines.push(note.clone());
-            }
-        }
-        lines
+                .map(|(key, ephemeral)| (key.as_str(), *ephemeral)),
+        })
     }
 
     /// The `s` key: writes the current frame's JPEG into the current directory.
@@ -541,11 +465,11 @@ impl<'c> Viewer<'c> {
                     || path.display().to_string(),
                     |n| n.to_string_lossy().into_owned(),
                 );
-                self.saved_note = Some((format!("saved {name}"), Instant::now()));
+                self.text.saved_note = Some((format!("saved {name}"), Instant::now()));
             }
             Err(e) => {
                 log::error!("{e}");
-                self.saved_note = Some(("save failed (see log)".to_string(), Instant::now()));
+                self.text.saved_note = Some(("save failed (see log)".to_string(), Instant::now()));
             }
         }
     }
@@ -558,7 +482,7 @@ impl<'c> Viewer<'c> {
         let Some(path) = self.config.screenshot.clone() else {
             return Ok(());
         };
-        self.text_due = Instant::now();
+        self.text.due = Instant::now();
         self.refresh_text(Instant::now(), false);
         screen.draw(&self.scene())?;
         let image = screen.read_rgb()?;
@@ -573,110 +497,21 @@ impl<'c> Viewer<'c> {
         Ok(())
     }
 
-    fn summary(&self) -> Summary {
-        let mut bad = self.receiver.bad();
-        bad.merge(&self.decode_bad);
-        let picture = self.decoder.picture();
+    fn summary(&self, elapsed: Duration) -> Summary {
         let info = self.decoder.info();
-        let size = |n: usize| u32::try_from(n).ok();
-        Summary {
-            frames_shown: self.shown.frames,
-            fps: (self.shown.mean_fps() * 100.0).round() / 100.0,
-            elapsed_s: (self.started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+        Summary::new(&RunTotals {
+            shown: &self.shown,
+            elapsed,
+            received: self.receiver.received(),
             skipped: self.receiver.skipped(),
-            lost_in_transit: self.receiver.lost(),
-            bad_messages: bad.total(),
-            bad_by_reason: bad.by_reason(),
-            latency_ms: self.shown.latency.percentiles().into(),
-            latency_unsynchronised: self.shown.latency.unsynchronised(),
-            width: picture.and_then(|p| size(p.width_px)),
-            height: picture.and_then(|p| size(p.height_px)),
-            stream: info
-                .filter(|i| !i.stream.is_empty())
-                .map(|i| i.stream.clone()),
-            streams: self.shown.streams.clone(),
+            lost: self.receiver.lost(),
+            bad: &self.bad,
+            picture_px: self.decoder.picture().map(|p| (p.width_px, p.height_px)),
+            stream: info.map(|i| i.stream.as_str()),
             last_seq: info.and_then(|i| i.seq),
-            source_format: self.shown.sources,
-            messages_received: self.receiver.received(),
-            endpoints: self.config.receive.endpoints.clone(),
-            connection: self.receiver.connection(),
-            max_gap_ms: self
-                .shown
-                .max_gap
-                .map(|gap| (gap.as_secs_f64() * 1e6).round() / 1000.0),
-            screenshot: self
-                .screenshot_written
-                .as_ref()
-                .map(|p| p.display().to_string()),
-        }
-    }
-
-    fn summary_line(&self, now: Instant) -> String {
-        let s = self.summary();
-        let latency = s
-            .latency_ms
-            .p50
-            .map_or("n/a".to_string(), |ms| format!("{ms:.0} ms"));
-        format!(
-            "shown {} frames in {:.1} s ({:.1} fps), skipped {}, bad {}, median latency {latency}",
-            s.frames_shown,
-            now.saturating_duration_since(self.started).as_secs_f64(),
-            s.fps,
-            s.skipped,
-            s.bad_messages
-        )
-    }
-}
-
-/// An offscreen software renderer of the given size, for headless screenshots.
-fn offscreen<'c>(
-    (width_px, height_px): (u32, u32),
-    creator: &'c OnceCell<TextureCreator<SurfaceContext<'static>>>,
-) -> Result<Screen<'c, Surface<'static>>, Error> {
-    let surface = Surface::new(width_px, height_px, PixelFormatEnum::RGB888)
-        .map_err(|e| Error::sdl("cannot create an offscreen surface", e))?;
-    let canvas = Canvas::from_surface(surface)
-        .map_err(|e| Error::sdl("cannot create a software renderer", e))?;
-    let creator = creator.get_or_init(|| canvas.texture_creator());
-    Screen::new(canvas, creator)
-}
-
-fn toggle_fullscreen(window: &mut Window) {
-    let next = match window.fullscreen_state() {
-        FullscreenType::Off => FullscreenType::Desktop,
-        _ => FullscreenType::Off,
-    };
-    if let Err(e) = window.set_fullscreen(next) {
-        log::warn!("cannot change fullscreen: {e}");
-    }
-}
-
-/// Sizes the window to the picture, scaled down to fit the desktop if needed.
-fn fit_window(
-    window: &mut Window,
-    video: &sdl2::VideoSubsystem,
-    width_px: usize,
-    height_px: usize,
-) {
-    if window.fullscreen_state() != FullscreenType::Off || width_px == 0 || height_px == 0 {
-        return;
-    }
-    let (mut w, mut h) = (width_px as f64, height_px as f64);
-    let bounds = window
-        .display_index()
-        .and_then(|d| video.display_usable_bounds(d));
-    if let Ok(bounds) = bounds {
-        let scale = f64::min(
-            1.0,
-            f64::min(
-                f64::from(bounds.width()) * MAX_AUTO_WINDOW_SHARE / w,
-                f64::from(bounds.height()) * MAX_AUTO_WINDOW_SHARE / h,
-            ),
-        );
-        w *= scale;
-        h *= scale;
-    }
-    if let Err(e) = window.set_size(w.round().max(1.0) as u32, h.round().max(1.0) as u32) {
-        log::warn!("cannot resize the window: {e}");
+            endpoints: &self.config.receive.endpoints,
+            connection: &self.receiver.connection(),
+            screenshot: self.screenshot_written.as_deref(),
+        })
     }
 }

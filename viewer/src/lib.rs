@@ -18,6 +18,7 @@
 //! ```
 
 pub mod app;
+pub mod banner;
 pub mod config;
 pub mod decode;
 pub mod decode_thread;
@@ -25,6 +26,7 @@ pub mod error;
 pub mod link;
 pub mod memory;
 pub mod monitor;
+pub mod output;
 pub mod overlay;
 pub mod receive;
 pub mod render;

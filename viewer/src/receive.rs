@@ -2,7 +2,7 @@
 //! newest plausible message on, so nothing ever queues up behind a slow viewer.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use camthreads::{NewestFrame, Worker};
@@ -11,7 +11,7 @@ use crate::decode::{DecodeError, FrameLimits};
 use crate::error::Error;
 use crate::monitor::{EndpointStatus, Monitor};
 use crate::security::ClientKeys;
-use crate::stats::BadCounts;
+use crate::stats::BadMessages;
 
 /// Messages queued in ZeroMQ per connection; the thread drains faster than frames arrive, and a
 /// small queue keeps a stalled viewer from building a backlog in the socket.
@@ -82,8 +82,9 @@ pub struct ReceiveCounters {
     /// Native frames the publisher sent but this viewer never received (gaps in sequence
     /// numbers): the publisher dropped them because the link to this viewer was too slow.
     lost: AtomicU64,
-    /// Messages refused without decoding (the wire format says they are malformed).
-    bad: Mutex<BadCounts>,
+    /// Where messages refused without decoding are counted (the wire format says they are
+    /// malformed), with those the viewer could not decode or show.
+    bad: Arc<BadMessages>,
 }
 
 impl ReceiveCounters {
@@ -95,18 +96,8 @@ impl ReceiveCounters {
         self.lost.load(Ordering::Relaxed)
     }
 
-    pub fn bad(&self) -> BadCounts {
-        self.bad
-            .lock()
-            .map(|b| b.clone())
-            .unwrap_or_else(|p| p.into_inner().clone())
-    }
-
     fn add_bad(&self, reason: &'static str) {
-        match self.bad.lock() {
-            Ok(mut bad) => bad.add(reason, 1),
-            Err(poisoned) => poisoned.into_inner().add(reason, 1),
-        }
+        self.bad.add(reason);
     }
 }
 
@@ -217,8 +208,9 @@ impl Receiver {
         self.counters.lost()
     }
 
-    pub fn bad(&self) -> BadCounts {
-        self.counters.bad()
+    /// The tally of bad messages, which the viewer adds its own to.
+    pub fn bad(&self) -> Arc<BadMessages> {
+        Arc::clone(&self.counters.bad)
     }
 }
 

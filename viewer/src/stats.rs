@@ -2,6 +2,8 @@
 //! capture-to-display latency and its percentiles, and the per-run counts for the JSON summary.
 
 use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use camwire::MessageKind;
@@ -148,27 +150,31 @@ pub struct SourceCounts {
     pub bare: u64,
 }
 
-/// Counts of messages that could not be shown, by reason (a short snake_case word).
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct BadCounts(BTreeMap<&'static str, u64>);
+/// Every message that could not be shown, by reason (a short snake_case word): refused by the
+/// receiver's wire checks, failed to decode, or refused by SDL. The one tally the banner and the
+/// summary read; the receiving thread and the viewer's loop both add to it.
+#[derive(Debug, Default)]
+pub struct BadMessages(Mutex<BTreeMap<&'static str, u64>>);
 
-impl BadCounts {
-    pub fn add(&mut self, reason: &'static str, count: u64) {
-        *self.0.entry(reason).or_insert(0) += count;
-    }
-
-    pub fn merge(&mut self, other: &BadCounts) {
-        for (reason, count) in &other.0 {
-            self.add(reason, *count);
-        }
+impl BadMessages {
+    pub fn add(&self, reason: &'static str) {
+        *self.counts().entry(reason).or_insert(0) += 1;
     }
 
     pub fn total(&self) -> u64 {
-        self.0.values().sum()
+        self.counts().values().sum()
     }
 
     pub fn by_reason(&self) -> BTreeMap<String, u64> {
-        self.0.iter().map(|(r, c)| (r.to_string(), *c)).collect()
+        self.counts()
+            .iter()
+            .map(|(r, c)| (r.to_string(), *c))
+            .collect()
+    }
+
+    /// The counts; a thread that panicked while adding one leaves them usable.
+    fn counts(&self) -> MutexGuard<'_, BTreeMap<&'static str, u64>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -279,6 +285,13 @@ pub struct IntervalReport {
     pub skipped: u64,
 }
 
+impl IntervalReport {
+    /// The line `--report-every` prints.
+    pub fn json_line(&self) -> Result<String, serde_json::Error> {
+        serde_json::to_string(self)
+    }
+}
+
 /// Counts one interval for [`IntervalReport`]; the totals are read at its start and end.
 #[derive(Debug)]
 pub struct IntervalStats {
@@ -373,6 +386,72 @@ pub struct Summary {
     /// The longest time between two shown frames, in ms (`null` before the second frame).
     pub max_gap_ms: Option<f64>,
     pub screenshot: Option<String>,
+}
+
+/// What the summary is made of, read off the viewer's parts as the run ends.
+#[derive(Debug, Clone, Copy)]
+pub struct RunTotals<'a> {
+    pub shown: &'a ShownStats,
+    pub elapsed: Duration,
+    pub received: u64,
+    pub skipped: u64,
+    pub lost: u64,
+    pub bad: &'a BadMessages,
+    /// The last shown picture's size.
+    pub picture_px: Option<(usize, usize)>,
+    /// The last shown frame's stream name (empty when its sender gives none) and number.
+    pub stream: Option<&'a str>,
+    pub last_seq: Option<u64>,
+    pub endpoints: &'a [String],
+    pub connection: &'a [EndpointStatus],
+    pub screenshot: Option<&'a Path>,
+}
+
+impl Summary {
+    pub fn new(run: &RunTotals<'_>) -> Self {
+        let size = |n: usize| u32::try_from(n).ok();
+        Summary {
+            frames_shown: run.shown.frames,
+            fps: (run.shown.mean_fps() * 100.0).round() / 100.0,
+            elapsed_s: (run.elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
+            skipped: run.skipped,
+            lost_in_transit: run.lost,
+            bad_messages: run.bad.total(),
+            bad_by_reason: run.bad.by_reason(),
+            latency_ms: run.shown.latency.percentiles().into(),
+            latency_unsynchronised: run.shown.latency.unsynchronised(),
+            width: run.picture_px.and_then(|(w, _)| size(w)),
+            height: run.picture_px.and_then(|(_, h)| size(h)),
+            stream: run.stream.filter(|s| !s.is_empty()).map(str::to_string),
+            streams: run.shown.streams.clone(),
+            last_seq: run.last_seq,
+            source_format: run.shown.sources,
+            messages_received: run.received,
+            endpoints: run.endpoints.to_vec(),
+            connection: run.connection.to_vec(),
+            max_gap_ms: run
+                .shown
+                .max_gap
+                .map(|gap| (gap.as_secs_f64() * 1e6).round() / 1000.0),
+            screenshot: run.screenshot.map(|p| p.display().to_string()),
+        }
+    }
+
+    /// The line a windowed run logs as it ends, `elapsed` after it started.
+    pub fn line(&self, elapsed: Duration) -> String {
+        let latency = self
+            .latency_ms
+            .p50
+            .map_or("n/a".to_string(), |ms| format!("{ms:.0} ms"));
+        format!(
+            "shown {} frames in {:.1} s ({:.1} fps), skipped {}, bad {}, median latency {latency}",
+            self.frames_shown,
+            elapsed.as_secs_f64(),
+            self.fps,
+            self.skipped,
+            self.bad_messages
+        )
+    }
 }
 
 #[cfg(test)]
@@ -558,14 +637,109 @@ mod tests {
     }
 
     #[test]
-    fn bad_counts_merge_by_reason() {
-        let mut a = BadCounts::default();
-        a.add("corrupt_jpeg", 2);
-        let mut b = BadCounts::default();
-        b.add("corrupt_jpeg", 1);
-        b.add("unrecognised", 4);
-        a.merge(&b);
-        assert_eq!(a.total(), 7);
-        assert_eq!(a.by_reason().get("corrupt_jpeg"), Some(&3));
+    fn bad_messages_count_by_reason() {
+        let bad = BadMessages::default();
+        bad.add("corrupt_jpeg");
+        bad.add("unrecognised");
+        bad.add("corrupt_jpeg");
+        assert_eq!(bad.total(), 3);
+        assert_eq!(bad.by_reason().get("corrupt_jpeg"), Some(&2));
+    }
+
+    fn totals<'a>(shown: &'a ShownStats, bad: &'a BadMessages) -> RunTotals<'a> {
+        RunTotals {
+            shown,
+            elapsed: Duration::from_micros(2_345_678),
+            received: 9,
+            skipped: 2,
+            lost: 1,
+            bad,
+            picture_px: None,
+            stream: None,
+            last_seq: None,
+            endpoints: &[],
+            connection: &[],
+            screenshot: None,
+        }
+    }
+
+    #[test]
+    fn summary_of_a_run_without_frames() {
+        let (shown, bad) = (ShownStats::default(), BadMessages::default());
+        let summary = Summary::new(&totals(&shown, &bad));
+        assert_eq!(
+            serde_json::to_string(&summary).unwrap(),
+            "{\"frames_shown\":0,\"fps\":0.0,\"elapsed_s\":2.346,\"skipped\":2,\
+             \"lost_in_transit\":1,\"bad_messages\":0,\"bad_by_reason\":{},\"latency_ms\":\
+             {\"p50\":null,\"p95\":null,\"p99\":null,\"max\":null},\"latency_unsynchronised\":0,\
+             \"width\":null,\"height\":null,\"stream\":null,\"streams\":{},\"last_seq\":null,\
+             \"source_format\":{\"native\":0,\"base64\":0,\"bare\":0},\"messages_received\":9,\
+             \"endpoints\":[],\"connection\":[],\"max_gap_ms\":null,\"screenshot\":null}"
+        );
+        assert_eq!(
+            summary.line(Duration::from_millis(2_345)),
+            "shown 0 frames in 2.3 s (0.0 fps), skipped 2, bad 0, median latency n/a"
+        );
+    }
+
+    #[test]
+    fn summary_of_shown_frames() {
+        let mut shown = ShownStats::default();
+        let start = Instant::now();
+        for i in 0..3u64 {
+            let at = start + Duration::from_millis(40 * i);
+            let latency = Some(Latency::Ms(10.0 + i as f64));
+            shown.record(at, MessageKind::Native, Some("cam0"), latency);
+        }
+        let bad = BadMessages::default();
+        bad.add("corrupt_jpeg");
+        let run = RunTotals {
+            picture_px: Some((640, 360)),
+            stream: Some("cam0"),
+            last_seq: Some(41),
+            screenshot: Some(Path::new("/tmp/shot.png")),
+            ..totals(&shown, &bad)
+        };
+        let summary = Summary::new(&run);
+        assert_eq!(
+            (summary.frames_shown, summary.fps, summary.bad_messages),
+            (3, 25.0, 1)
+        );
+        assert_eq!((summary.width, summary.height), (Some(640), Some(360)));
+        assert_eq!(
+            (
+                summary.stream.as_deref(),
+                summary.last_seq,
+                summary.max_gap_ms
+            ),
+            (Some("cam0"), Some(41), Some(40.0))
+        );
+        assert_eq!(summary.screenshot.as_deref(), Some("/tmp/shot.png"));
+        assert_eq!(
+            summary.line(Duration::from_secs(2)),
+            "shown 3 frames in 2.0 s (25.0 fps), skipped 2, bad 1, median latency 11 ms"
+        );
+        let unnamed = Summary::new(&RunTotals {
+            stream: Some(""),
+            ..run
+        });
+        assert_eq!(unnamed.stream, None, "a sender without a stream name");
+    }
+
+    #[test]
+    fn interval_report_line() {
+        let report = IntervalReport {
+            t_s: 2.0,
+            frames_shown: 30,
+            fps: 30.0,
+            latency_ms: LatencySummary::default(),
+            lost_in_transit: 0,
+            skipped: 1,
+        };
+        assert_eq!(
+            report.json_line().unwrap(),
+            "{\"t_s\":2.0,\"frames_shown\":30,\"fps\":30.0,\"latency_ms\":{\"p50\":null,\
+             \"p95\":null,\"p99\":null,\"max\":null},\"lost_in_transit\":0,\"skipped\":1}"
+        );
     }
 }

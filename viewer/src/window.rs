@@ -1,10 +1,109 @@
-//! How camview draws its window: SDL's choice of renderer, except where OpenGL would run on the
-//! CPU (no GPU render node, or a software rasterizer behind OpenGL): there SDL's own software
-//! renderer, which costs less CPU and memory. `SDL_RENDER_DRIVER` in the environment wins.
+//! camview's window: starting SDL, opening the window, fullscreen, fitting it to the picture,
+//! and the renderer it draws with: SDL's choice, except where OpenGL would run on the CPU (no GPU
+//! render node, or a software rasterizer behind OpenGL): there SDL's own software renderer, which
+//! costs less CPU and memory. `SDL_RENDER_DRIVER` in the environment wins.
 
 use sdl2::render::Canvas;
+use sdl2::video::{FullscreenType, Window};
+use sdl2::{EventPump, Sdl, VideoSubsystem};
 
 use crate::error::Error;
+
+/// A window sized to the first frame takes at most this share of the usable desktop.
+const MAX_AUTO_WINDOW_SHARE: f64 = 0.9;
+
+/// SDL started, with camview's window and its renderer.
+pub struct OpenWindow {
+    /// Kept for as long as the window: SDL shuts down when the last handle goes.
+    _sdl: Sdl,
+    pub video: VideoSubsystem,
+    pub events: EventPump,
+    pub canvas: Canvas<Window>,
+}
+
+/// Starts SDL and opens camview's window (resizable, centred, high-DPI aware) of `size_px`,
+/// with the renderer of [`window_canvas`]. An error when there is no display to open it on.
+pub fn open(title: &str, (width_px, height_px): (u32, u32)) -> Result<OpenWindow, Error> {
+    // camview handles SIGINT/SIGTERM itself (signal-hook); SDL must not take them over.
+    sdl2::hint::set("SDL_NO_SIGNAL_HANDLERS", "1");
+    sdl2::hint::set("SDL_RENDER_SCALE_QUALITY", "linear");
+    prefer_software_rendering_without_gpu();
+    let sdl = sdl2::init().map_err(|e| Error::sdl("cannot initialise", e))?;
+    let video = sdl
+        .video()
+        .map_err(|e| Error::sdl("no video (is DISPLAY set?)", e))?;
+    let driver = video.current_video_driver();
+    if matches!(driver, "offscreen" | "dummy") && std::env::var_os("SDL_VIDEODRIVER").is_none() {
+        // SDL falls back to an invisible window when there is no display at all.
+        return Err(Error::Sdl(format!(
+            "no display to open a window on (SDL fell back to its {driver} driver): set \
+             DISPLAY, or use --headless"
+        )));
+    }
+    let window = video
+        .window(title, width_px, height_px)
+        .resizable()
+        .position_centered()
+        .allow_highdpi()
+        .build()
+        .map_err(|e| Error::sdl("cannot open a window", e))?;
+    let canvas = window_canvas(&video, window)?;
+    log::debug!(
+        "SDL video driver {}, renderer {}",
+        video.current_video_driver(),
+        canvas.info().name
+    );
+    let events = sdl
+        .event_pump()
+        .map_err(|e| Error::sdl("no event pump", e))?;
+    Ok(OpenWindow {
+        _sdl: sdl,
+        video,
+        events,
+        canvas,
+    })
+}
+
+/// Between a desktop-sized fullscreen window and the window as it was (the `f` key).
+pub fn toggle_fullscreen(window: &mut Window) {
+    let next = match window.fullscreen_state() {
+        FullscreenType::Off => FullscreenType::Desktop,
+        _ => FullscreenType::Off,
+    };
+    if let Err(e) = window.set_fullscreen(next) {
+        log::warn!("cannot change fullscreen: {e}");
+    }
+}
+
+/// Sizes the window to the picture, scaled down to fit the desktop if needed.
+pub fn fit_to_picture(
+    window: &mut Window,
+    video: &VideoSubsystem,
+    width_px: usize,
+    height_px: usize,
+) {
+    if window.fullscreen_state() != FullscreenType::Off || width_px == 0 || height_px == 0 {
+        return;
+    }
+    let (mut w, mut h) = (width_px as f64, height_px as f64);
+    let bounds = window
+        .display_index()
+        .and_then(|d| video.display_usable_bounds(d));
+    if let Ok(bounds) = bounds {
+        let scale = f64::min(
+            1.0,
+            f64::min(
+                f64::from(bounds.width()) * MAX_AUTO_WINDOW_SHARE / w,
+                f64::from(bounds.height()) * MAX_AUTO_WINDOW_SHARE / h,
+            ),
+        );
+        w *= scale;
+        h *= scale;
+    }
+    if let Err(e) = window.set_size(w.round().max(1.0) as u32, h.round().max(1.0) as u32) {
+        log::warn!("cannot resize the window: {e}");
+    }
+}
 
 /// Whether this machine has a GPU that OpenGL could use: a DRM render node (Linux).
 pub fn gpu_device_present() -> bool {
