@@ -86,7 +86,7 @@ trap - EXIT
     printf '%-8s %12s %12s %10s %10s\n' process "RSS start kB" "RSS end kB" "fds start" "fds end"
     printf '%-8s %12s %12s %10s %10s\n' campub "$pub_rss0" "$pub_rss1" "$pub_fd0" "$pub_fd1"
     printf '%-8s %12s %12s %10s %10s\n' camview "$view_rss0" "$view_rss1" "$view_fd0" "$view_fd1"
-    echo "camview: $(python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); print(f"{s[\"frames_shown\"]} frames, {s[\"fps\"]} fps, skipped {s[\"skipped\"]}, bad {s[\"bad_messages\"]}, latency p50 {s[\"latency_ms\"][\"p50\"]} ms p95 {s[\"latency_ms\"][\"p95\"]} ms, longest gap {s[\"max_gap_ms\"]} ms")' "$out/summary.json")"
+    echo "camview: $(python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); print("%s frames, %s fps, skipped %s, bad %s, latency p50 %s ms p95 %s ms, longest gap %s ms" % (s["frames_shown"], s["fps"], s["skipped"], s["bad_messages"], s["latency_ms"]["p50"], s["latency_ms"]["p95"], s["max_gap_ms"]))' "$out/summary.json")"
 } | tee "$out/figures.txt"
 
 failed=0
