@@ -469,9 +469,21 @@ fn at_the_descriptor_limit_campub_does_not_spin_and_viewers_get_in() {
         during.iter().chain(&all).all(|&n| n <= 1),
         "connections without a handshake counted as subscribers: {all:?}"
     );
-    assert_eq!(
-        all.last(),
-        Some(&1),
-        "the link watch must count the viewer after the flood: {all:?}"
-    );
+    if testkit::bin::runner().is_none() {
+        assert_eq!(
+            all.last(),
+            Some(&1),
+            "the link watch must count the viewer after the flood: {all:?}"
+        );
+    } else {
+        // qemu-user answers TCP_INFO with a short structure, without the acknowledged-byte
+        // count: campub says so and runs without its link watch (no subscriber counts at all).
+        assert!(
+            campub
+                .log_lines()
+                .iter()
+                .any(|l| l.contains("TCP_INFO has no acknowledged-byte count")),
+            "emulated: expected campub to say why it cannot watch the links"
+        );
+    }
 }
