@@ -260,21 +260,10 @@ fn a_frame_over_the_message_limit_is_skipped_not_sent() {
             state as u8
         })
         .collect();
-    let image = |pixels: &[u8]| turbojpeg::Image {
-        pixels: pixels.to_vec(),
-        width,
-        pitch: width * 3,
-        height,
-        format: turbojpeg::PixelFormat::RGB,
-    };
-    let huge = turbojpeg::compress(image(&noise).as_deref(), 100, turbojpeg::Subsamp::Sub2x2)
-        .unwrap()
-        .to_vec();
+    let huge = testkit::media::compress_rgb(&noise, width, height, 100, turbojpeg::Subsamp::Sub2x2);
     assert!(huge.len() > camwire::MAX_MESSAGE_BYTES, "{}", huge.len());
     let flat = vec![90u8; width * height * 3];
-    let small = turbojpeg::compress(image(&flat).as_deref(), 100, turbojpeg::Subsamp::Sub2x2)
-        .unwrap()
-        .to_vec();
+    let small = testkit::media::compress_rgb(&flat, width, height, 100, turbojpeg::Subsamp::Sub2x2);
     let path = std::env::temp_dir().join(format!("campub-test-{}-huge.mjpeg", std::process::id()));
     std::fs::write(&path, [huge, small.clone()].concat()).unwrap();
 

@@ -17,14 +17,26 @@ pub fn jpeg(width: usize, height: usize, rgb: impl Fn(usize, usize) -> [u8; 3]) 
         .flat_map(|y| (0..width).map(move |x| (x, y)))
         .flat_map(|(x, y)| rgb(x, y))
         .collect();
+    compress_rgb(&pixels, width, height, 90, Subsamp::Sub2x2)
+}
+
+/// A JPEG of packed RGB `pixels` (`3 * width` bytes a row) at `quality` and `subsamp`: the one
+/// place the tests compress pictures.
+pub fn compress_rgb(
+    pixels: &[u8],
+    width: usize,
+    height: usize,
+    quality: i32,
+    subsamp: Subsamp,
+) -> Vec<u8> {
     let image = Image {
-        pixels: &pixels[..],
+        pixels,
         width,
         pitch: 3 * width,
         height,
         format: PixelFormat::RGB,
     };
-    turbojpeg::compress(image, 90, Subsamp::Sub2x2)
+    turbojpeg::compress(image, quality, subsamp)
         .unwrap()
         .to_vec()
 }

@@ -294,27 +294,17 @@ mod tests {
     }
 
     #[test]
-    fn endpoints_are_normalised() {
-        let ok = |t: &str| normalise_endpoint(t).unwrap();
-        assert_eq!(ok("tcp://127.0.0.1:5555"), "tcp://127.0.0.1:5555");
-        assert_eq!(ok("192.168.1.7"), "tcp://192.168.1.7:5555");
-        assert_eq!(ok("pi.local:6000"), "tcp://pi.local:6000");
-        assert_eq!(ok("tcp://[::1]:5555"), "tcp://[::1]:5555");
-        assert_eq!(ok("[::1]:7"), "tcp://[::1]:7");
-        assert_eq!(ok("ipc:///tmp/cam"), "ipc:///tmp/cam");
-        for bad in [
-            "",
-            "tcp://host",
-            "tcp://:5555",
-            "tcp://host:0",
-            "tcp://host:99999",
-            "http://x:1",
-            "ipc://",
-            "tcp://a b:1",
-        ] {
-            let err = normalise_endpoint(bad).unwrap_err().to_string();
-            assert!(err.starts_with("bad endpoint"), "{bad:?}: {err}");
-        }
+    fn endpoints_are_normalised_by_camwire_and_refusals_name_the_endpoint() {
+        // The grammar is camwire::Endpoint's (tested there); here, what camview makes of it.
+        assert_eq!(
+            normalise_endpoint("pi.local").unwrap(),
+            "tcp://pi.local:5555"
+        );
+        let err = normalise_endpoint("tcp://host:0").unwrap_err().to_string();
+        assert!(
+            err.starts_with("bad endpoint \"tcp://host:0\": port"),
+            "{err}"
+        );
     }
 
     #[test]

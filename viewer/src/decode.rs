@@ -468,14 +468,7 @@ mod tests {
     /// A solid-colour JPEG made with libjpeg-turbo.
     fn solid_jpeg(width: usize, height: usize, rgb: [u8; 3], subsamp: Subsamp) -> Vec<u8> {
         let pixels: Vec<u8> = (0..width * height).flat_map(|_| rgb).collect();
-        let image = Image {
-            pixels: &pixels[..],
-            width,
-            pitch: 3 * width,
-            height,
-            format: PixelFormat::RGB,
-        };
-        turbojpeg::compress(image, 90, subsamp).unwrap().to_vec()
+        testkit::media::compress_rgb(&pixels, width, height, 90, subsamp)
     }
 
     fn native(stream: &str, width: u16, height: u16, jpeg: &[u8]) -> Vec<u8> {
