@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building campub and camview needs on Debian or Ubuntu; with --test, also what
 # the test suite needs (Xvfb for a real SDL window, python3 with pyzmq for the protocol example,
-# python3-venv for the benchmarks' tutorial baseline).
+# python3-venv for the benchmarks' tutorial baseline, ffmpeg for the exec: source tests).
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 
@@ -13,7 +13,7 @@ sudo_cmd=()
 
 packages=(build-essential pkg-config cmake nasm libclang-dev libzmq3-dev libsdl2-dev curl ca-certificates)
 if $want_test; then
-    packages+=(xvfb xauth python3 python3-pip python3-venv)
+    packages+=(xvfb xauth python3 python3-pip python3-venv ffmpeg)
 fi
 
 missing=()

@@ -43,6 +43,14 @@ pub enum FrameError {
     Scale(#[from] ScaleError),
     #[error(transparent)]
     Encode(#[from] EncodeError),
+    #[error("I420 frame of {width_px}x{height_px} (stride {stride_bytes}) has {got} bytes, expected {need}")]
+    BadI420 {
+        width_px: u32,
+        height_px: u32,
+        stride_bytes: u32,
+        got: usize,
+        need: usize,
+    },
 }
 
 /// Opens the configured source (in the caller's thread, so errors show before anything runs).
@@ -57,6 +65,16 @@ pub fn open_source(config: &Config) -> Result<Box<dyn FrameSource>, CaptureError
         SourceKind::File(path) => Box::new(capture::file::FileSource::open(
             path,
             f64::from(config.camera.fps),
+        )?),
+        SourceKind::Exec(command) => Box::new(capture::exec::ExecSource::start(
+            command,
+            config.exec_format,
+            config.camera.width_px,
+            config.camera.height_px,
+        )?),
+        SourceKind::Rpicam => Box::new(capture::rpicam::RpicamSource::start(
+            &config.camera,
+            &config.rpicam_args,
         )?),
     })
 }
@@ -104,6 +122,26 @@ impl FrameProcessor {
                 self.scaler.scale(decoded)?
             }
             PixelFormat::Yuyv => self.scaler.scale_yuyv(frame)?,
+            PixelFormat::I420 => {
+                let planes = frame.i420_planes().ok_or(FrameError::BadI420 {
+                    width_px: frame.width_px,
+                    height_px: frame.height_px,
+                    stride_bytes: frame.stride_bytes,
+                    got: frame.data.len(),
+                    need: crate::frame::i420_frame_bytes(
+                        frame.stride_bytes as usize,
+                        frame.height_px as usize,
+                    ),
+                })?;
+                let out_size = self.scaler.output_size(frame.width_px, frame.height_px);
+                if out_size == (frame.width_px, frame.height_px) {
+                    // Already the output size: libjpeg-turbo reads the planes where they are,
+                    // row padding and all (the scaler would copy them first).
+                    planes
+                } else {
+                    self.scaler.scale(planes)?
+                }
+            }
         };
         let (width_px, height_px) = (planes.width_px as u32, planes.height_px as u32);
         let jpeg = self.encoder.encode(planes)?;
