@@ -55,7 +55,7 @@ pub enum ReadOutcome {
     Data(usize),
     /// Nothing within [`POLL_INTERVAL`].
     Idle,
-    /// The child closed its stdout (it exited, or is about to).
+    /// The child closed its stdout, or exited with nothing left to read.
     Eof,
 }
 
@@ -138,7 +138,14 @@ impl ChildProcess {
         });
         let mut fds = [PollFd::new(&self.stdout, PollFlags::IN)];
         match rustix::event::poll(&mut fds, Some(&timeout)) {
-            Ok(0) => return Ok(ReadOutcome::Idle),
+            // Nothing to read. If the child has exited, its stdout may never close (a process
+            // it started can hold it open): its exit is the end.
+            Ok(0) => {
+                return Ok(match self.child.try_wait() {
+                    Ok(Some(_)) => ReadOutcome::Eof,
+                    _ => ReadOutcome::Idle,
+                });
+            }
             Ok(_) => {}
             Err(rustix::io::Errno::INTR) => return Ok(ReadOutcome::Idle),
             Err(e) => return Err(self.lost(std::io::Error::from(e))),
