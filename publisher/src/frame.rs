@@ -67,7 +67,7 @@ impl RawFrame {
         }
         let (w, h) = (self.width_px as usize, self.height_px as usize);
         let stride = self.stride_bytes as usize;
-        if w == 0 || h == 0 || w % 2 != 0 || h % 2 != 0 || stride % 2 != 0 || stride < w {
+        if w == 0 || h == 0 || w % 2 != 0 || h % 2 != 0 || !stride.is_multiple_of(2) || stride < w {
             return None;
         }
         if self.data.len() != i420_frame_bytes(stride, h) {

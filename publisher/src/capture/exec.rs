@@ -54,7 +54,9 @@ impl ExecSource {
         width_px: u32,
         height_px: u32,
     ) -> Result<Self, CaptureError> {
-        if format != ExecFormat::Mjpeg && (width_px % 2 != 0 || height_px % 2 != 0) {
+        if format != ExecFormat::Mjpeg
+            && (!width_px.is_multiple_of(2) || !height_px.is_multiple_of(2))
+        {
             return Err(CaptureError::Unsupported(format!(
                 "exec: raw I420 frames of {width_px}x{height_px}: --size must be even both ways"
             )));

@@ -123,7 +123,7 @@ pub struct RpicamSource {
 impl RpicamSource {
     pub fn start(camera: &CameraRequest, extra: &[String]) -> Result<Self, CaptureError> {
         let (w, h) = (camera.width_px, camera.height_px);
-        if w % 2 != 0 || h % 2 != 0 {
+        if !w.is_multiple_of(2) || !h.is_multiple_of(2) {
             return Err(CaptureError::Unsupported(format!(
                 "rpicam: --size {w}x{h}: the camera's I420 frames need an even width and height"
             )));
