@@ -27,8 +27,8 @@ pub const DEFAULT_STALL_TIMEOUT_MS: u64 = 5000;
     error_code(1, "runtime error: the camera cannot be opened, disappears or stops delivering frames; the port is taken"),
     error_code(2, "bad option or configuration, including an unusable key file (systemd does not retry it)")
 )]
-/// campub: capture a V4L2 camera (or a built-in test pattern, or a file of JPEGs), scale it to
-/// 640 wide, encode JPEG with libjpeg-turbo and publish it on a ZeroMQ PUB socket. Logs go to
+/// campub: capture a V4L2 camera (or the Raspberry Pi Camera Module through rpicam-vid, any
+/// program's output, a built-in test pattern or a file of JPEGs), scale it to 640 wide, encode JPEG with libjpeg-turbo and publish it on a ZeroMQ PUB socket. Logs go to
 /// stderr; SIGINT or SIGTERM stop it cleanly (exit 0). It exits 1 when the camera cannot be
 /// opened, disappears or stops delivering frames, and 2 on a bad option.
 pub struct Args {
@@ -51,7 +51,8 @@ pub struct Args {
     #[argh(option, default = "FormatChoice::Auto")]
     pub format: FormatChoice,
 
-    /// capture size WIDTHxHEIGHT in pixels; a camera grants the nearest size it has (logged).
+    /// capture size WIDTHxHEIGHT in pixels; a V4L2 camera grants the nearest size it has
+    /// (logged); rpicam asks rpicam-vid for it; exec: raw I420 frames must be this size.
     /// Default: 1280x720
     #[argh(option, default = "String::from(DEFAULT_SIZE)")]
     pub size: String,
@@ -64,7 +65,7 @@ pub struct Args {
 
     /// with --source rpicam, one more argument for rpicam-vid (repeat it, one per argument:
     /// --rpicam-arg --hflip --rpicam-arg --vflip; in the config file one "rpicam-arg = ..."
-    /// line each), e.g. --hflip, --vflip, --rotation 180, --awb, --shutter. Default: none
+    /// line each), e.g. --hflip, --vflip, --rotation=180, --awb=daylight. Default: none
     #[argh(option)]
     pub rpicam_arg: Vec<String>,
 
