@@ -126,16 +126,21 @@ impl ChildProcess {
         self.child.id()
     }
 
-    /// Waits up to [`POLL_INTERVAL`] for output and reads what there is into `buf` (at most
-    /// its length).
-    pub fn read_into(&mut self, buf: &mut [u8]) -> Result<ReadOutcome, CaptureError> {
+    /// Waits up to `wait` (at most [`POLL_INTERVAL`]) for output and reads what there is into
+    /// `buf` (at most its length).
+    pub fn read_into(
+        &mut self,
+        buf: &mut [u8],
+        wait: Duration,
+    ) -> Result<ReadOutcome, CaptureError> {
         if buf.is_empty() {
             return Ok(ReadOutcome::Idle);
         }
-        let timeout = Timespec::try_from(POLL_INTERVAL).unwrap_or(Timespec {
+        let wait = wait.min(POLL_INTERVAL);
+        let timeout = Timespec {
             tv_sec: 0,
-            tv_nsec: 100_000_000,
-        });
+            tv_nsec: i64::from(wait.subsec_nanos()),
+        };
         let mut fds = [PollFd::new(&self.stdout, PollFlags::IN)];
         match rustix::event::poll(&mut fds, Some(&timeout)) {
             // Nothing to read. If the child has exited, its stdout may never close (a process
@@ -300,8 +305,10 @@ impl ChildFrames {
     pub fn next_frame(&mut self, frame: &mut RawFrame) -> Result<Next, CaptureError> {
         let started = Instant::now();
         loop {
+            // The reads of one call share one POLL_INTERVAL, so the stop flag is seen in time.
+            let wait = POLL_INTERVAL.saturating_sub(started.elapsed());
             let got = match self.format {
-                StreamFormat::Mjpeg => self.next_jpeg(frame)?,
+                StreamFormat::Mjpeg => self.next_jpeg(frame, wait)?,
                 StreamFormat::I420 {
                     width_px,
                     height_px,
@@ -311,7 +318,7 @@ impl ChildFrames {
                     width_px,
                     height_px,
                     stride_bytes,
-                } => self.next_i420(frame, width_px, height_px, stride_bytes)?,
+                } => self.next_i420(frame, (width_px, height_px, stride_bytes), wait)?,
             };
             match got {
                 Some(Next::Frame) => {
@@ -335,15 +342,16 @@ impl ChildFrames {
     fn next_i420(
         &mut self,
         frame: &mut RawFrame,
-        width_px: u32,
-        height_px: u32,
-        stride_bytes: u32,
+        (width_px, height_px, stride_bytes): (u32, u32, u32),
+        wait: Duration,
     ) -> Result<Option<Next>, CaptureError> {
         let frame_bytes = i420_frame_bytes(stride_bytes as usize, height_px as usize);
         if self.pending.len() != frame_bytes {
             self.pending.resize(frame_bytes, 0);
         }
-        let read = self.process.read_into(&mut self.pending[self.filled..])?;
+        let read = self
+            .process
+            .read_into(&mut self.pending[self.filled..], wait)?;
         match read {
             ReadOutcome::Idle => Ok(Some(Next::Idle)),
             ReadOutcome::Eof if self.filled == 0 => Err(self.process.ended("exited")),
@@ -398,7 +406,11 @@ impl ChildFrames {
     /// One read toward a JPEG, or a JPEG already buffered. The buffer holds at most one JPEG
     /// and the read after it; a stream that never completes one is an error at
     /// `max_jpeg_bytes`, never a buffer that grows without bound.
-    fn next_jpeg(&mut self, frame: &mut RawFrame) -> Result<Option<Next>, CaptureError> {
+    fn next_jpeg(
+        &mut self,
+        frame: &mut RawFrame,
+        wait: Duration,
+    ) -> Result<Option<Next>, CaptureError> {
         if self.filled > self.searched_at {
             if self.filled >= 2 && !self.pending.starts_with(&[0xFF, 0xD8]) {
                 let head: Vec<String> = self.pending[..self.filled.min(8)]
@@ -433,7 +445,7 @@ impl ChildFrames {
         }
         match self
             .process
-            .read_into(&mut self.pending[self.filled..room])?
+            .read_into(&mut self.pending[self.filled..room], wait)?
         {
             ReadOutcome::Idle => Ok(Some(Next::Idle)),
             ReadOutcome::Eof if self.filled == 0 => Err(self.process.ended("exited")),
@@ -578,7 +590,7 @@ mod tests {
         let mut out = Vec::new();
         let mut buf = [0u8; 7];
         loop {
-            match child.read_into(&mut buf).unwrap() {
+            match child.read_into(&mut buf, POLL_INTERVAL).unwrap() {
                 ReadOutcome::Data(n) => out.extend_from_slice(&buf[..n]),
                 ReadOutcome::Idle => {}
                 ReadOutcome::Eof => return out,
@@ -604,7 +616,10 @@ mod tests {
     fn a_silent_child_is_idle_not_blocking() {
         let mut child = sh("sleep 5");
         let started = Instant::now();
-        assert_eq!(child.read_into(&mut [0u8; 16]).unwrap(), ReadOutcome::Idle);
+        assert_eq!(
+            child.read_into(&mut [0u8; 16], POLL_INTERVAL).unwrap(),
+            ReadOutcome::Idle
+        );
         assert!(started.elapsed() < Duration::from_secs(4));
     }
 
@@ -614,7 +629,7 @@ mod tests {
         let mut line = Vec::new();
         while !line.ends_with(b"\n") {
             let mut buf = [0u8; 32];
-            if let ReadOutcome::Data(n) = child.read_into(&mut buf).unwrap() {
+            if let ReadOutcome::Data(n) = child.read_into(&mut buf, POLL_INTERVAL).unwrap() {
                 line.extend_from_slice(&buf[..n]);
             }
         }
