@@ -322,6 +322,11 @@ fn sigterm_to_campub_stops_the_child_and_its_helpers() {
     assert!(group.len() >= 2, "rpicam-vid and its helper: {group:?}");
     let done = campub.terminate(Duration::from_secs(10));
     assert_eq!(done.status.code(), Some(0), "{}", done.stderr);
+    // SIGKILL (if it came to that) is delivered asynchronously: allow the kernel a moment.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while !live_members(child).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     assert_eq!(
         live_members(child),
         Vec::<u32>::new(),
