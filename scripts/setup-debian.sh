@@ -2,7 +2,7 @@
 # Installs what building campub and camview needs on Debian or Ubuntu; with --test, also what
 # the test suite needs (Xvfb for a real SDL window, python3 with pyzmq for the protocol example,
 # python3-venv for the benchmarks' tutorial baseline, iproute2 and nftables for the link
-# outage tests).
+# outage tests, ffmpeg for the exec: source tests).
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 
@@ -14,8 +14,9 @@ sudo_cmd=()
 
 packages=(build-essential pkg-config cmake nasm libclang-dev libzmq3-dev libsdl2-dev curl ca-certificates)
 if $want_test; then
-    # iproute2 and nftables: e2e/tests/outage.rs (network namespaces, outages, loss).
-    packages+=(xvfb xauth python3 python3-pip python3-venv iproute2 nftables)
+    # iproute2 and nftables: e2e/tests/outage.rs (network namespaces, outages, loss);
+    # ffmpeg: publisher/tests/cameras.rs (exec: sources).
+    packages+=(xvfb xauth python3 python3-pip python3-venv iproute2 nftables ffmpeg)
 fi
 
 missing=()

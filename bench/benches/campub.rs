@@ -109,7 +109,7 @@ fn handoff(c: &mut Crit) {
     echo.join().expect("echo thread");
 }
 
-/// YUYV -> 4:2:0 planes at 640 wide.
+/// YUYV (and I420) -> 4:2:0 planes at 640 wide.
 fn yuyv_to_planes(c: &mut Crit) {
     let mut group = c.benchmark_group("yuyv_to_planes");
     for size in YUYV_SIZES {
@@ -132,6 +132,19 @@ fn yuyv_to_planes(c: &mut Crit) {
             });
         }
     }
+    group.finish();
+    // The same picture as rpicam-vid's I420: its planes scaled where they lie.
+    let mut group = c.benchmark_group("i420_to_planes");
+    let frames = inputs::pattern_i420(1280, 720, 1280, FRAMES).expect("pattern");
+    let mut scaler = Scaler::new(OUTPUT_WIDTH_PX);
+    let mut next = cycle(&frames);
+    group.bench_function(BenchmarkId::from_parameter(label((1280, 720))), |b| {
+        b.iter(|| {
+            let planes = next().i420_planes().expect("I420 planes");
+            let planes = scaler.scale(planes).expect("scale");
+            black_box(planes.y.data[0]);
+        })
+    });
     group.finish();
 }
 
@@ -367,6 +380,11 @@ fn pipeline(c: &mut Crit) {
             inputs::pattern_yuyv(size.0, size.1, FRAMES).expect("pattern"),
         ));
     }
+    // rpicam-vid's raw frames: 1280 wide needs no row padding on any Pi.
+    inputs.push((
+        "i420_1280x720".into(),
+        inputs::pattern_i420(1280, 720, 1280, FRAMES).expect("pattern"),
+    ));
     for size in MJPEG_SIZES {
         inputs.push((
             format!("mjpeg_{}", label(size)),

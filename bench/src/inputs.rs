@@ -38,6 +38,52 @@ pub fn pattern_yuyv(
         .collect()
 }
 
+/// `count` frames of the test pattern as I420 with Y rows of `stride_bytes` (at least the
+/// width, even; the padding filled with junk), as rpicam-vid writes them.
+pub fn pattern_i420(
+    width_px: u32,
+    height_px: u32,
+    stride_bytes: u32,
+    count: usize,
+) -> Result<Vec<RawFrame>, BenchError> {
+    let (w, h, stride) = (width_px as usize, height_px as usize, stride_bytes as usize);
+    if stride < w || !stride.is_multiple_of(2) || !h.is_multiple_of(2) {
+        return Err(campub_err(format!(
+            "I420 {w}x{h} with stride {stride}: the stride must be even and at least the width"
+        )));
+    }
+    pattern_yuyv(width_px, height_px, count)?
+        .into_iter()
+        .map(|yuyv| {
+            let mut data = vec![0x5A; campub::frame::i420_frame_bytes(stride, h)];
+            let row = |y: usize| &yuyv.data[y * w * 2..(y + 1) * w * 2];
+            for y in 0..h {
+                for (x, px) in row(y).chunks_exact(2).enumerate() {
+                    data[y * stride + x] = px[0];
+                }
+            }
+            let (u_at, v_at) = (stride * h, stride * h + stride / 2 * h / 2);
+            for y in 0..h / 2 {
+                for (m, (a, b)) in row(2 * y)
+                    .chunks_exact(4)
+                    .zip(row(2 * y + 1).chunks_exact(4))
+                    .enumerate()
+                {
+                    let mean = |i: usize| (u16::from(a[i]) + u16::from(b[i])).div_ceil(2) as u8;
+                    data[u_at + y * stride / 2 + m] = mean(1);
+                    data[v_at + y * stride / 2 + m] = mean(3);
+                }
+            }
+            Ok(RawFrame {
+                format: PixelFormat::I420,
+                stride_bytes,
+                data,
+                ..yuyv
+            })
+        })
+        .collect()
+}
+
 /// A YUYV frame as a camera's MJPEG frame: 4:2:2 JPEG at `quality`.
 pub fn mjpeg_of(frame: &RawFrame, quality: u8) -> Result<Vec<u8>, BenchError> {
     if frame.format != PixelFormat::Yuyv {

@@ -66,6 +66,14 @@ fn no_allocation_per_frame_in_the_steady_state() {
             inputs::pattern_yuyv(w, h, 4).unwrap(),
         ));
     }
+    // I420 as rpicam-vid writes it: halved by the box filter, padded rows resampled by area
+    // (600 -> 640), and at the output size encoded straight from the planes.
+    for (w, h, stride) in [(1280, 720, 1280), (600, 340, 640), (640, 360, 640)] {
+        cases.push((
+            format!("I420 {w}x{h} stride {stride}"),
+            inputs::pattern_i420(w, h, stride, 4).unwrap(),
+        ));
+    }
     for (w, h) in [(1280, 720), (1920, 1080), (640, 480)] {
         cases.push((
             format!("MJPEG {w}x{h}"),

@@ -7,6 +7,7 @@ use std::time::Duration;
 use argh::FromArgs;
 use camwire::StreamName;
 
+use crate::capture::exec::ExecFormat;
 use crate::capture::v4l2::{CameraRequest, FormatChoice};
 use crate::publish::WireMode;
 use crate::security::{AllowList, SecurityConfig};
@@ -28,13 +29,17 @@ const MIN_SIDE_PX: u32 = 16;
     error_code(1, "runtime error: the camera cannot be opened, disappears or stops delivering frames; the port is taken"),
     error_code(2, "bad option or configuration, including an unusable key file (systemd does not retry it)")
 )]
-/// campub: capture a V4L2 camera (or a built-in test pattern, or a file of JPEGs), scale it to
-/// 640 wide, encode JPEG with libjpeg-turbo and publish it on a ZeroMQ PUB socket. Logs go to
+/// campub: capture a V4L2 camera (or the Raspberry Pi Camera Module through rpicam-vid, any
+/// program's output, a built-in test pattern or a file of JPEGs), scale it to 640 wide, encode JPEG with libjpeg-turbo and publish it on a ZeroMQ PUB socket. Logs go to
 /// stderr; SIGINT or SIGTERM stop it cleanly (exit 0). It exits 1 when the camera cannot be
 /// opened, disappears or stops delivering frames, and 2 on a bad option.
 pub struct Args {
-    /// where frames come from: "v4l2" (the camera at --device), "pattern" (built-in moving test
-    /// pattern) or "file:PATH" (concatenated JPEGs as `ffmpeg -f mjpeg` writes, looped).
+    /// where frames come from: "v4l2" (the camera at --device: USB/UVC cameras), "rpicam" (the
+    /// Raspberry Pi Camera Module through rpicam-vid, or libcamera-vid, at --size and --fps),
+    /// "exec:CMD" (a command run with `sh -c` that writes JPEGs or raw I420 frames of --size to
+    /// its stdout, e.g. ffmpeg from an RTSP camera; see --exec-format), "pattern" (built-in
+    /// moving test pattern) or "file:PATH" (concatenated JPEGs as `ffmpeg -f mjpeg` writes,
+    /// looped). A child program's stderr goes to the log; when it exits, campub exits 1.
     /// Default: v4l2
     #[argh(option, default = "String::from(\"v4l2\")")]
     pub source: String,
@@ -48,10 +53,23 @@ pub struct Args {
     #[argh(option, default = "FormatChoice::Auto")]
     pub format: FormatChoice,
 
-    /// capture size WIDTHxHEIGHT in pixels; a camera grants the nearest size it has (logged).
+    /// capture size WIDTHxHEIGHT in pixels; a V4L2 camera grants the nearest size it has
+    /// (logged); rpicam asks rpicam-vid for it; exec: raw I420 frames must be this size.
     /// Default: 1280x720
     #[argh(option, default = "String::from(DEFAULT_SIZE)")]
     pub size: String,
+
+    /// with --source exec:CMD, what CMD writes: "auto" (JPEGs if its output starts with FF D8,
+    /// else I420), "mjpeg" (concatenated JPEGs, any size) or "i420" (raw YUV 4:2:0 planar
+    /// frames of --size, rows not padded: ffmpeg -f rawvideo -pix_fmt yuv420p). Default: auto
+    #[argh(option, default = "ExecFormat::Auto")]
+    pub exec_format: ExecFormat,
+
+    /// with --source rpicam, one more argument for rpicam-vid (repeat it, one per argument:
+    /// --rpicam-arg --hflip --rpicam-arg --vflip; in the config file one "rpicam-arg = ..."
+    /// line each), e.g. --hflip, --vflip, --rotation=180, --awb=daylight. Default: none
+    #[argh(option)]
+    pub rpicam_arg: Vec<String>,
 
     /// capture rate in frames per second, 1-240. Default: 30
     #[argh(option, default = "DEFAULT_FPS")]
@@ -193,6 +211,9 @@ pub enum SourceKind {
     V4l2,
     Pattern,
     File(PathBuf),
+    /// A command for `sh -c`.
+    Exec(String),
+    Rpicam,
 }
 
 /// The checked configuration the pipeline runs with.
@@ -210,6 +231,10 @@ pub struct Config {
     pub stats_interval: Duration,
     pub stall_timeout: Duration,
     pub security: SecurityConfig,
+    /// What an exec: command writes.
+    pub exec_format: ExecFormat,
+    /// Extra arguments for rpicam-vid.
+    pub rpicam_args: Vec<String>,
 }
 
 fn parse_size(s: &str) -> Result<(u32, u32), String> {
@@ -245,15 +270,22 @@ impl Config {
         let source = match args.source.as_str() {
             "v4l2" | "camera" => SourceKind::V4l2,
             "pattern" => SourceKind::Pattern,
-            s => match s.strip_prefix("file:") {
-                Some(path) if !path.is_empty() => SourceKind::File(PathBuf::from(path)),
+            "rpicam" => SourceKind::Rpicam,
+            s => match (s.strip_prefix("file:"), s.strip_prefix("exec:")) {
+                (Some(path), _) if !path.is_empty() => SourceKind::File(PathBuf::from(path)),
+                (_, Some(command)) if !command.trim().is_empty() => {
+                    SourceKind::Exec(command.to_owned())
+                }
                 _ => {
                     return Err(format!(
-                        "--source {s:?}: expected v4l2, pattern or file:PATH"
+                        "--source {s:?}: expected v4l2, rpicam, exec:CMD, pattern or file:PATH"
                     ))
                 }
             },
         };
+        if !args.rpicam_arg.is_empty() && source != SourceKind::Rpicam {
+            return Err("--rpicam-arg: only with --source rpicam".into());
+        }
         let (width_px, height_px) = parse_size(&args.size)?;
         if !(1..=240).contains(&args.fps) {
             return Err(format!("--fps {}: must be 1-240", args.fps));
@@ -302,6 +334,8 @@ impl Config {
             stats_interval: Duration::from_secs_f64(args.stats_interval),
             stall_timeout: Duration::from_millis(args.stall_timeout_ms),
             security,
+            exec_format: args.exec_format,
+            rpicam_args: args.rpicam_arg.clone(),
         })
     }
 }
@@ -415,6 +449,53 @@ mod tests {
     }
 
     #[test]
+    fn child_sources_parse_with_their_options() {
+        let config = parse(&[
+            "--source",
+            "exec:ffmpeg -i x -f mjpeg -",
+            "--exec-format",
+            "mjpeg",
+        ])
+        .unwrap();
+        assert_eq!(
+            config.source,
+            SourceKind::Exec("ffmpeg -i x -f mjpeg -".into())
+        );
+        assert_eq!(config.exec_format, ExecFormat::Mjpeg);
+        let config = parse(&[
+            "--source",
+            "rpicam",
+            "--rpicam-arg",
+            "--hflip",
+            "--rpicam-arg",
+            "--rotation=180",
+        ])
+        .unwrap();
+        assert_eq!(config.source, SourceKind::Rpicam);
+        assert_eq!(config.rpicam_args, ["--hflip", "--rotation=180"]);
+    }
+
+    #[test]
+    fn rpicam_args_come_from_the_config_file_one_line_each() {
+        let path = std::env::temp_dir().join(format!("campub-rpicam-{}.conf", std::process::id()));
+        std::fs::write(
+            &path,
+            "source = rpicam\nrpicam-arg = --hflip\nrpicam-arg = --vflip\n",
+        )
+        .unwrap();
+        let merged =
+            merge_config_file(&strings(&["campub", "--config", path.to_str().unwrap()])).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let args = Args::from_args(
+            &["campub"],
+            &merged[1..].iter().map(String::as_str).collect::<Vec<_>>(),
+        )
+        .unwrap();
+        let config = Config::from_args(&args).unwrap();
+        assert_eq!(config.rpicam_args, ["--hflip", "--vflip"]);
+    }
+
+    #[test]
     fn bad_values_are_one_line_errors() {
         for (args, needle) in [
             (&["--size", "12x"][..], "--size"),
@@ -424,6 +505,9 @@ mod tests {
             (&["--fps", "0"], "--fps"),
             (&["--source", "rtsp://x"], "--source"),
             (&["--source", "file:"], "--source"),
+            (&["--source", "exec:"], "--source"),
+            (&["--source", "exec:x", "--exec-format", "h264"], "h264"),
+            (&["--rpicam-arg", "--hflip"], "--rpicam-arg"),
             (&["--stream", "no spaces"], "--stream"),
             (&["--format", "h264"], "h264"),
             (&["--wire", "json"], "json"),

@@ -9,6 +9,11 @@ pub enum PixelFormat {
     Yuyv,
     /// One JPEG per frame, as UVC cameras send it (Huffman tables may be missing).
     Mjpeg,
+    /// Planar 4:2:0 (I420, YUV420P): the Y plane (`height_px` rows of `stride_bytes`), then U,
+    /// then V (`height_px / 2` rows of `stride_bytes / 2` each), back to back, no gaps: what
+    /// `rpicam-vid --codec yuv420` and `ffmpeg -pix_fmt yuv420p -f rawvideo` write. Width and
+    /// height are even.
+    I420,
 }
 
 impl std::fmt::Display for PixelFormat {
@@ -16,6 +21,7 @@ impl std::fmt::Display for PixelFormat {
         f.write_str(match self {
             PixelFormat::Yuyv => "YUYV",
             PixelFormat::Mjpeg => "MJPEG",
+            PixelFormat::I420 => "I420",
         })
     }
 }
@@ -26,9 +32,10 @@ pub struct RawFrame {
     pub format: PixelFormat,
     pub width_px: u32,
     pub height_px: u32,
-    /// Bytes per row for packed formats; 0 for MJPEG.
+    /// Bytes per row for YUYV, of the Y plane for I420 (the chroma planes have half); 0 for
+    /// MJPEG.
     pub stride_bytes: u32,
-    /// YUYV rows or the JPEG bytes; exactly the frame, no trailing slack.
+    /// YUYV rows, I420 planes or the JPEG bytes; exactly the frame, no trailing slack.
     pub data: Vec<u8>,
     /// When the frame was captured, wall clock (ns since the Unix epoch); goes on the wire.
     pub capture_unix_ns: u64,
@@ -51,6 +58,46 @@ impl RawFrame {
             source_seq: 0,
         }
     }
+
+    /// The planes of an I420 frame, borrowed (no copy): what scale and encode read. `None` when
+    /// the frame is not I420 or its buffer does not hold what its size and stride promise.
+    pub fn i420_planes(&self) -> Option<YuvRef<'_>> {
+        if self.format != PixelFormat::I420 {
+            return None;
+        }
+        let (w, h) = (self.width_px as usize, self.height_px as usize);
+        let stride = self.stride_bytes as usize;
+        if w == 0 || h == 0 || w % 2 != 0 || h % 2 != 0 || !stride.is_multiple_of(2) || stride < w {
+            return None;
+        }
+        if self.data.len() != i420_frame_bytes(stride, h) {
+            return None;
+        }
+        let (y, chroma) = self.data.split_at(stride * h);
+        let (u, v) = chroma.split_at(chroma.len() / 2);
+        let chroma_plane = |data| PlaneRef {
+            width_px: stride / 2,
+            height_px: h / 2,
+            data,
+        };
+        Some(YuvRef {
+            width_px: w,
+            height_px: h,
+            subsamp: turbojpeg::Subsamp::Sub2x2,
+            y: PlaneRef {
+                width_px: stride,
+                height_px: h,
+                data: y,
+            },
+            u: chroma_plane(u),
+            v: chroma_plane(v),
+        })
+    }
+}
+
+/// Bytes in one I420 frame whose Y plane has `height_px` rows of `stride_bytes` (even).
+pub fn i420_frame_bytes(stride_bytes: usize, height_px: usize) -> usize {
+    stride_bytes * height_px + 2 * (stride_bytes / 2) * (height_px / 2)
 }
 
 /// One 8-bit image plane, rows packed (`stride == width_px`).
@@ -130,7 +177,8 @@ impl YuvPlanes {
     }
 }
 
-/// A borrowed plane: `data` holds `height_px` rows of `width_px` bytes.
+/// A borrowed plane: `data` holds `height_px` rows of `width_px` bytes (`width_px` is the
+/// row stride: it may be wider than the image, as in padded I420).
 #[derive(Debug, Clone, Copy)]
 pub struct PlaneRef<'a> {
     pub width_px: usize,
@@ -185,5 +233,47 @@ mod tests {
         p.reshape(640, 360, turbojpeg::Subsamp::Sub2x2);
         assert_eq!(p.u.data.len(), 320 * 180);
         assert_eq!(p.as_ref().chroma_size_px(), (320, 180));
+    }
+
+    fn i420(w: u32, h: u32, stride: u32, len: usize) -> RawFrame {
+        RawFrame {
+            format: PixelFormat::I420,
+            width_px: w,
+            height_px: h,
+            stride_bytes: stride,
+            data: (0..len).map(|i| (i % 251) as u8).collect(),
+            ..RawFrame::empty()
+        }
+    }
+
+    #[test]
+    fn i420_planes_follow_the_stride_without_copying() {
+        // 600 wide, rows padded to 640 bytes (as the Pi's ISP pads them).
+        let frame = i420(600, 340, 640, 640 * 340 * 3 / 2);
+        let planes = frame.i420_planes().unwrap();
+        assert_eq!((planes.width_px, planes.height_px), (600, 340));
+        assert_eq!((planes.y.width_px, planes.y.height_px), (640, 340));
+        assert_eq!((planes.u.width_px, planes.u.height_px), (320, 170));
+        assert_eq!(planes.chroma_size_px(), (300, 170));
+        assert_eq!(planes.y.data.as_ptr(), frame.data.as_ptr());
+        assert_eq!(planes.u.data[0], frame.data[640 * 340]);
+        assert_eq!(planes.v.data[0], frame.data[640 * 340 + 320 * 170]);
+        assert_eq!(planes.v.data.len(), 320 * 170);
+    }
+
+    #[test]
+    fn i420_of_the_wrong_length_or_shape_has_no_planes() {
+        assert!(i420(600, 340, 640, 640 * 340 * 3 / 2 - 1)
+            .i420_planes()
+            .is_none());
+        assert!(i420(600, 340, 598, 598 * 340 * 3 / 2)
+            .i420_planes()
+            .is_none());
+        assert!(i420(601, 340, 640, 640 * 340 * 3 / 2)
+            .i420_planes()
+            .is_none());
+        let mut yuyv = i420(600, 340, 640, 640 * 340 * 3 / 2);
+        yuyv.format = PixelFormat::Yuyv;
+        assert!(yuyv.i420_planes().is_none());
     }
 }

@@ -67,6 +67,12 @@ fn skip_entropy_coded(data: &[u8], mut pos: usize) -> Option<usize> {
     }
 }
 
+/// The length of the complete JPEG at the start of `data` (SOI through EOI), or `None` when
+/// `data` does not start with one (yet: a stream may not have delivered all of it).
+pub fn complete_jpeg_len(data: &[u8]) -> Option<usize> {
+    walk_markers(data, |_| true)
+}
+
 /// The byte ranges of the complete JPEGs in `data` (what `ffmpeg -f mjpeg` writes), in order.
 /// Bytes between or after frames, and a truncated last frame, are ignored.
 pub fn split_concatenated(data: &[u8]) -> Vec<Range<usize>> {

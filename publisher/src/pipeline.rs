@@ -43,6 +43,14 @@ pub enum FrameError {
     Scale(#[from] ScaleError),
     #[error(transparent)]
     Encode(#[from] EncodeError),
+    #[error("I420 frame of {width_px}x{height_px} (stride {stride_bytes}) has {got} bytes, expected {need}")]
+    BadI420 {
+        width_px: u32,
+        height_px: u32,
+        stride_bytes: u32,
+        got: usize,
+        need: usize,
+    },
 }
 
 /// Opens the configured source (in the caller's thread, so errors show before anything runs).
@@ -57,6 +65,16 @@ pub fn open_source(config: &Config) -> Result<Box<dyn FrameSource>, CaptureError
         SourceKind::File(path) => Box::new(capture::file::FileSource::open(
             path,
             f64::from(config.camera.fps),
+        )?),
+        SourceKind::Exec(command) => Box::new(capture::exec::ExecSource::start(
+            command,
+            config.exec_format,
+            config.camera.width_px,
+            config.camera.height_px,
+        )?),
+        SourceKind::Rpicam => Box::new(capture::rpicam::RpicamSource::start(
+            &config.camera,
+            &config.rpicam_args,
         )?),
     })
 }
@@ -104,6 +122,26 @@ impl FrameProcessor {
                 self.scaler.scale(decoded)?
             }
             PixelFormat::Yuyv => self.scaler.scale_yuyv(frame)?,
+            PixelFormat::I420 => {
+                let planes = frame.i420_planes().ok_or(FrameError::BadI420 {
+                    width_px: frame.width_px,
+                    height_px: frame.height_px,
+                    stride_bytes: frame.stride_bytes,
+                    got: frame.data.len(),
+                    need: crate::frame::i420_frame_bytes(
+                        frame.stride_bytes as usize,
+                        frame.height_px as usize,
+                    ),
+                })?;
+                let out_size = self.scaler.output_size(frame.width_px, frame.height_px);
+                if out_size == (frame.width_px, frame.height_px) {
+                    // Already the output size: libjpeg-turbo reads the planes where they are,
+                    // row padding and all (the scaler would copy them first).
+                    planes
+                } else {
+                    self.scaler.scale(planes)?
+                }
+            }
         };
         let (width_px, height_px) = (planes.width_px as u32, planes.height_px as u32);
         let jpeg = self.encoder.encode(planes)?;
@@ -211,4 +249,67 @@ fn process_and_publish(
     };
     stats.frame_published(bytes, started.elapsed(), frame.captured_at.elapsed());
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An I420 frame: luma 200 on the left half, 50 on the right; neutral chroma; rows padded
+    /// with junk luma 0.
+    fn i420(w: usize, h: usize, stride: usize) -> RawFrame {
+        let mut data = vec![0u8; crate::frame::i420_frame_bytes(stride, h)];
+        for row in data[..stride * h].chunks_exact_mut(stride) {
+            row[..w / 2].fill(200);
+            row[w / 2..w].fill(50);
+        }
+        data[stride * h..].fill(128);
+        RawFrame {
+            format: PixelFormat::I420,
+            width_px: w as u32,
+            height_px: h as u32,
+            stride_bytes: stride as u32,
+            data,
+            ..RawFrame::empty()
+        }
+    }
+
+    fn luma_at(jpeg: &[u8], x: usize, y: usize) -> u8 {
+        let gray = turbojpeg::decompress(jpeg, turbojpeg::PixelFormat::GRAY).unwrap();
+        gray.pixels[y * gray.pitch + x]
+    }
+
+    #[test]
+    fn i420_at_the_output_size_is_encoded_from_its_padded_planes() {
+        let mut processor = FrameProcessor::new(600, 90).unwrap();
+        let frame = i420(600, 340, 640);
+        let out = processor.process(&frame).unwrap();
+        assert_eq!((out.width_px, out.height_px), (600, 340));
+        let jpeg = out.jpeg.to_vec();
+        assert!(luma_at(&jpeg, 100, 300).abs_diff(200) <= 3);
+        assert!(
+            luma_at(&jpeg, 590, 10).abs_diff(50) <= 3,
+            "no padding shows"
+        );
+    }
+
+    #[test]
+    fn i420_is_scaled_to_the_output_width() {
+        let mut processor = FrameProcessor::new(320, 90).unwrap();
+        let frame = i420(640, 360, 704);
+        let out = processor.process(&frame).unwrap();
+        assert_eq!((out.width_px, out.height_px), (320, 180));
+        let jpeg = out.jpeg.to_vec();
+        assert!(luma_at(&jpeg, 40, 90).abs_diff(200) <= 3);
+        assert!(luma_at(&jpeg, 300, 90).abs_diff(50) <= 3);
+    }
+
+    #[test]
+    fn an_i420_frame_of_the_wrong_length_is_skipped_not_a_panic() {
+        let mut processor = FrameProcessor::new(320, 90).unwrap();
+        let mut frame = i420(640, 360, 640);
+        frame.data.pop();
+        let err = processor.process(&frame).err().unwrap().to_string();
+        assert!(err.contains("345599 bytes, expected 345600"), "{err}");
+    }
 }

@@ -2,5 +2,6 @@
 //! (through CAMPUB_TEST_RUNNER when it is emulated) and real ZeroMQ sockets on loopback.
 
 mod bad_input;
+mod cameras;
 mod protocol_doc;
 mod pubsub;

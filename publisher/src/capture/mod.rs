@@ -4,8 +4,11 @@
 //! [`NewestFrame`] slot: it never waits for the encoder, and a frame the encoder had no time for
 //! is replaced by the next one (and counted), so no latency builds up.
 
+pub mod child;
+pub mod exec;
 pub mod file;
 pub mod pattern;
+pub mod rpicam;
 pub mod v4l2;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -49,22 +52,51 @@ pub enum CaptureError {
         device: String,
         source: std::io::Error,
     },
-    #[error("no frame from {source_name} for {waited_ms} ms; the camera looks wedged")]
+    #[error("{source_name} stalled: no frame for {waited_ms} ms; the camera looks wedged{}", stall_suffix(.last_words))]
     Stalled {
         source_name: String,
         waited_ms: u128,
+        /// What a child-process source said last on its stderr ("" for other sources).
+        last_words: String,
+    },
+    #[error("{source_name}: {what} ({status}){}", last_words_suffix(.last_words))]
+    ChildEnded {
+        source_name: String,
+        what: String,
+        status: String,
+        last_words: String,
     },
     #[error("{path}: {reason}")]
     File { path: String, reason: String },
 }
 
-/// A source of raw frames: a camera, the test pattern or a file.
+fn stall_suffix(last_words: &str) -> String {
+    if last_words.is_empty() {
+        String::new()
+    } else {
+        format!("; its last words: {last_words}")
+    }
+}
+
+fn last_words_suffix(last_words: &str) -> String {
+    if last_words.is_empty() {
+        "; it said nothing on stderr".into()
+    } else {
+        format!("; its last words: {last_words}")
+    }
+}
+
+/// A source of raw frames: a camera, the test pattern, a file or a child process.
 pub trait FrameSource: Send {
     /// Fills `frame` (reusing its buffer) with the next frame, blocking at most about
     /// [`POLL_INTERVAL`].
     fn next_frame(&mut self, frame: &mut RawFrame) -> Result<Next, CaptureError>;
     /// One line for the log: what is being captured and how.
     fn describe(&self) -> String;
+    /// For a source that is a child process, its last stderr lines (quoted when it stalls).
+    fn last_words(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Counters the capture thread keeps for the stats line.
@@ -125,6 +157,7 @@ fn run(
                     return Err(CaptureError::Stalled {
                         source_name: source.describe(),
                         waited_ms: last_frame_at.elapsed().as_millis(),
+                        last_words: source.last_words().unwrap_or_default(),
                     });
                 }
             }

@@ -334,6 +334,10 @@ impl FrameSource for V4l2Source {
         let expected = match self.format {
             PixelFormat::Yuyv => self.stride_bytes as usize * self.height_px as usize,
             PixelFormat::Mjpeg => 2,
+            // Not negotiated from V4L2 (yet); rpicam and exec: deliver it.
+            PixelFormat::I420 => {
+                crate::frame::i420_frame_bytes(self.stride_bytes as usize, self.height_px as usize)
+            }
         };
         let intact = !meta.flags.contains(BufferFlags::ERROR)
             && payload.len() >= expected
