@@ -210,16 +210,7 @@ pub(crate) mod tests {
         let pixels: Vec<u8> = (0..width * height * 3)
             .map(|i| (i * 7 % 251) as u8)
             .collect();
-        let image = turbojpeg::Image {
-            pixels: &pixels[..],
-            width,
-            pitch: width * 3,
-            height,
-            format: turbojpeg::PixelFormat::RGB,
-        };
-        turbojpeg::compress(image, 80, turbojpeg::Subsamp::Sub2x1)
-            .unwrap()
-            .to_vec()
+        testkit::media::compress_rgb(&pixels, width, height, 80, turbojpeg::Subsamp::Sub2x1)
     }
 
     #[test]

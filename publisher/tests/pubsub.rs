@@ -188,16 +188,7 @@ fn mjpeg_file(width: usize, height: usize, frames: usize) -> (std::path::PathBuf
             let pixels: Vec<u8> = (0..width * height * 3)
                 .map(|p| ((p / 3 + i * 40) % 256) as u8)
                 .collect();
-            let image = turbojpeg::Image {
-                pixels: &pixels[..],
-                width,
-                pitch: width * 3,
-                height,
-                format: turbojpeg::PixelFormat::RGB,
-            };
-            turbojpeg::compress(image, 85, turbojpeg::Subsamp::Sub2x1)
-                .unwrap()
-                .to_vec()
+            testkit::media::compress_rgb(&pixels, width, height, 85, turbojpeg::Subsamp::Sub2x1)
         })
         .collect();
     let path =
@@ -251,15 +242,7 @@ fn a_frame_over_the_message_limit_is_skipped_not_sent() {
     // A 4096x2304 JPEG of noise at q100 is 18.6 MB; at the output width it would be passed
     // through as it is. Next to it in the file, a flat frame of the same size.
     let (width, height) = (4096, 2304);
-    let mut state = 0x9E37_79B9_7F4A_7C15u64;
-    let noise: Vec<u8> = (0..width * height * 3)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect();
+    let noise = testkit::media::noise(width * height * 3);
     let huge = testkit::media::compress_rgb(&noise, width, height, 100, turbojpeg::Subsamp::Sub2x2);
     assert!(huge.len() > camwire::MAX_MESSAGE_BYTES, "{}", huge.len());
     let flat = vec![90u8; width * height * 3];

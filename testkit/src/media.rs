@@ -20,6 +20,29 @@ pub fn jpeg(width: usize, height: usize, rgb: impl Fn(usize, usize) -> [u8; 3]) 
     compress_rgb(&pixels, width, height, 90, Subsamp::Sub2x2)
 }
 
+/// `len` bytes of repeatable noise (xorshift64): pictures that compress badly.
+pub fn noise(len: usize) -> Vec<u8> {
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}
+
+/// `jpeg` with the size in its SOF0 marker rewritten, the data left for the original size: a
+/// JPEG that lies about its size.
+pub fn with_sof_size(jpeg: &[u8], width: u16, height: u16) -> Vec<u8> {
+    let mut out = jpeg.to_vec();
+    let sof = out.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap();
+    out[sof + 5..sof + 7].copy_from_slice(&height.to_be_bytes());
+    out[sof + 7..sof + 9].copy_from_slice(&width.to_be_bytes());
+    out
+}
+
 /// A JPEG of packed RGB `pixels` (`3 * width` bytes a row) at `quality` and `subsamp`: the one
 /// place the tests compress pictures.
 pub fn compress_rgb(

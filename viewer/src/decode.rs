@@ -641,21 +641,14 @@ mod tests {
         assert!(decoder.picture().is_none());
     }
 
-    /// Rewrites the size in the JPEG's SOF marker, leaving the data for the original size.
-    fn with_sof_size(jpeg: &[u8], width: u16, height: u16) -> Vec<u8> {
-        let mut out = jpeg.to_vec();
-        let sof = out.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap();
-        out[sof + 5..sof + 7].copy_from_slice(&height.to_be_bytes());
-        out[sof + 7..sof + 9].copy_from_slice(&width.to_be_bytes());
-        out
-    }
-
     #[test]
     fn absurd_sizes_are_refused_before_allocating() {
         let jpeg = solid_jpeg(16, 16, [1, 2, 3], Subsamp::Sub2x2);
         let mut decoder = Decoder::new().unwrap();
         for (w, h) in [(8193, 16), (16, 60000), (8000, 8000)] {
-            let err = decoder.decode(&with_sof_size(&jpeg, w, h)).unwrap_err();
+            let err = decoder
+                .decode(&testkit::media::with_sof_size(&jpeg, w, h))
+                .unwrap_err();
             assert_eq!(err.reason(), "too_large", "{w}x{h}: {err}");
         }
         assert_eq!(

@@ -53,15 +53,7 @@ fn noise_jpeg(
     subsamp: Subsamp,
     progressive: bool,
 ) -> Vec<u8> {
-    let mut state = 0x9E37_79B9_7F4A_7C15u64;
-    let pixels: Vec<u8> = (0..width * height * 3)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect();
+    let pixels = testkit::media::noise(width * height * 3);
     let mut compressor = Compressor::new().unwrap();
     compressor.set_quality(quality).unwrap();
     compressor.set_subsamp(subsamp).unwrap();

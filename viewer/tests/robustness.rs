@@ -25,15 +25,6 @@ impl XorShift {
     }
 }
 
-/// Rewrites the size in a JPEG's SOF0 marker, leaving the data as it was.
-fn with_sof_size(jpeg: &[u8], width: u16, height: u16) -> Vec<u8> {
-    let mut out = jpeg.to_vec();
-    let sof = out.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap();
-    out[sof + 5..sof + 7].copy_from_slice(&height.to_be_bytes());
-    out[sof + 7..sof + 9].copy_from_slice(&width.to_be_bytes());
-    out
-}
-
 /// Every kind of malformed message, varied by `rng`.
 fn malformed(rng: &mut XorShift, good_jpeg: &[u8]) -> Vec<Outgoing> {
     let b64 = |bytes: &[u8]| {
@@ -57,8 +48,8 @@ fn malformed(rng: &mut XorShift, good_jpeg: &[u8]) -> Vec<Outgoing> {
         Outgoing::Single(bad_length),
         Outgoing::Single(native("good", 2, 16000, 16000, good_jpeg)),
         Outgoing::Single(native("good", 3, 0, 240, good_jpeg)),
-        Outgoing::Single(with_sof_size(good_jpeg, 8000, 8000)),
-        Outgoing::Single(with_sof_size(good_jpeg, 65000, 65000)),
+        Outgoing::Single(testkit::media::with_sof_size(good_jpeg, 8000, 8000)),
+        Outgoing::Single(testkit::media::with_sof_size(good_jpeg, 65000, 65000)),
         Outgoing::Single(b"/9j/this is not base64 at all!!".to_vec()),
         Outgoing::Single(b64(&random_after_soi)),
         Outgoing::Single(b64(&good_jpeg[..cut])),
