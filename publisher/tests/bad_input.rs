@@ -100,8 +100,9 @@ fn bad_input_is_one_line_and_a_nonzero_exit_never_a_panic() {
     // announce a server key that no viewer can use.
     keygen(&dir.join("other"));
     let other_public = std::fs::read_to_string(dir.join("other.key")).unwrap();
-    let other_public = key_line(&other_public, "public-key");
-    let own_public = key_line(&std::fs::read_to_string(&secret).unwrap(), "public-key");
+    let other_public = testkit::keys::key_line(&other_public, "public-key");
+    let own_public =
+        testkit::keys::key_line(&std::fs::read_to_string(&secret).unwrap(), "public-key");
     let swapped = write(
         &dir.join("swapped.key_secret"),
         std::fs::read_to_string(&secret)
@@ -208,14 +209,6 @@ fn bad_input_is_one_line_and_a_nonzero_exit_never_a_panic() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
-/// The value of `name = "…"` in a key file's text.
-fn key_line(text: &str, name: &str) -> String {
-    text.lines()
-        .find_map(|l| l.trim().strip_prefix(&format!("{name} = \"")))
-        .map(|v| v.trim_end_matches('"').to_owned())
-        .unwrap_or_else(|| panic!("no {name} in {text}"))
-}
-
 #[test]
 fn short_help_is_help_and_the_help_lists_the_exit_codes() {
     for flag in ["-h", "--help"] {
@@ -240,17 +233,17 @@ fn keygen_writes_a_private_secret_file_and_a_readable_public_file() {
     assert_eq!(mode(&dir.join("server.key")), 0o644);
     let public = std::fs::read_to_string(dir.join("server.key")).unwrap();
     let secret = std::fs::read_to_string(dir.join("server.key_secret")).unwrap();
-    let public_key = key_line(&public, "public-key");
+    let public_key = testkit::keys::key_line(&public, "public-key");
     assert_eq!(public_key.len(), 40);
-    assert_eq!(key_line(&secret, "public-key"), public_key);
-    assert_eq!(key_line(&secret, "secret-key").len(), 40);
+    assert_eq!(testkit::keys::key_line(&secret, "public-key"), public_key);
+    assert_eq!(testkit::keys::key_line(&secret, "secret-key").len(), 40);
     assert!(!public.contains("secret-key"), "{public}");
     assert!(
         stdout.contains(&format!("public key: {public_key}")),
         "{stdout}"
     );
     assert!(
-        !stdout.contains(&key_line(&secret, "secret-key")),
+        !stdout.contains(&testkit::keys::key_line(&secret, "secret-key")),
         "never print the secret"
     );
     std::fs::remove_dir_all(dir).unwrap();

@@ -2,6 +2,14 @@
 
 use std::path::Path;
 
+/// The value of `name = "…"` in a key file's text (`public-key`, `secret-key`).
+pub fn key_line(text: &str, name: &str) -> String {
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix(&format!("{name} = \"")))
+        .map(|v| v.trim_end_matches('"').to_owned())
+        .unwrap_or_else(|| panic!("no {name} in {text}"))
+}
+
 /// Runs `campub keygen STEM` or `camview --keygen STEM`, checks it worked; returns the public
 /// key it printed.
 pub fn keygen(program: &str, stem: &Path) -> String {

@@ -45,8 +45,8 @@ fn bad_input_is_one_line_and_exit_1_never_a_panic() {
     assert!(status.success(), "mkfifo {fifo_secret}");
     // A secret key file whose public-key line is another key's.
     let swapped = path("swapped.key_secret");
-    let viewer_public = key_line(&viewer, "public-key");
-    let server_public = key_line(&server, "public-key");
+    let viewer_public = testkit::keys::key_line(&viewer, "public-key");
+    let server_public = testkit::keys::key_line(&server, "public-key");
     std::fs::write(
         &swapped,
         std::fs::read_to_string(path("viewer.key_secret"))
@@ -131,12 +131,4 @@ fn bad_input_is_one_line_and_exit_1_never_a_panic() {
         );
     }
     std::fs::remove_dir_all(dir).unwrap();
-}
-
-/// The value of `name = "…"` in a key file's text.
-fn key_line(text: &str, name: &str) -> String {
-    text.lines()
-        .find_map(|l| l.trim().strip_prefix(&format!("{name} = \"")))
-        .map(|v| v.trim_end_matches('"').to_owned())
-        .unwrap_or_else(|| panic!("no {name} in {text}"))
 }
