@@ -20,6 +20,9 @@
 # with qemu-user through binfmt_misc (debootstrap's second stage runs arm64 programs).
 # First build: about 3 minutes (x86_64) and 6 (aarch64), mostly downloads and dpkg.
 set -euo pipefail
+# The image's directory is the one thing on stdout (callers take it with $(...)): everything
+# the steps print goes to stderr (mkfs.ext4, for one, reports the file it creates on stdout).
+exec 3>&1 1>&2
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 VMDIR=$(dirname "$HERE")
 ARCH=x86_64
@@ -44,20 +47,20 @@ PACKAGES=systemd,systemd-sysv,udev,dbus,libnss-systemd,libzmq5,v4l-utils,kmod,ip
 DISK_MODS="virtio_pci virtio_blk ext4"
 GUEST_MODS="$DISK_MODS virtio_net virtio_console virtio-rng 9p 9pnet_virtio vivid"
 
-"$VMDIR/vm.sh" --arch "$ARCH" --setup >&2
+"$VMDIR/vm.sh" --arch "$ARCH" --setup
 CACHE=${CAMPUB_VM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/campub-vm}/$ARCH
 read -r KPKG KVER < "$CACHE/kernel.stamp"
 KEY=$({ cat "$HERE/image.sh" "$HERE/agent.sh" "$HERE/init.sh"; echo "$KPKG $KVER"; } | md5sum | cut -c1-12)
 IMAGE=$CACHE/systemd-$KEY
 if [ -s "$IMAGE/root.img" ] && [ -s "$IMAGE/initrd" ]; then
-    echo "$IMAGE"
+    echo "$IMAGE" >&3
     exit 0
 fi
 
 exec 9> "$CACHE/.systemd-lock"
 flock 9
 if [ -s "$IMAGE/root.img" ] && [ -s "$IMAGE/initrd" ]; then # built while we waited
-    echo "$IMAGE"
+    echo "$IMAGE" >&3
     exit 0
 fi
 rm -rf "$CACHE"/systemd-* "$CACHE"/sd-build.*
@@ -173,4 +176,4 @@ cp "$CACHE/kernel" "$BUILD/out/kernel"
 echo "$KVER" > "$BUILD/out/kver"
 mv "$BUILD/out" "$IMAGE"
 say "image ready: $IMAGE ($(du -sh --apparent-size "$IMAGE/root.img" | cut -f1) apparent, $(du -sh "$IMAGE/root.img" | cut -f1) used)"
-echo "$IMAGE"
+echo "$IMAGE" >&3

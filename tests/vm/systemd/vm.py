@@ -71,13 +71,21 @@ class Vm:
         self.qemu_log = open(os.path.join(self.out, "qemu.log"), "wb")
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self.qemu_log,
                                      stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 10
-        while not os.path.exists(self.sock_path):
+        # qemu binds the socket's path before it listens on it: a connect in between is refused,
+        # so retry until it is accepted.
+        deadline = time.monotonic() + 30
+        while True:
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise VmError(f"qemu did not start: {self.tail('qemu.log')}")
-            time.sleep(0.05)
-        self.conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.conn.connect(self.sock_path)
+            conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                conn.connect(self.sock_path)
+            except (FileNotFoundError, ConnectionRefusedError):
+                conn.close()
+                time.sleep(0.05)
+                continue
+            self.conn = conn
+            break
 
     def stop(self):
         if self.conn:
