@@ -656,11 +656,18 @@ mod tests {
 
     #[test]
     fn missing_program_is_an_open_error() {
-        let err = ChildProcess::spawn("test", "/nonexistent/program", &[])
-            .err()
-            .unwrap()
-            .to_string();
-        assert!(err.contains("/nonexistent/program"), "{err}");
+        match ChildProcess::spawn("test", "/nonexistent/program", &[]) {
+            Err(e) => {
+                let err = e.to_string();
+                assert!(err.contains("/nonexistent/program"), "{err}");
+            }
+            // Under qemu-user (the aarch64 tests) a failed exec cannot be reported to the
+            // parent: the child exits 127 instead, which the source reports when it reads.
+            Ok(_) if std::env::var_os("CAMPUB_TEST_RUNNER").is_some() => {
+                eprintln!("emulated: a failed exec shows as the child's exit, not at spawn");
+            }
+            Ok(_) => panic!("spawning /nonexistent/program succeeded"),
+        }
     }
 
     #[test]
