@@ -97,8 +97,14 @@ for target in "${targets[@]}"; do
             set -m
             build "$target" test --locked -p campub "${test_args[@]}" &
             group=$!
+            # Bounded: a test binary that hangs under emulation fails this step after 30
+            # minutes instead of holding CI forever. The watchdog has a group of its own too,
+            # killed whole so that its sleep does not hold our stdout open.
+            (sleep 1800; echo "cross-build: tests still running after 30 min; killed" >&2; kill -KILL -- -$group 2>/dev/null) &
+            watchdog=$!
             status=0
             wait $group || status=$?
+            kill -KILL -- -$watchdog 2>/dev/null || true
             kill -KILL -- -$group 2>/dev/null || true
             exit $status
         )
