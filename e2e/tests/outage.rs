@@ -18,8 +18,13 @@ const PUB_ADDR: &str = "10.231.0.1";
 const VIEW_ADDR: &str = "10.231.0.2";
 /// camview's interval reports: fine enough to time a recovery.
 const REPORT_EVERY_S: f64 = 0.2;
-/// The oldest frame camview may show while 30 % of the packets are lost both ways.
-const AGE_BOUND_AT_LOSS_MS: f64 = 5000.0;
+/// The oldest frame camview may show while 30 % of the packets are lost both ways: far above
+/// what one frame's trip through the lossy link takes (worst seen 6.3 s), far below what any
+/// backlog reaches (docs/WIFI.md).
+const AGE_BOUND_AT_LOSS_MS: f64 = 10_000.0;
+/// The median of the report intervals' oldest frame at 30 % loss (seen: 69 ms typically, 992 ms
+/// in the worst run).
+const MEDIAN_AGE_BOUND_AT_LOSS_MS: f64 = 2_000.0;
 /// Frames must be back this soon after the link is (the issue's bound).
 const RECOVERY_LIMIT: Duration = Duration::from_secs(2);
 
@@ -324,13 +329,19 @@ fn heavy_loss_keeps_the_age_of_shown_frames_bounded() {
         lossy.len() as f64 * REPORT_EVERY_S
     );
     assert!(frames > 0, "no frames at 30 % loss: {}", done.stderr);
-    // The bound: campub queues only the newest frame and 8 KiB per subscriber, and the kernel
-    // closes a connection whose data went unacknowledged for 2 s (TCP_USER_TIMEOUT), where
-    // TCP's back-off would otherwise let the frame in flight age by 3.2, 6.4 s …. A frame can
-    // wait behind the tail of the one before it (at most one timeout: longer and the
-    // connection, with both frames, is gone) and then take up to one timeout itself: 2 x 2 s,
-    // plus a second for capture, a frame period and decoding on a busy machine. Typical runs
-    // show 1.7-2.2 s; the worst seen in CI-like load was 3.9 s.
+    // No backlog: campub keeps only the newest frame and 8 KiB of unsent data per subscriber,
+    // so a frame's age is its own trip through the lossy link (plus at most the tail of the
+    // frame before it). That trip has no hard bound: TCP_USER_TIMEOUT (2 s) bounds how long one
+    // segment may stay unacknowledged, not a frame of 20-30 segments, each of which may be
+    // retransmitted with back-off. What would show a backlog: the tutorial's sockets queue up to
+    // 1000 frames, and at this loss the link carries about one frame in thirty, so the age
+    // would grow by almost a second every second, past the bound within the 33 s. Seen here: worst 1.7-6.3 s, the intervals'
+    // median 69-992 ms (docs/WIFI.md).
+    assert!(
+        median_ms <= MEDIAN_AGE_BOUND_AT_LOSS_MS,
+        "the median interval's oldest frame was {median_ms:.0} ms old at 30 % loss (bound \
+         {MEDIAN_AGE_BOUND_AT_LOSS_MS} ms)"
+    );
     assert!(
         worst_ms <= AGE_BOUND_AT_LOSS_MS,
         "a frame {worst_ms:.0} ms old was shown at 30 % loss (bound {AGE_BOUND_AT_LOSS_MS} ms)"
