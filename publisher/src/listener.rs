@@ -16,8 +16,8 @@ pub const NOTSENT_LOWAT_BYTES: u32 = 8 * 1024;
 /// A connection whose sent data has gone unacknowledged this long is closed by the kernel
 /// (`TCP_USER_TIMEOUT`, what `ZMQ_TCP_MAXRT` sets). Under heavy loss TCP's retransmission
 /// back-off otherwise grows to seconds (0.2, 0.4, 0.8, 1.6, 3.2 s …) while the frame in flight
-/// ages: at 30 % loss both ways shown frames were up to 2.3-8.8 s old, with this typically 1.7-3.9 s
-/// (docs/WIFI.md). The viewer reconnects within about a second and gets the newest frame. The
+/// ages: at 30 % loss both ways shown frames were up to 2.3-8.8 s old, with this typically
+/// 1.7-3.9 s (docs/WIFI.md). The viewer reconnects within about a second and gets the newest frame. The
 /// same 2 s is inside the heartbeats' 3 s; a link that is slow but delivers keeps acknowledging.
 pub const USER_TIMEOUT_MS: u32 = 2000;
 /// Pending connections, as ZeroMQ's own listener uses (ZMQ_BACKLOG's default).
