@@ -7,6 +7,7 @@ use std::time::Duration;
 use argh::FromArgs;
 use camwire::StreamName;
 
+use crate::capture::controls::ControlRequest;
 use crate::capture::exec::ExecFormat;
 use crate::capture::v4l2::{CameraRequest, FormatChoice};
 use crate::publish::WireMode;
@@ -71,6 +72,15 @@ pub struct Args {
     #[argh(option)]
     pub rpicam_arg: Vec<String>,
 
+    /// set a camera control when the camera opens, NAME=VALUE with the name as --list-controls
+    /// prints it (case does not matter), e.g. --control brightness=200 --control
+    /// horizontal_flip=on; repeat it, one per control, set in order (in the config file one
+    /// "control = NAME=VALUE" line each). Integers are checked against the control's range and
+    /// step, booleans take 0/1, true/false, on/off, yes/no, menus an entry's index or name. An
+    /// unknown control or a value it does not take ends campub with exit 2. Default: none
+    #[argh(option)]
+    pub control: Vec<ControlRequest>,
+
     /// capture rate in frames per second, 1-240. Default: 30
     #[argh(option, default = "DEFAULT_FPS")]
     pub fps: u32,
@@ -133,6 +143,11 @@ pub struct Args {
     /// print the device's formats, frame sizes and frame rates, then exit
     #[argh(switch)]
     pub list_formats: bool,
+
+    /// print the device's controls (name, type, range, step, default, current value, flags,
+    /// menu entries), then exit
+    #[argh(switch)]
+    pub list_controls: bool,
 
     /// print the version and exit
     #[argh(switch)]
@@ -286,6 +301,9 @@ impl Config {
         if !args.rpicam_arg.is_empty() && source != SourceKind::Rpicam {
             return Err("--rpicam-arg: only with --source rpicam".into());
         }
+        if !args.control.is_empty() && source != SourceKind::V4l2 {
+            return Err("--control: only with --source v4l2 (a V4L2 camera)".into());
+        }
         let (width_px, height_px) = parse_size(&args.size)?;
         if !(1..=240).contains(&args.fps) {
             return Err(format!("--fps {}: must be 1-240", args.fps));
@@ -325,6 +343,7 @@ impl Config {
                 width_px,
                 height_px,
                 fps: args.fps,
+                controls: args.control.clone(),
             },
             width_px: args.width,
             quality: args.quality,
@@ -496,6 +515,48 @@ mod tests {
     }
 
     #[test]
+    fn controls_come_from_the_command_line_or_the_config_file_one_line_each() {
+        let config = parse(&[
+            "--control",
+            "Brightness=200",
+            "--control",
+            "horizontal_flip = on",
+        ])
+        .unwrap();
+        let controls: Vec<String> = config
+            .camera
+            .controls
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(controls, ["brightness=200", "horizontal_flip=on"]);
+
+        let path =
+            std::env::temp_dir().join(format!("campub-controls-{}.conf", std::process::id()));
+        std::fs::write(
+            &path,
+            "control = brightness=200  # brighter\ncontrol = test_pattern=100% Black\n",
+        )
+        .unwrap();
+        let merged =
+            merge_config_file(&strings(&["campub", "--config", path.to_str().unwrap()])).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let args = Args::from_args(
+            &["campub"],
+            &merged[1..].iter().map(String::as_str).collect::<Vec<_>>(),
+        )
+        .unwrap();
+        let config = Config::from_args(&args).unwrap();
+        let controls: Vec<String> = config
+            .camera
+            .controls
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(controls, ["brightness=200", "test_pattern=100% Black"]);
+    }
+
+    #[test]
     fn bad_values_are_one_line_errors() {
         for (args, needle) in [
             (&["--size", "12x"][..], "--size"),
@@ -508,6 +569,13 @@ mod tests {
             (&["--source", "exec:"], "--source"),
             (&["--source", "exec:x", "--exec-format", "h264"], "h264"),
             (&["--rpicam-arg", "--hflip"], "--rpicam-arg"),
+            (&["--control", "brightness"], "NAME=VALUE"),
+            (&["--control", "brightness="], "NAME=VALUE"),
+            (&["--control", "=1"], "NAME=VALUE"),
+            (
+                &["--source", "pattern", "--control", "brightness=1"],
+                "--control",
+            ),
             (&["--stream", "no spaces"], "--stream"),
             (&["--format", "h264"], "h264"),
             (&["--wire", "json"], "json"),

@@ -46,20 +46,37 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    if args.list_formats {
-        return match capture::v4l2::list_formats(&config.camera.device, &mut std::io::stdout()) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                log::error!("{e}");
-                ExitCode::from(EXIT_RUNTIME)
-            }
-        };
+    if args.list_formats || args.list_controls {
+        return list_device(&config.camera.device, args.list_formats, args.list_controls);
     }
     match app::run(&config) {
         Ok(()) => {
             log::info!("stopped");
             ExitCode::SUCCESS
         }
+        Err(e) => {
+            log::error!("{e}");
+            ExitCode::from(if e.is_configuration() {
+                EXIT_USAGE
+            } else {
+                EXIT_RUNTIME
+            })
+        }
+    }
+}
+
+/// `--list-formats` and/or `--list-controls`: what the device offers, on stdout.
+fn list_device(device: &std::path::Path, formats: bool, controls: bool) -> ExitCode {
+    let mut out = std::io::stdout();
+    let mut result = Ok(());
+    if formats {
+        result = capture::v4l2::list_formats(device, &mut out);
+    }
+    if controls && result.is_ok() {
+        result = capture::v4l2::list_controls(device, &mut out);
+    }
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             log::error!("{e}");
             ExitCode::from(EXIT_RUNTIME)

@@ -34,6 +34,15 @@ pub enum RunError {
     Signal { signal: i32, source: std::io::Error },
 }
 
+impl RunError {
+    /// A configuration error that shows only once the camera is open (a `--control` it does not
+    /// have or a value it does not take): campub exits 2 on it, as on a bad option, so a service
+    /// manager does not retry it.
+    pub fn is_configuration(&self) -> bool {
+        matches!(self, Self::Capture(CaptureError::Control { .. }))
+    }
+}
+
 /// Why one frame could not be published; the pipeline logs it and goes on with the next.
 #[derive(Debug, thiserror::Error)]
 pub enum FrameError {

@@ -5,6 +5,7 @@
 //! is replaced by the next one (and counted), so no latency builds up.
 
 pub mod child;
+pub mod controls;
 pub mod exec;
 pub mod file;
 pub mod pattern;
@@ -47,6 +48,14 @@ pub enum CaptureError {
     },
     #[error("{0}")]
     Unsupported(String),
+    /// A `--control` the camera does not have or a value it does not take: a configuration
+    /// error (exit 2), retrying cannot help.
+    #[error("{device}: --control {request}: {reason}")]
+    Control {
+        device: String,
+        request: String,
+        reason: String,
+    },
     #[error("camera {device} was lost mid-stream: {source}")]
     Lost {
         device: String,

@@ -229,6 +229,7 @@ mod tests {
             width_px: 1280,
             height_px: 720,
             fps: 30,
+            controls: vec![],
         };
         let args = arguments(&camera, &["--hflip".into()]);
         assert_eq!(

@@ -18,6 +18,7 @@ use v4l::io::traits::{CaptureStream, Stream as _};
 use v4l::video::Capture;
 use v4l::{Capabilities, Device, Format, FourCC};
 
+use super::controls::{self, ControlInfo, ControlRequest, ControlType};
 use super::{CaptureError, FrameSource, Next, POLL_INTERVAL};
 use crate::frame::{PixelFormat, RawFrame};
 
@@ -57,6 +58,8 @@ pub struct CameraRequest {
     pub width_px: u32,
     pub height_px: u32,
     pub fps: u32,
+    /// `--control NAME=VALUE`, set in this order each time the camera is opened.
+    pub controls: Vec<ControlRequest>,
 }
 
 pub struct V4l2Source {
@@ -113,6 +116,11 @@ impl V4l2Source {
         let fourcc = choose_offered_fourcc(&dev, &device, req.format)?;
         let (format, granted) = set_format(&dev, &device, req, fourcc)?;
         let granted_fps = set_frame_rate(&dev, &device, req.fps);
+        // Every open sets the controls: a camera that comes back (unplugged, or its driver
+        // reloaded) starts from its defaults. campub has one way to reopen a camera, which is to
+        // start again: a lost camera ends it with exit 1, the service manager starts it again
+        // (systemd: Restart=on-failure), and that run comes through here.
+        apply_controls(&dev, &device, &req.controls)?;
         let stream = map_buffers(&dev, &device)?;
         log::info!(
             "{device} ({}, driver {}): {} {}x{} at {granted_fps:.2} fps, {BUFFER_COUNT} mmap buffers",
@@ -455,6 +463,284 @@ pub fn list_formats(path: &Path, out: &mut dyn io::Write) -> Result<(), CaptureE
     Ok(())
 }
 
+/// Sets `requests` in order, each checked against what the driver describes first (so a bad
+/// one changes nothing), then reads each back and warns when the driver made it something else.
+fn apply_controls(
+    dev: &Device,
+    device: &str,
+    requests: &[ControlRequest],
+) -> Result<(), CaptureError> {
+    if requests.is_empty() {
+        return Ok(());
+    }
+    let fd = dev.handle().fd();
+    let described =
+        query_controls(fd).map_err(|e| ioctl_error(device, "VIDIOC_QUERY_EXT_CTRL", e))?;
+    let control_error = |request: &ControlRequest, reason: String| CaptureError::Control {
+        device: device.to_owned(),
+        request: request.to_string(),
+        reason,
+    };
+    let settings = requests
+        .iter()
+        .map(|r| controls::resolve(r, &described).map_err(|why| control_error(r, why)))
+        .collect::<Result<Vec<_>, _>>()?;
+    for (request, setting) in requests.iter().zip(&settings) {
+        // Asked again: an earlier control may have made this one active (gain after
+        // gain_automatic=0).
+        let flags = query_ext_ctrl(fd, setting.id)
+            .ok()
+            .flatten()
+            .map_or(0, |c| c.flags);
+        if flags & controls::flag::INACTIVE != 0 {
+            log::warn!(
+                "{device}: {} is inactive (another control governs it now); setting it anyway",
+                setting.name
+            );
+        }
+        set_control_value(fd, setting.id, setting.kind, setting.value).map_err(|e| {
+            match e.raw_os_error() {
+                // The driver refuses the value or the control: retrying cannot help.
+                Some(libc::EINVAL | libc::ERANGE | libc::EACCES | libc::EPERM) => {
+                    control_error(request, format!("the driver refused it: {e}"))
+                }
+                _ => ioctl_error(device, &format!("VIDIOC_S_EXT_CTRLS {}", setting.name), e),
+            }
+        })?;
+    }
+    for setting in &settings {
+        match get_control_value(fd, setting.id, setting.kind) {
+            Ok(got) if got == setting.value => {
+                log::info!("{device}: control {}={got}", setting.name);
+            }
+            // The driver changes it by itself (gain under automatic gain).
+            Ok(got) if setting.volatile => log::info!(
+                "{device}: control {}={} set; it is volatile, now {got}",
+                setting.name,
+                setting.value
+            ),
+            Ok(got) => log::warn!(
+                "{device}: control {} set to {}, the driver made it {got}",
+                setting.name,
+                setting.value
+            ),
+            Err(e) => log::warn!(
+                "{device}: control {} set, but cannot read it back: {e}",
+                setting.name
+            ),
+        }
+    }
+    Ok(())
+}
+
+/// Prints every control of the device: name, type, range, step, default, current value, flags
+/// and menu entries (`--list-controls`), as `v4l2-ctl --list-ctrls-menus` lays them out.
+pub fn list_controls(path: &Path, out: &mut dyn io::Write) -> Result<(), CaptureError> {
+    let dev = open_device(path)?;
+    let device = path.display().to_string();
+    let caps = dev
+        .query_caps()
+        .map_err(|e| ioctl_error(&device, "VIDIOC_QUERYCAP", e))?;
+    let fd = dev.handle().fd();
+    let described =
+        query_controls(fd).map_err(|e| ioctl_error(&device, "VIDIOC_QUERY_EXT_CTRL", e))?;
+    let mut text = format!(
+        "{device}: {} (driver {}, bus {})\n",
+        caps.card, caps.driver, caps.bus
+    );
+    if described.is_empty() {
+        text.push_str("  no controls\n");
+    }
+    for info in &described {
+        let value = if info.is_readable() {
+            get_control_value(fd, info.id, info.kind).ok()
+        } else {
+            None
+        };
+        text.push_str(&controls::format_control(info, value));
+    }
+    let _ = out.write_all(text.as_bytes());
+    Ok(())
+}
+
+/// Entries a menu may have at most, against a driver that reports an absurd range.
+const MAX_MENU_ENTRIES: i64 = 1024;
+
+/// Every control the device describes, with menu entries. Our own walk of
+/// VIDIOC_QUERY_EXT_CTRL instead of v4l's `query_controls`: that one panics on a control type
+/// it does not know (kernels add types: rectangles for UVC regions of interest) and drops
+/// array dimensions.
+fn query_controls(fd: std::os::raw::c_int) -> io::Result<Vec<ControlInfo>> {
+    let next = v4l::v4l_sys::V4L2_CTRL_FLAG_NEXT_CTRL | v4l::v4l_sys::V4L2_CTRL_FLAG_NEXT_COMPOUND;
+    let mut found = Vec::new();
+    let mut id = 0;
+    while let Some(raw) = query_ext_ctrl(fd, id | next)? {
+        if raw.id & !next <= id && id != 0 {
+            break; // a driver that does not move on; never loop forever
+        }
+        id = raw.id;
+        let kind = ControlType::from_raw(raw.type_);
+        let dims_count = (raw.nr_of_dims as usize).min(raw.dims.len());
+        let mut info = ControlInfo {
+            id: raw.id,
+            kind,
+            name: c_string(raw.name.iter().map(|&c| c as u8)),
+            minimum: raw.minimum,
+            maximum: raw.maximum,
+            step: raw.step,
+            default: raw.default_value,
+            flags: raw.flags,
+            dims: raw.dims[..dims_count].to_vec(),
+            menu: Vec::new(),
+        };
+        if matches!(kind, ControlType::Menu | ControlType::IntegerMenu) {
+            let last = raw
+                .maximum
+                .min(raw.minimum.saturating_add(MAX_MENU_ENTRIES));
+            for index in raw.minimum.max(0)..=last {
+                let Ok(index) = u32::try_from(index) else {
+                    break;
+                };
+                // A driver may skip entries inside the range (VIDIOC_QUERYMENU says EINVAL).
+                if let Some(label) = query_menu(fd, raw.id, index, kind) {
+                    info.menu.push((index, label));
+                }
+            }
+        }
+        found.push(info);
+    }
+    Ok(found)
+}
+
+/// A NUL-terminated name from a fixed-size ioctl field.
+fn c_string(bytes: impl Iterator<Item = u8>) -> String {
+    let bytes: Vec<u8> = bytes.take_while(|&b| b != 0).collect();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// VIDIOC_QUERY_EXT_CTRL for `id` (with NEXT_* bits: the control after it); None past the last
+/// one, or when the driver has no controls at all.
+#[allow(unsafe_code)]
+fn query_ext_ctrl(
+    fd: std::os::raw::c_int,
+    id: u32,
+) -> io::Result<Option<v4l::v4l_sys::v4l2_query_ext_ctrl>> {
+    // SAFETY: a plain C struct of integers, for which all zeroes is a valid value.
+    let mut query: v4l::v4l_sys::v4l2_query_ext_ctrl = unsafe { std::mem::zeroed() };
+    query.id = id;
+    // SAFETY: `fd` is the open device borrowed for this call; the ioctl reads and writes exactly
+    // a v4l2_query_ext_ctrl, which `query` is.
+    let result = unsafe {
+        v4l::v4l2::ioctl(
+            fd,
+            v4l::v4l2::vidioc::VIDIOC_QUERY_EXT_CTRL,
+            std::ptr::addr_of_mut!(query).cast(),
+        )
+    };
+    match result {
+        Ok(()) => Ok(Some(query)),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOTTY)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// One menu entry's label (a menu's name, an integer menu's number); None for an index the
+/// driver skips.
+#[allow(unsafe_code)]
+fn query_menu(fd: std::os::raw::c_int, id: u32, index: u32, kind: ControlType) -> Option<String> {
+    // SAFETY: a plain C struct of integers and a byte array, valid as all zeroes.
+    let mut query: v4l::v4l_sys::v4l2_querymenu = unsafe { std::mem::zeroed() };
+    query.id = id;
+    query.index = index;
+    // SAFETY: `fd` is the open device; the ioctl reads and writes exactly a v4l2_querymenu.
+    unsafe {
+        v4l::v4l2::ioctl(
+            fd,
+            v4l::v4l2::vidioc::VIDIOC_QUERYMENU,
+            std::ptr::addr_of_mut!(query).cast(),
+        )
+    }
+    .ok()?;
+    let entry = query.__bindgen_anon_1;
+    Some(if kind == ControlType::IntegerMenu {
+        // SAFETY: for an integer menu the driver fills `value` (V4L2 spec, VIDIOC_QUERYMENU).
+        unsafe { entry.value }.to_string()
+    } else {
+        // SAFETY: for a menu the driver fills `name`; any bytes are a valid [u8; 32].
+        c_string(unsafe { entry.name }.into_iter())
+    })
+}
+
+/// The current value of a single-value control (VIDIOC_G_EXT_CTRLS).
+#[allow(unsafe_code)]
+fn get_control_value(fd: std::os::raw::c_int, id: u32, kind: ControlType) -> io::Result<i64> {
+    // SAFETY: plain C structs of integers, pointers and unions, valid as all zeroes (null
+    // pointers; `which` 0 is V4L2_CTRL_WHICH_CUR_VAL).
+    let mut control: v4l::v4l_sys::v4l2_ext_control = unsafe { std::mem::zeroed() };
+    control.id = id;
+    // SAFETY: as above.
+    let mut list: v4l::v4l_sys::v4l2_ext_controls = unsafe { std::mem::zeroed() };
+    list.count = 1;
+    list.controls = std::ptr::addr_of_mut!(control);
+    // SAFETY: `fd` is the open device; `list` points at one v4l2_ext_control that outlives the
+    // call, and a single-value control is returned inside it (no payload pointer).
+    unsafe {
+        v4l::v4l2::ioctl(
+            fd,
+            v4l::v4l2::vidioc::VIDIOC_G_EXT_CTRLS,
+            std::ptr::addr_of_mut!(list).cast(),
+        )
+    }?;
+    let value = control.__bindgen_anon_1;
+    Ok(if kind == ControlType::Integer64 {
+        // SAFETY: a 64-bit control's value is in `value64`; any bits are a valid i64.
+        unsafe { value.value64 }
+    } else if kind == ControlType::Bitmask {
+        // SAFETY: as below; a bitmask's 32 bits are unsigned.
+        i64::from(unsafe { value.value } as u32)
+    } else {
+        // SAFETY: every other single-value control's is in `value`; any bits are a valid i32.
+        i64::from(unsafe { value.value })
+    })
+}
+
+/// Sets a single-value control (VIDIOC_S_EXT_CTRLS), `value` already checked against its range.
+#[allow(unsafe_code)]
+fn set_control_value(
+    fd: std::os::raw::c_int,
+    id: u32,
+    kind: ControlType,
+    value: i64,
+) -> io::Result<()> {
+    // SAFETY: plain C structs, valid as all zeroes (see get_control_value).
+    let mut control: v4l::v4l_sys::v4l2_ext_control = unsafe { std::mem::zeroed() };
+    control.id = id;
+    if kind == ControlType::Integer64 {
+        control.__bindgen_anon_1.value64 = value;
+    } else if kind == ControlType::Bitmask {
+        let bits = u32::try_from(value)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "bitmask beyond 32 bits"))?;
+        // The kernel reads a bitmask's 32 bits from the signed field.
+        control.__bindgen_anon_1.value = bits as i32;
+    } else {
+        control.__bindgen_anon_1.value = i32::try_from(value)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "value beyond 32 bits"))?;
+    }
+    // SAFETY: as above.
+    let mut list: v4l::v4l_sys::v4l2_ext_controls = unsafe { std::mem::zeroed() };
+    list.count = 1;
+    list.controls = std::ptr::addr_of_mut!(control);
+    // SAFETY: `fd` is the open device; `list` points at one v4l2_ext_control that outlives the
+    // call.
+    unsafe {
+        v4l::v4l2::ioctl(
+            fd,
+            v4l::v4l2::vidioc::VIDIOC_S_EXT_CTRLS,
+            std::ptr::addr_of_mut!(list).cast(),
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -494,6 +780,7 @@ mod tests {
             width_px: 640,
             height_px: 480,
             fps: 30,
+            controls: vec![],
         };
         let err = V4l2Source::open(&req).err().unwrap().to_string();
         assert!(
