@@ -18,6 +18,7 @@ CAMPUB_VM_STRICT_RATE=1 (with CAMPUB_VM_ACCEL=kvm) to hold the received rate at 
 import json
 import os
 import re
+import subprocess
 import sys
 
 if len(sys.argv) < 4:
@@ -325,6 +326,128 @@ def _():
     MEASURED.append(f"stop     SIGTERM->exit {ms} ms; the next campub published its first frame "
                     f"{first} ms after it started")
     return f"exit 0 in {ms} ms; second campub's first frame {first} ms after start, {s['received']} received"
+
+
+CONTROL = re.compile(r"^\s*(\w+) (0x[0-9a-f]{8}) \((\S+)\)\s*:(.*)$")
+
+
+def controls_listing(text):
+    """A --list-ctrls-menus style listing: {name: {"id", "type", "fields", "rest", "menu"}}."""
+    out, cur = {}, None
+    for line in text.splitlines():
+        if m := CONTROL.match(line):
+            cur = out[m.group(1)] = {"id": m.group(2), "type": m.group(3), "rest": m.group(4),
+                                     "fields": dict(re.findall(r"(\w+)=([^\s,]+)", m.group(4))), "menu": {}}
+        elif (m := re.match(r"^\s+(\d+): (.*)$", line)) and cur is not None:
+            cur["menu"][int(m.group(1))] = m.group(2).strip()
+    return out
+
+
+@test("webcam", "6a --list-controls lists every control v4l2-ctl lists: same id, type, range, step, default, "
+      "current value and menu entries")
+def _():
+    rc = number("webcam", "controls", "rc")
+    check(rc == 0, f"campub --list-controls: exit status {rc}: " + read("webcam", "controls", "stderr"))
+    ours = controls_listing(read("webcam", "controls", "stdout"))
+    theirs = controls_listing(read("webcam", "controls", "v4l2-ctl.txt"))
+    check(len(theirs) > 20, f"v4l2-ctl lists only {sorted(theirs)}")
+    check(set(ours) == set(theirs), f"only campub lists {sorted(set(ours) - set(theirs))}, "
+          f"only v4l2-ctl {sorted(set(theirs) - set(ours))}")
+    values = 0
+    for name, t in theirs.items():
+        o = ours[name]
+        check((o["id"], o["type"]) == (t["id"], t["type"]),
+              f"{name}: campub says {o['id']} ({o['type']}), v4l2-ctl {t['id']} ({t['type']})")
+        scalar = t["type"] in ("int", "int64", "bool", "menu", "intmenu", "bitmask") and "dims=" not in t["rest"]
+        keys = ["min", "max", "step", "default"]
+        if scalar and "volatile" not in t["rest"]:
+            keys.append("value")
+        for key in keys:
+            if key not in t["fields"]:
+                continue
+            # v4l2-ctl prints a bitmask's value as a signed 32-bit number, campub in hex.
+            mask = 0xFFFFFFFF if t["type"] == "bitmask" else -1
+            mine = o["fields"].get(key)
+            check(mine is not None and int(mine, 0) & mask == int(t["fields"][key], 0) & mask,
+                  f"{name}: {key}={mine} in campub's listing, {t['fields'][key]} in v4l2-ctl's")
+            values += key == "value"
+        # v4l2-ctl prints an integer menu's entries as "5 (0x5)", campub as "5".
+        menu = {i: label.split()[0] if t["type"] == "intmenu" else label for i, label in t["menu"].items()}
+        check(o["menu"] == menu, f"{name}: menu entries {o['menu']} in campub's listing, {menu} in v4l2-ctl's")
+    menus = sum(1 for t in theirs.values() if t["menu"])
+    return f"{len(theirs)} controls ({menus} menus, {values} current values compared), all as v4l2-ctl lists them"
+
+
+@test("webcam", "6b --control brightness=200 --control contrast=90 --control horizontal_flip=1: set when the "
+      "camera opens, and v4l2-ctl reads them back while campub streams")
+def _():
+    exited_cleanly("webcam", "ctlbright", 2000)
+    log = read("webcam", "ctlbright", "campub.log")
+    want = {"brightness": 200, "contrast": 90, "horizontal_flip": 1}
+    for name, value in want.items():
+        check(f"INFO ] /dev/video0: control {name}={value}" in log, f"campub did not log {name}={value}:\n{log}")
+    readback = read("webcam", "ctlbright", "readback.txt")
+    got = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+): (-?\d+)$", readback, re.M)}
+    check(got == want, f"v4l2-ctl -C read back {got}, campub was asked for {want}:\n{readback}")
+    return "v4l2-ctl -C: " + ", ".join(f"{k}={v}" for k, v in got.items())
+
+
+def luma(group, stream):
+    """Mean luma (0-255) of the frame of `stream` the host kept: (whole, left quarter, right quarter)."""
+    path = os.path.join(RESULTS, group, "frames", f"{stream}.jpg")
+    check(os.path.exists(path), f"{stream}: the host kept no frame of it (fewer than 5 received?)")
+    with open(path, "rb") as f:
+        head = f.read(4096)
+    size = None
+    i = 2
+    while i + 9 <= len(head) and head[i] == 0xFF:  # SOF0..: height and width of the picture
+        marker, length = head[i + 1], int.from_bytes(head[i + 2:i + 4], "big")
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            size = (int.from_bytes(head[i + 7:i + 9], "big"), int.from_bytes(head[i + 5:i + 7], "big"))
+            break
+        i += 2 + length
+    check(size is not None, f"{path}: no frame size in the JPEG")
+    w, h = size
+    gray = subprocess.run(["ffmpeg", "-loglevel", "error", "-i", path, "-f", "rawvideo", "-pix_fmt", "gray", "-"],
+                          capture_output=True, timeout=60)
+    check(gray.returncode == 0 and len(gray.stdout) == w * h,
+          f"{path}: ffmpeg could not decode it: {gray.stderr.decode(errors='replace')}")
+    px = gray.stdout
+    q = w // 4
+    left = sum(sum(px[r * w:r * w + q]) for r in range(h)) / (q * h)
+    right = sum(sum(px[r * w + w - q:r * w + w]) for r in range(h)) / (q * h)
+    return sum(px) / (w * h), left, right
+
+
+@test("webcam", "6c the picture follows the controls: brighter with brightness=200 than with 70 (mean luma, a margin "
+      "of 40), and vivid's colour bars mirrored by horizontal_flip=1")
+def _():
+    bright, dark = luma("webcam", "ctlbright"), luma("webcam", "ctldark")
+    exited_cleanly("webcam", "ctldark", 2000)
+    text = (f"mean luma {bright[0]:.0f} (left quarter {bright[1]:.0f}, right {bright[2]:.0f}) with brightness=200 "
+            f"horizontal_flip=1; {dark[0]:.0f} ({dark[1]:.0f}, {dark[2]:.0f}) with brightness=70 horizontal_flip=0")
+    check(bright[0] >= dark[0] + 40, f"not brighter: {text}")
+    # The bars run from white on the left to black on the right; flipped, the other way round.
+    check(dark[1] >= dark[2] + 20, f"unflipped, the left quarter should be the brighter: {text}")
+    check(bright[2] >= bright[1] + 20, f"flipped, the right quarter should be the brighter: {text}")
+    return text + " (frames in webcam/frames/)"
+
+
+@test("webcam", "6d an unknown control and an out-of-range value: exit 2 at open, the log names the controls "
+      "there are / the valid range")
+def _():
+    details = []
+    for step, want in (("ctlunknown", 'ERROR] /dev/video0: --control brightnes=100: no control "brightnes"; '
+                        "the camera has: brightness, contrast, "),
+                       ("ctlrange", "ERROR] /dev/video0: --control brightness=300: 300 is out of range: "
+                        "brightness takes 0 to 255 in steps of 1 (default 128)")):
+        not_hung("webcam", step)
+        rc, log = number("webcam", step, "rc"), read("webcam", step, "campub.log")
+        check(rc == 2, f"{step}: exit status {rc}, expected 2:\n{log}")
+        check(want in log, f"{step}: expected '{want}' in the log:\n{log}")
+        check("first frame published" not in log, f"{step}: it streamed:\n{log}")
+        details.append(f"{step}: exit 2 after {number('webcam', step, 'exit_ms')} ms")
+    return "; ".join(details)
 
 
 @test("arm64", "A1 the aarch64 campub's --list-formats on vivid's webcam input: all its formats, YUYV usable")

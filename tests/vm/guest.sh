@@ -5,7 +5,8 @@
 # judges these files on the host, together with what the host's subscriber received.
 #
 #   guest.sh webcam   vivid's webcam input (+ a touch node): --list-formats, nearest size,
-#                     640x480/1280x720/1920x1080 at rates the emulated CPU sustains, touch
+#                     640x480/1280x720/1920x1080 at rates the emulated CPU sustains, touch,
+#                     camera controls (--list-controls, --control set and read back, errors)
 #   guest.sh hdmi     vivid's HDMI input: 640x480, 1280x720, 1920x1080 at 30 fps, SIGTERM and
 #                     reopen, then the device is unbound while campub streams
 #   guest.sh arm64    in the aarch64 VM (busybox's tools, no v4l2-ctl), the webcam input:
@@ -112,6 +113,38 @@ webcam() {
     "$CAMPUB" --device /dev/v4l-touch0 --bind 'tcp://*:5555' 2> "$d/campub.log" &
     PID=$!
     wait_exit "$d" $NOW
+
+    controls
+}
+
+# Camera controls (issue 18): the listing next to v4l2-ctl's; controls set by campub and read
+# back by v4l2-ctl while it streams; the picture brighter and mirrored, then darker and not
+# (check.py compares the frames the host kept); an unknown control and an out-of-range value.
+# Short streams at 5 fps: the picture is judged on one frame per stream.
+controls() {
+    local d step
+    d=$(step_dir controls)
+    timeout -s KILL 30 "$CAMPUB" --list-controls > "$d/stdout" 2> "$d/stderr"
+    echo $? > "$d/rc"
+    v4l2-ctl -d /dev/video0 --list-ctrls-menus > "$d/v4l2-ctl.txt" 2>&1
+
+    start ctlbright --format yuyv --size 640x480 --fps 5 --stream ctlbright \
+        --control brightness=200 --control contrast=90 --control horizontal_flip=1
+    if wait_first ctlbright 60; then
+        sleep 1
+        v4l2-ctl -d /dev/video0 -C brightness,contrast,horizontal_flip \
+            > "$VM_OUT/ctlbright/readback.txt" 2>&1
+        sleep 1
+    fi
+    stop ctlbright
+    stream ctldark 2 --format yuyv --size 640x480 --fps 5 --stream ctldark \
+        --control Brightness=70 --control contrast=90 --control horizontal_flip=off
+
+    for step in ctlunknown:brightnes=100 ctlrange:brightness=300; do
+        start "${step%%:*}" --format yuyv --size 640x480 --fps 5 --control "${step#*:}"
+        now
+        wait_exit "$VM_OUT/${step%%:*}" $NOW
+    done
 }
 
 hdmi() {

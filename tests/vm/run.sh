@@ -10,7 +10,7 @@
 #
 # Two VMs boot, one after the other (see guest.sh for what runs inside): vivid's webcam input
 # (formats, nearest size, 640x480/1280x720/1920x1080 at rates the emulated CPU sustains, a
-# device with none of campub's formats) and vivid's HDMI input
+# device with none of campub's formats, camera controls) and vivid's HDMI input
 # (640x480/1280x720/1920x1080 at 30 fps, SIGTERM and reopen, device lost mid-stream). A
 # subscriber on this host (sub.py) receives the frames through qemu's port forward on
 # 127.0.0.1; check.py then judges everything and prints "N passed, M failed". Results, logs and
@@ -42,7 +42,8 @@ SUDO=()
 say() { echo "vm-tests: $*" >&2; }
 elapsed() { echo "$((($(date +%s%N) - START) / 1000000))" | awk '{printf "%.1f s", $1 / 1000}'; }
 
-# Host tools: python3 with pyzmq (the subscriber), v4l-utils (v4l2-ctl, run in the guest).
+# Host tools: python3 with pyzmq (the subscriber), v4l-utils (v4l2-ctl, run in the guest),
+# ffmpeg (check.py decodes the frames that show camera controls at work).
 PY=
 for p in python3 /usr/bin/python3; do
     if "$p" -c 'import zmq' 2> /dev/null; then PY=$p; break; fi
@@ -50,6 +51,7 @@ done
 need=()
 [ -n "$PY" ] || { need+=(python3-zmq); PY=/usr/bin/python3; }
 command -v v4l2-ctl > /dev/null || need+=(v4l-utils)
+[ "$ARCH" = aarch64 ] || command -v ffmpeg > /dev/null || need+=(ffmpeg)
 if [ "$ARCH" = aarch64 ]; then
     # What the aarch64 campub links (its .deb's Depends), from Debian multiarch.
     for p in libc6:arm64 libgcc-s1:arm64 libzmq5:arm64; do

@@ -1,11 +1,15 @@
 #!/usr/bin/env python3
 """Host-side subscriber for the VM tests: receives campub's native messages through qemu's
 port forward on loopback until SIGTERM, checks each one against docs/PROTOCOL.md and writes a
-JSON summary per stream name (the guest gives every campub run its own --stream).
+JSON summary per stream name (the guest gives every campub run its own --stream). The JPEG of
+each stream's SAMPLE_AT-th frame is kept as frames/STREAM.jpg next to the summary, for check.py
+to look at the picture (camera controls) and for people to look at.
 
     sub.py tcp://127.0.0.1:PORT summary.json
 """
 import json
+import os
+import re
 import signal
 import struct
 import sys
@@ -14,6 +18,7 @@ import time
 import zmq
 
 HEADER = struct.Struct("<4sBBHQQHHI")  # magic, version, codec, header_len, seq, ns, w, h, len
+SAMPLE_AT = 5  # a frame well after the start, yet within a 2-second stream at 5 fps
 
 
 def jpeg_size(jpeg):
@@ -37,7 +42,7 @@ def jpeg_size(jpeg):
 
 
 def parse(msg):
-    """(stream, seq, width, height) of a valid native message; raises ValueError otherwise."""
+    """(stream, seq, width, height, jpeg) of a valid native message; raises ValueError otherwise."""
     nul = msg.find(b"\0", 0, 66)
     if nul < 1:
         raise ValueError("no stream name")
@@ -52,11 +57,12 @@ def parse(msg):
         raise ValueError("JPEG does not end with FF D9")
     if jpeg_size(jpeg) != (w, h):
         raise ValueError(f"JPEG is {jpeg_size(jpeg)}, header says {(w, h)}")
-    return stream, seq, w, h
+    return stream, seq, w, h, jpeg
 
 
 def main():
     endpoint, out = sys.argv[1], sys.argv[2]
+    frames_dir = os.path.join(os.path.dirname(os.path.abspath(out)), "frames")
     ctx = zmq.Context()
     sock = ctx.socket(zmq.SUB)
     sock.setsockopt(zmq.SUBSCRIBE, b"")
@@ -81,7 +87,7 @@ def main():
             continue
         t = time.monotonic()
         try:
-            name, seq, w, h = parse(msg)
+            name, seq, w, h, jpeg = parse(msg)
         except (ValueError, struct.error, UnicodeDecodeError) as e:
             malformed.append(str(e))
             continue
@@ -96,6 +102,10 @@ def main():
         s["last_seq"] = seq
         s["received"] += 1
         s["last_t"] = t
+        if s["received"] == SAMPLE_AT and re.fullmatch(r"[\w.-]+", name):
+            os.makedirs(frames_dir, exist_ok=True)
+            with open(os.path.join(frames_dir, f"{name}.jpg"), "wb") as f:
+                f.write(jpeg)
         key = f"{w}x{h}"
         s["sizes"][key] = s["sizes"].get(key, 0) + 1
     for s in streams.values():
