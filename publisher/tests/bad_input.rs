@@ -172,6 +172,13 @@ fn bad_input_is_one_line_and_a_nonzero_exit_never_a_panic() {
         (vec!["--source", &missing_file_source], EXIT_RUNTIME, "missing"),
         (vec!["--source", "file:/dev/null"], EXIT_RUNTIME, "/dev/null"),
         (vec!["--source", "rtsp://camera"], EXIT_USAGE, "--source"),
+        (vec!["--list-controls", "--device", &missing], EXIT_RUNTIME, "cannot open"),
+        (vec!["--list-controls", "--device", "/dev/null"], EXIT_RUNTIME, "/dev/null"),
+        // camera controls: the form is checked before anything opens (whether the camera has the
+        // control, at open: tests/vm/)
+        (vec!["--control", "brightness"], EXIT_USAGE, "NAME=VALUE"),
+        (vec!["--control", "=5"], EXIT_USAGE, "NAME=VALUE"),
+        (vec!["--source", "pattern", "--control", "brightness=5"], EXIT_USAGE, "only with --source v4l2"),
         (vec!["--config", &missing], EXIT_USAGE, "--config"),
         (vec!["--config", &bad_conf], EXIT_USAGE, ":2:"),
     ];
