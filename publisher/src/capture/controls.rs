@@ -256,11 +256,13 @@ fn parse_value(info: &ControlInfo, name: &str, text: &str) -> Result<i64, String
             )),
         },
         ControlType::Menu | ControlType::IntegerMenu => {
-            let wanted = control_name(text);
+            // A name matches whatever its case, spaces and punctuation: "50hz" is "50 Hz".
+            let squeeze = |t: &str| control_name(t).replace('_', "");
+            let wanted = squeeze(text);
             let by_index = parse_int(text);
             let entry = info.menu.iter().find(|(index, label)| {
                 by_index == Some(i64::from(*index))
-                    || (info.kind == ControlType::Menu && control_name(label) == wanted)
+                    || (info.kind == ControlType::Menu && squeeze(label) == wanted)
             });
             match entry {
                 Some((index, _)) => Ok(i64::from(*index)),
@@ -578,6 +580,16 @@ mod tests {
         assert_eq!(set("menu=3"), Ok(3));
         assert_eq!(set("menu=menu item 4"), Ok(4));
         assert_eq!(set("menu=Menu_Item_1"), Ok(1));
+        assert_eq!(set("menu=menuitem4"), Ok(4));
+        let mut power = control("Power Line Frequency", ControlType::Menu, 0, 3, 1);
+        power.menu = vec![
+            (0, "Disabled".into()),
+            (1, "50 Hz".into()),
+            (2, "60 Hz".into()),
+            (3, "Auto".into()),
+        ];
+        let setting = resolve(&request("power_line_frequency=50hz"), &[power]).unwrap();
+        assert_eq!(setting.value, 1);
         let err = set("menu=2").unwrap_err();
         assert!(
             err.contains("1 (Menu Item 1), 3 (Menu Item 3), 4 (Menu Item 4)"),
