@@ -28,7 +28,7 @@ const MIN_SIDE_PX: u32 = 16;
 #[derive(FromArgs, Debug)]
 #[argh(
     error_code(1, "runtime error: the camera cannot be opened, disappears or stops delivering frames; the port is taken"),
-    error_code(2, "bad option or configuration, including an unusable key file (systemd does not retry it)")
+    error_code(2, "bad option or configuration, including an unusable key file or a --control the camera does not take (systemd does not retry it)")
 )]
 /// campub: capture a V4L2 camera (or the Raspberry Pi Camera Module through rpicam-vid, any
 /// program's output, a built-in test pattern or a file of JPEGs), scale it to 640 wide, encode JPEG with libjpeg-turbo and publish it on a ZeroMQ PUB socket. Logs go to
