@@ -264,6 +264,26 @@ fn process_and_publish(
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_bad_control_is_a_configuration_error_a_lost_camera_is_not() {
+        let control = RunError::Capture(CaptureError::Control {
+            device: "/dev/video0".into(),
+            request: "brightness=300".into(),
+            reason: "300 is out of range".into(),
+        });
+        assert!(control.is_configuration());
+        assert_eq!(
+            control.to_string(),
+            "/dev/video0: --control brightness=300: 300 is out of range"
+        );
+        let lost = RunError::Capture(CaptureError::Lost {
+            device: "/dev/video0".into(),
+            source: std::io::Error::from_raw_os_error(19),
+        });
+        assert!(!lost.is_configuration());
+        assert!(!RunError::CapturePanicked.is_configuration());
+    }
+
     /// An I420 frame: luma 200 on the left half, 50 on the right; neutral chroma; rows padded
     /// with junk luma 0.
     fn i420(w: usize, h: usize, stride: usize) -> RawFrame {

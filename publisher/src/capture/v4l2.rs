@@ -584,7 +584,8 @@ fn query_controls(fd: std::os::raw::c_int) -> io::Result<Vec<ControlInfo>> {
         let mut info = ControlInfo {
             id: raw.id,
             kind,
-            name: c_string(raw.name.iter().map(|&c| c as u8)),
+            // c_char is i8 on x86 and u8 on ARM: its one byte either way.
+            name: c_string(raw.name.iter().map(|c| c.to_ne_bytes()[0])),
             minimum: raw.minimum,
             maximum: raw.maximum,
             step: raw.step,
