@@ -48,8 +48,8 @@ pub struct Args {
     #[argh(option, default = "PathBuf::from(DEFAULT_DEVICE)")]
     pub device: PathBuf,
 
-    /// camera pixel format: auto (MJPEG if the camera offers it, else YUYV), mjpeg or yuyv.
-    /// Default: auto
+    /// camera pixel format: auto (the first offered of MJPEG, YUYV, UYVY, NV12, YU12, NV21,
+    /// YV12), or one of mjpeg, yuyv, uyvy, nv12, nv21, yu12 (also i420), yv12. Default: auto
     #[argh(option, default = "FormatChoice::Auto")]
     pub format: FormatChoice,
 

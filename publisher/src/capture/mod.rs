@@ -7,6 +7,7 @@
 pub mod child;
 pub mod exec;
 pub mod file;
+pub mod layout;
 pub mod pattern;
 pub mod rpicam;
 pub mod v4l2;
