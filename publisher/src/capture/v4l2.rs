@@ -373,7 +373,9 @@ impl FrameSource for V4l2Source {
             "{} {} {}x{} at {:.2} fps",
             self.device,
             self.layout.name(),
-            self.width_px, self.height_px, self.granted_fps
+            self.width_px,
+            self.height_px,
+            self.granted_fps
         )
     }
 }
