@@ -149,30 +149,27 @@ impl Layout {
     }
 }
 
-/// `U Y V Y` -> `Y U Y V`: every byte pair swapped, eight bytes at a time (the compiler makes
-/// vector shuffles of it).
+/// `U Y V Y` -> `Y U Y V`: every byte pair swapped, 32 bytes at a time as fixed-size arrays,
+/// which the compiler turns into vector shuffles (measured: `cargo bench -p cambench --bench
+/// campub -- v4l2_copy`; docs/CAMERAS.md).
 fn swap_byte_pairs(src: &[u8], dst: &mut [u8]) {
-    let mut src_words = src.chunks_exact(8);
-    let mut dst_words = dst.chunks_exact_mut(8);
-    for (d, s) in (&mut dst_words).zip(&mut src_words) {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(s);
-        let x = u64::from_ne_bytes(word);
-        let swapped = ((x & 0x00ff_00ff_00ff_00ff) << 8) | ((x >> 8) & 0x00ff_00ff_00ff_00ff);
-        d.copy_from_slice(&swapped.to_ne_bytes());
+    let (src_blocks, src_tail) = src.as_chunks::<32>();
+    let (dst_blocks, dst_tail) = dst.as_chunks_mut::<32>();
+    for (d, s) in dst_blocks.iter_mut().zip(src_blocks) {
+        for i in 0..16 {
+            d[2 * i] = s[2 * i + 1];
+            d[2 * i + 1] = s[2 * i];
+        }
     }
-    for (d, s) in dst_words
-        .into_remainder()
-        .chunks_exact_mut(2)
-        .zip(src_words.remainder().chunks_exact(2))
-    {
+    for (d, s) in dst_tail.chunks_exact_mut(2).zip(src_tail.chunks_exact(2)) {
         d[0] = s[1];
         d[1] = s[0];
     }
 }
 
 /// Interleaved chroma rows (`stride` bytes of pairs each) -> two planes of `stride / 2`-byte
-/// rows: the first byte of each pair into `first`, the second into `second`.
+/// rows: the first byte of each pair into `first`, the second into `second`; 16 pairs at a time
+/// as fixed-size arrays (vector shuffles, as above).
 fn split_pairs(pairs: &[u8], stride: usize, first: &mut [u8], second: &mut [u8]) {
     let half = stride / 2;
     for ((row, a), b) in pairs
@@ -180,7 +177,20 @@ fn split_pairs(pairs: &[u8], stride: usize, first: &mut [u8], second: &mut [u8])
         .zip(first.chunks_exact_mut(half))
         .zip(second.chunks_exact_mut(half))
     {
-        for ((pair, x), y) in row.chunks_exact(2).zip(a.iter_mut()).zip(b.iter_mut()) {
+        let (row_blocks, row_tail) = row.as_chunks::<32>();
+        let (a_blocks, a_tail) = a.as_chunks_mut::<16>();
+        let (b_blocks, b_tail) = b.as_chunks_mut::<16>();
+        for ((pair, x), y) in row_blocks.iter().zip(a_blocks).zip(b_blocks) {
+            for i in 0..16 {
+                x[i] = pair[2 * i];
+                y[i] = pair[2 * i + 1];
+            }
+        }
+        for ((pair, x), y) in row_tail
+            .chunks_exact(2)
+            .zip(a_tail.iter_mut())
+            .zip(b_tail.iter_mut())
+        {
             *x = pair[0];
             *y = pair[1];
         }
@@ -225,12 +235,34 @@ mod tests {
 
     #[test]
     fn uyvy_becomes_yuyv_whatever_the_length() {
-        // 13 pairs: one 8-byte word loop and a remainder of 5 pairs.
-        let uyvy: Vec<u8> = (0..26).collect();
+        // 45 pairs: two 32-byte blocks and a remainder of 13 pairs.
+        let uyvy: Vec<u8> = (0..90).collect();
         let mut out = Vec::new();
-        Layout::Uyvy.copy_frame(&uyvy, 1, 26, &mut out);
+        Layout::Uyvy.copy_frame(&uyvy, 1, 90, &mut out);
         let expected: Vec<u8> = uyvy.chunks(2).flat_map(|p| [p[1], p[0]]).collect();
         assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn nv12_rows_longer_than_a_block_split_whole() {
+        // 2 rows of 40 pairs (80 bytes): two 16-pair blocks and a tail of 8 pairs each.
+        let (w, h, stride) = (80usize, 4usize, 80usize);
+        let mut payload = vec![9u8; stride * h];
+        for (i, px) in payload.iter_mut().enumerate() {
+            *px = (i % 7) as u8; // luma
+        }
+        let pairs: Vec<u8> = (0..stride * h / 2).map(|i| (i % 251) as u8).collect();
+        payload.extend_from_slice(&pairs);
+        let mut frame = RawFrame::empty();
+        Layout::Nv12.copy_frame(&payload, h as u32, stride as u32, &mut frame.data);
+        frame.format = PixelFormat::I420;
+        (frame.width_px, frame.height_px, frame.stride_bytes) = (w as u32, h as u32, stride as u32);
+        let planes = frame.i420_planes().expect("I420");
+        let u: Vec<u8> = pairs.iter().step_by(2).copied().collect();
+        let v: Vec<u8> = pairs.iter().skip(1).step_by(2).copied().collect();
+        assert_eq!(planes.u.data, &u[..]);
+        assert_eq!(planes.v.data, &v[..]);
+        assert_eq!(planes.y.data, &payload[..stride * h]);
     }
 
     #[test]
