@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """Host-side subscriber for the VM tests: receives campub's native messages through qemu's
 port forward on loopback until SIGTERM, checks each one against docs/PROTOCOL.md and writes a
-JSON summary per stream name (the guest gives every campub run its own --stream).
+JSON summary per stream name (the guest gives every campub run its own --stream), and the last
+JPEG of each stream as STREAM.jpg next to the summary (check.py compares pictures).
 
     sub.py tcp://127.0.0.1:PORT summary.json
 """
 import json
+import os
 import signal
 import struct
 import sys
@@ -37,7 +39,7 @@ def jpeg_size(jpeg):
 
 
 def parse(msg):
-    """(stream, seq, width, height) of a valid native message; raises ValueError otherwise."""
+    """(stream, seq, width, height, jpeg) of a valid native message; raises ValueError otherwise."""
     nul = msg.find(b"\0", 0, 66)
     if nul < 1:
         raise ValueError("no stream name")
@@ -52,7 +54,7 @@ def parse(msg):
         raise ValueError("JPEG does not end with FF D9")
     if jpeg_size(jpeg) != (w, h):
         raise ValueError(f"JPEG is {jpeg_size(jpeg)}, header says {(w, h)}")
-    return stream, seq, w, h
+    return stream, seq, w, h, jpeg
 
 
 def main():
@@ -73,6 +75,7 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
     signal.signal(signal.SIGINT, lambda *_: stop.append(1))
     streams = {}
+    last_jpeg = {}
     malformed = []
     while not stop:
         try:
@@ -81,7 +84,7 @@ def main():
             continue
         t = time.monotonic()
         try:
-            name, seq, w, h = parse(msg)
+            name, seq, w, h, jpeg = parse(msg)
         except (ValueError, struct.error, UnicodeDecodeError) as e:
             malformed.append(str(e))
             continue
@@ -94,6 +97,7 @@ def main():
             else:
                 s["restarts"] += 1
         s["last_seq"] = seq
+        last_jpeg[name] = jpeg
         s["received"] += 1
         s["last_t"] = t
         key = f"{w}x{h}"
@@ -103,6 +107,9 @@ def main():
         s["span_s"] = round(span, 3)
         s["rate_fps"] = round((s["received"] - 1) / span, 2) if span > 0 else 0.0
         del s["first_t"], s["last_t"]
+    for name, jpeg in last_jpeg.items():
+        with open(os.path.join(os.path.dirname(os.path.abspath(out)), f"{name}.jpg"), "wb") as f:
+            f.write(jpeg)
     with open(out, "w") as f:
         json.dump({"streams": streams, "malformed": malformed[:20],
                    "malformed_count": len(malformed)}, f, indent=1)
