@@ -9,11 +9,13 @@ use std::time::Duration;
 use cambench::cpu::CpuTime;
 use cambench::inputs::{self, OUTPUT_QUALITY, OUTPUT_WIDTH_PX};
 use cambench::subscriber::{self, Subscriber};
+use campub::capture::layout::Layout;
 use campub::capture::pattern::PatternSource;
 use campub::capture::{FrameSource, Next};
 use campub::decode::MjpegDecoder;
-use campub::encode::{JpegEncoder, Passthrough};
+use campub::encode::{JpegEncoder, Lossless, Passthrough};
 use campub::frame::{RawFrame, YuvPlanes};
+use campub::orient::{Orientation, Rotation};
 use campub::pipeline::FrameProcessor;
 use campub::publish::{Publisher, WireMode};
 use campub::scale::Scaler;
@@ -423,6 +425,138 @@ fn pipeline(c: &mut Crit) {
     group.finish();
 }
 
+/// A frame of `layout` as the driver's buffer holds it, from the pattern's YUYV or I420 frame.
+fn as_driver_buffer(layout: Layout, yuyv: &RawFrame, i420: &RawFrame) -> Vec<u8> {
+    let (w, h) = (i420.width_px as usize, i420.height_px as usize);
+    let (y, chroma) = i420.data.split_at(w * h);
+    let (u, v) = chroma.split_at(chroma.len() / 2);
+    match layout {
+        Layout::Uyvy => yuyv
+            .data
+            .chunks_exact(2)
+            .flat_map(|p| [p[1], p[0]])
+            .collect(),
+        Layout::Nv12 => {
+            let pairs = u.iter().zip(v).flat_map(|(&u, &v)| [u, v]);
+            y.iter().copied().chain(pairs).collect()
+        }
+        Layout::Yu12 => i420.data.clone(),
+        _ => yuyv.data.clone(),
+    }
+}
+
+/// The V4L2 formats besides YUYV: the copy out of the driver's buffer (which converts them),
+/// against YUYV's plain copy, and then the whole frame (copy, scale, encode) against YUYV's.
+fn formats(c: &mut Crit) {
+    let (w, h) = (1280, 720);
+    let yuyv = inputs::pattern_yuyv(w, h, FRAMES).expect("pattern");
+    let i420 = inputs::pattern_i420(w, h, w, FRAMES).expect("pattern");
+    let mut group = c.benchmark_group("v4l2_copy_1280x720");
+    let mut frames = Vec::new();
+    for layout in [Layout::Yuyv, Layout::Uyvy, Layout::Nv12, Layout::Yu12] {
+        let buffers: Vec<Vec<u8>> = yuyv
+            .iter()
+            .zip(&i420)
+            .map(|(a, b)| as_driver_buffer(layout, a, b))
+            .collect();
+        let stride = if layout.pixel_format() == campub::frame::PixelFormat::Yuyv {
+            w * 2
+        } else {
+            w
+        };
+        let mut frame = RawFrame::empty();
+        {
+            let mut next = cycle(&buffers);
+            group.bench_function(layout.name(), |b| {
+                b.iter(|| {
+                    layout.copy_frame(next(), h, stride, &mut frame.data);
+                    black_box(frame.data[0]);
+                })
+            });
+        }
+        frame.format = layout.pixel_format();
+        (frame.width_px, frame.height_px, frame.stride_bytes) = (w, h, stride);
+        frames.push((layout, frame, buffers));
+    }
+    group.finish();
+    let mut group = c.benchmark_group("v4l2_frame_1280x720");
+    for (layout, mut frame, buffers) in frames {
+        let mut processor =
+            FrameProcessor::new(OUTPUT_WIDTH_PX, OUTPUT_QUALITY).expect("processor");
+        let mut next = cycle(&buffers);
+        group.bench_function(layout.name(), |b| {
+            b.iter(|| {
+                layout.copy_frame(next(), h, frame.stride_bytes, &mut frame.data);
+                black_box(processor.process(&frame).expect("process").jpeg.len());
+            })
+        });
+    }
+    group.finish();
+}
+
+/// --rotate and the flips: scale + orient + encode against scale + encode (the orientation's
+/// whole cost per frame), and for camera JPEGs at the output width the lossless transform
+/// against passing them through and against decoding and encoding them.
+fn orientation(c: &mut Crit) {
+    let frames = inputs::pattern_yuyv(1280, 720, FRAMES).expect("pattern");
+    let mut group = c.benchmark_group("orient_yuyv_1280x720");
+    for (name, rotation, hflip, vflip) in [
+        ("none", Rotation::R0, false, false),
+        ("hflip", Rotation::R0, true, false),
+        ("vflip", Rotation::R0, false, true),
+        ("rotate_180", Rotation::R180, false, false),
+        ("rotate_90", Rotation::R90, false, false),
+    ] {
+        let mut processor = FrameProcessor::new(OUTPUT_WIDTH_PX, OUTPUT_QUALITY)
+            .expect("processor")
+            .with_orientation(Orientation::new(rotation, hflip, vflip))
+            .expect("orientation");
+        let mut next = cycle(&frames);
+        group.bench_function(name, |b| {
+            b.iter(|| black_box(processor.process(next()).expect("process").jpeg.len()))
+        });
+    }
+    group.finish();
+
+    let jpegs =
+        inputs::pattern_mjpeg(PASSTHROUGH_SIZE.0, PASSTHROUGH_SIZE.1, FRAMES).expect("pattern");
+    let mut group = c.benchmark_group("orient_mjpeg_640x480");
+    let mut pass = Passthrough::default();
+    let mut next = cycle(&jpegs);
+    group.bench_function("passthrough", |b| {
+        b.iter(|| black_box(pass.prepare(&next().data).len()))
+    });
+    let rot180 = Orientation::new(Rotation::R180, false, false);
+    let mut lossless = Lossless::new().expect("transformer");
+    let mut next = cycle(&jpegs);
+    group.bench_function("rotate_180_lossless", |b| {
+        b.iter(|| {
+            black_box(
+                lossless
+                    .apply(rot180, &next().data)
+                    .expect("transform")
+                    .len(),
+            )
+        })
+    });
+    let mut decoder = MjpegDecoder::new().expect("decoder");
+    let mut orienter = campub::orient::Orienter::default();
+    let mut scaler = Scaler::new(OUTPUT_WIDTH_PX);
+    let mut encoder = JpegEncoder::new(OUTPUT_QUALITY).expect("encoder");
+    let mut next = cycle(&jpegs);
+    group.bench_function("rotate_180_decoded", |b| {
+        b.iter(|| {
+            let planes = decoder
+                .decode_scaled(&next().data, OUTPUT_WIDTH_PX as usize)
+                .expect("decode");
+            let planes = scaler.scale(planes).expect("scale");
+            let planes = orienter.apply(rot180, planes);
+            black_box(encoder.encode(planes).expect("encode").len())
+        })
+    });
+    group.finish();
+}
+
 fn main() {
     subscriber::serve_if_asked();
     let mut c = Criterion::default()
@@ -437,5 +571,7 @@ fn main() {
     passthrough(&mut c);
     publish(&mut c);
     pipeline(&mut c);
+    formats(&mut c);
+    orientation(&mut c);
     c.final_summary();
 }

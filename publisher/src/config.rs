@@ -10,6 +10,7 @@ use camwire::StreamName;
 use crate::capture::controls::ControlRequest;
 use crate::capture::exec::ExecFormat;
 use crate::capture::v4l2::{CameraRequest, FormatChoice};
+use crate::orient::{Orientation, Rotation};
 use crate::publish::WireMode;
 use crate::security::{AllowList, SecurityConfig};
 
@@ -49,8 +50,8 @@ pub struct Args {
     #[argh(option, default = "PathBuf::from(DEFAULT_DEVICE)")]
     pub device: PathBuf,
 
-    /// camera pixel format: auto (MJPEG if the camera offers it, else YUYV), mjpeg or yuyv.
-    /// Default: auto
+    /// camera pixel format: auto (the first offered of MJPEG, YUYV, UYVY, NV12, YU12, NV21,
+    /// YV12), or one of mjpeg, yuyv, uyvy, nv12, nv21, yu12 (also i420), yv12. Default: auto
     #[argh(option, default = "FormatChoice::Auto")]
     pub format: FormatChoice,
 
@@ -84,6 +85,21 @@ pub struct Args {
     /// capture rate in frames per second, 1-240. Default: 30
     #[argh(option, default = "DEFAULT_FPS")]
     pub fps: u32,
+
+    /// turn the picture clockwise by this many degrees: 0, 90, 180 or 270, after --hflip and
+    /// --vflip; the output keeps --width (a quarter turn makes it portrait). With --source
+    /// rpicam the Pi's ISP does the flips and 180 at no cost. Default: 0
+    #[argh(option, default = "Rotation::R0")]
+    pub rotate: Rotation,
+
+    /// mirror the picture left to right (a camera mounted facing a mirror, or upside down
+    /// together with --vflip)
+    #[argh(switch)]
+    pub hflip: bool,
+
+    /// mirror the picture top to bottom
+    #[argh(switch)]
+    pub vflip: bool,
 
     /// output width in pixels (even, 16-8192); the height follows the aspect ratio, rounded
     /// to even. Default: 640
@@ -250,6 +266,8 @@ pub struct Config {
     pub exec_format: ExecFormat,
     /// Extra arguments for rpicam-vid.
     pub rpicam_args: Vec<String>,
+    /// --rotate, --hflip and --vflip as one transform.
+    pub orientation: Orientation,
 }
 
 fn parse_size(s: &str) -> Result<(u32, u32), String> {
@@ -355,6 +373,7 @@ impl Config {
             security,
             exec_format: args.exec_format,
             rpicam_args: args.rpicam_arg.clone(),
+            orientation: Orientation::new(args.rotate, args.hflip, args.vflip),
         })
     }
 }

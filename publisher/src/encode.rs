@@ -5,6 +5,7 @@ use turbojpeg::{Compressor, Subsamp, YuvImage, YuvPlanesImage};
 
 use crate::frame::YuvRef;
 use crate::jpeg::{has_huffman_tables, insert_standard_huffman_tables};
+use crate::orient::Orientation;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EncodeError {
@@ -12,6 +13,13 @@ pub enum EncodeError {
     Jpeg(#[from] turbojpeg::Error),
     #[error("{0} plane of {1} bytes is too small for a {2}x{3} image")]
     ShortPlane(&'static str, usize, usize, usize),
+    #[error("camera JPEG is {got_w}x{got_h}, the camera said {want_w}x{want_h}")]
+    SizeMismatch {
+        got_w: usize,
+        got_h: usize,
+        want_w: u32,
+        want_h: u32,
+    },
 }
 
 /// Encodes planes into one reused output buffer sized for the worst case.
@@ -98,6 +106,84 @@ impl Passthrough {
         } else {
             &self.fixed
         }
+    }
+}
+
+/// Camera JPEGs rotated or flipped without recompression: libjpeg-turbo moves the DCT
+/// coefficients (`tj3Transform`), which is lossless and skips the decode and encode the other
+/// path needs. It works on whole MCU blocks (8 or 16 pixels), so a JPEG whose size is not a
+/// multiple of them on an edge the transform moves cannot be done this way ([`Lossless::fits`]);
+/// the pipeline decodes those instead.
+pub struct Lossless {
+    transformer: turbojpeg::Transformer,
+    out: Vec<u8>,
+}
+
+impl Lossless {
+    pub fn new() -> Result<Self, EncodeError> {
+        Ok(Self {
+            transformer: turbojpeg::Transformer::new()?,
+            out: Vec::new(),
+        })
+    }
+
+    /// Whether `orientation` can be applied to a JPEG of this size and subsampling exactly:
+    /// no partial MCU block has to move to the top or left edge.
+    pub fn fits(
+        orientation: Orientation,
+        width_px: usize,
+        height_px: usize,
+        subsamp: Subsamp,
+    ) -> bool {
+        let whole_columns = width_px.is_multiple_of(subsamp.mcu_width());
+        let whole_rows = height_px.is_multiple_of(subsamp.mcu_height());
+        // A flip moves the right (bottom) edge to the left (top); a transpose alone moves
+        // nothing off its edge; after a transpose the flips act on the picture before it.
+        (!orientation.hflip || whole_columns) && (!orientation.vflip || whole_rows)
+    }
+
+    /// Whether `jpeg` is `width_px` x `height_px` as the camera said (an error if not) and
+    /// [`fits`](Self::fits) a lossless `orientation`. Reads the header only.
+    pub fn check(
+        orientation: Orientation,
+        jpeg: &[u8],
+        (width_px, height_px): (u32, u32),
+    ) -> Result<bool, EncodeError> {
+        let header = turbojpeg::read_header(jpeg)?;
+        if (header.width, header.height) != (width_px as usize, height_px as usize) {
+            return Err(EncodeError::SizeMismatch {
+                got_w: header.width,
+                got_h: header.height,
+                want_w: width_px,
+                want_h: height_px,
+            });
+        }
+        Ok(Self::fits(
+            orientation,
+            header.width,
+            header.height,
+            header.subsamp,
+        ))
+    }
+
+    /// `jpeg` (complete, with Huffman tables; [`check`](Self::check)ed) oriented.
+    pub fn apply(&mut self, orientation: Orientation, jpeg: &[u8]) -> Result<&[u8], EncodeError> {
+        let header = turbojpeg::read_header(jpeg)?;
+        let (ow, oh) = orientation.oriented_size(header.width, header.height);
+        // The transform writes the same coefficients in another order: at most what a
+        // compressor may write for that size, and the input's own markers.
+        let worst_case = turbojpeg::compressed_buf_len(ow, oh, header.subsamp)? + jpeg.len();
+        if self.out.len() < worst_case {
+            self.out = vec![0; worst_case];
+        }
+        let mut transform = turbojpeg::Transform::op(orientation.transform_op());
+        // An imperfect transform is an error rather than odd strips at an edge.
+        transform.perfect = true;
+        let mut output = turbojpeg::OutputBuf::borrowed(&mut self.out);
+        self.transformer.transform(&transform, jpeg, &mut output)?;
+        let len = output.len();
+        drop(output);
+        Ok(&self.out[..len])
     }
 }
 

@@ -26,6 +26,7 @@ pub mod frame;
 pub mod jpeg;
 pub mod links;
 pub mod listener;
+pub mod orient;
 pub mod pipeline;
 pub mod publish;
 pub mod scale;

@@ -10,8 +10,9 @@ use camthreads::{NewestFrame, TakeError};
 use crate::capture::{self, CaptureCounters, CaptureError, FrameSource};
 use crate::config::{Config, SourceKind};
 use crate::decode::{DecodeError, MjpegDecoder};
-use crate::encode::{EncodeError, JpegEncoder, Passthrough};
+use crate::encode::{EncodeError, JpegEncoder, Lossless, Passthrough};
 use crate::frame::{PixelFormat, RawFrame};
+use crate::orient::{Orientation, Orienter};
 use crate::publish::{PublishError, Publisher};
 use crate::scale::{ScaleError, Scaler};
 use crate::stats::Stats;
@@ -81,10 +82,18 @@ pub fn open_source(config: &Config) -> Result<Box<dyn FrameSource>, CaptureError
             config.camera.width_px,
             config.camera.height_px,
         )?),
-        SourceKind::Rpicam => Box::new(capture::rpicam::RpicamSource::start(
-            &config.camera,
-            &config.rpicam_args,
-        )?),
+        SourceKind::Rpicam => {
+            // The ISP flips (and so turns by 180) for free: rpicam-vid's --hflip/--vflip, ahead
+            // of the user's own arguments, which may override them.
+            let o = config.orientation;
+            let mut args: Vec<String> = [(o.hflip, "--hflip"), (o.vflip, "--vflip")]
+                .iter()
+                .filter(|(on, _)| *on)
+                .map(|(_, arg)| (*arg).to_owned())
+                .collect();
+            args.extend(config.rpicam_args.iter().cloned());
+            Box::new(capture::rpicam::RpicamSource::start(&config.camera, &args)?)
+        }
     })
 }
 
@@ -95,6 +104,13 @@ pub struct FrameProcessor {
     scaler: Scaler,
     encoder: JpegEncoder,
     passthrough: Passthrough,
+    /// Rotation and flips campub applies itself (a camera's ISP may have done the flips).
+    orientation: Orientation,
+    orienter: Orienter,
+    /// For camera JPEGs that are passed through: rotated or flipped losslessly.
+    lossless: Option<Lossless>,
+    /// The camera JPEG size that did not fit a lossless transform (logged once, then decoded).
+    lossless_misfit: Option<(u32, u32)>,
 }
 
 /// A JPEG ready to publish, borrowed from the processor or the frame.
@@ -112,22 +128,47 @@ impl FrameProcessor {
             scaler: Scaler::new(target_width_px),
             encoder: JpegEncoder::new(quality).map_err(|e| RunError::Setup(e.to_string()))?,
             passthrough: Passthrough::default(),
+            orientation: Orientation::default(),
+            orienter: Orienter::default(),
+            lossless: None,
+            lossless_misfit: None,
         })
     }
 
+    /// Rotates and flips every frame (after scaling, so the output is still the target width).
+    pub fn with_orientation(mut self, orientation: Orientation) -> Result<Self, RunError> {
+        self.orientation = orientation;
+        self.scaler = self.scaler.transposed(orientation.transpose);
+        self.lossless = if orientation.is_identity() {
+            None
+        } else {
+            Some(Lossless::new().map_err(|e| RunError::Setup(e.to_string()))?)
+        };
+        Ok(self)
+    }
+
     pub fn process<'a>(&'a mut self, frame: &'a RawFrame) -> Result<Encoded<'a>, FrameError> {
+        let orientation = self.orientation;
+        let size = (frame.width_px, frame.height_px);
+        let (oriented_w, oriented_h) = orientation.oriented_size(size.0, size.1);
         let planes = match frame.format {
-            PixelFormat::Mjpeg if frame.width_px == self.target_width_px => {
+            PixelFormat::Mjpeg
+                if oriented_w == self.target_width_px && self.passes_through(frame)? =>
+            {
+                let jpeg = self.passthrough.prepare(&frame.data);
+                let jpeg = match self.lossless.as_mut() {
+                    Some(lossless) => lossless.apply(orientation, jpeg)?,
+                    None => jpeg,
+                };
                 return Ok(Encoded {
-                    jpeg: self.passthrough.prepare(&frame.data),
-                    width_px: frame.width_px,
-                    height_px: frame.height_px,
+                    jpeg,
+                    width_px: oriented_w,
+                    height_px: oriented_h,
                 });
             }
             PixelFormat::Mjpeg => {
-                let decoded = self
-                    .decoder
-                    .decode_scaled(&frame.data, self.target_width_px as usize)?;
+                let (scaled_w, _) = self.scaler.output_size(size.0, size.1);
+                let decoded = self.decoder.decode_scaled(&frame.data, scaled_w as usize)?;
                 self.scaler.scale(decoded)?
             }
             PixelFormat::Yuyv => self.scaler.scale_yuyv(frame)?,
@@ -152,6 +193,11 @@ impl FrameProcessor {
                 }
             }
         };
+        let planes = if orientation.is_identity() {
+            planes
+        } else {
+            self.orienter.apply(orientation, planes)
+        };
         let (width_px, height_px) = (planes.width_px as u32, planes.height_px as u32);
         let jpeg = self.encoder.encode(planes)?;
         Ok(Encoded {
@@ -159,6 +205,31 @@ impl FrameProcessor {
             width_px,
             height_px,
         })
+    }
+
+    /// Whether a camera JPEG that already has the output width goes out as it is (oriented
+    /// losslessly, if asked): not when its size does not fit a lossless transform (logged once
+    /// per size; it is decoded and turned instead).
+    fn passes_through(&mut self, frame: &RawFrame) -> Result<bool, FrameError> {
+        if self.lossless.is_none() {
+            return Ok(true);
+        }
+        let size = (frame.width_px, frame.height_px);
+        if self.lossless_misfit == Some(size) {
+            return Ok(false);
+        }
+        if Lossless::check(self.orientation, &frame.data, size)? {
+            return Ok(true);
+        }
+        log::info!(
+            "camera JPEGs of {}x{} cannot be rotated or flipped losslessly (the size is not a \
+             multiple of the JPEG block on an edge that moves): they are decoded, turned and \
+             encoded again",
+            size.0,
+            size.1
+        );
+        self.lossless_misfit = Some(size);
+        Ok(false)
     }
 }
 
@@ -173,7 +244,13 @@ pub fn run(
     stop: &Arc<AtomicBool>,
     on_published: OnPublished<'_>,
 ) -> Result<(), RunError> {
-    let mut processor = FrameProcessor::new(config.width_px, config.quality)?;
+    let orientation = match config.source {
+        // rpicam-vid's ISP does the flips (open_source); campub only a quarter turn's transpose.
+        SourceKind::Rpicam => config.orientation.without_flips(),
+        _ => config.orientation,
+    };
+    let mut processor =
+        FrameProcessor::new(config.width_px, config.quality)?.with_orientation(orientation)?;
     let handoff = Arc::new(NewestFrame::<RawFrame>::new());
     let counters = Arc::new(CaptureCounters::default());
     let capture_thread = capture::spawn(
@@ -340,5 +417,232 @@ mod tests {
         frame.data.pop();
         let err = processor.process(&frame).err().unwrap().to_string();
         assert!(err.contains("345599 bytes, expected 345600"), "{err}");
+    }
+
+    /// Full-range YCbCr of one pixel of a JPEG, decoded to RGB then converted back (to compare
+    /// with the pattern's corner marks), averaged over a 5x5 patch around (x, y).
+    fn colour_at(rgb: &turbojpeg::Image<Vec<u8>>, (x, y): (usize, usize)) -> [i32; 3] {
+        let mut sum = [0i32; 3];
+        for dy in 0..5 {
+            for dx in 0..5 {
+                let i = (y + dy - 2) * rgb.pitch + (x + dx - 2) * 3;
+                for (c, total) in sum.iter_mut().enumerate() {
+                    *total += i32::from(rgb.pixels[i + c]);
+                }
+            }
+        }
+        sum.map(|v| v / 25)
+    }
+
+    /// Which corner mark (index into CORNERS_YUV) each corner of `jpeg` shows: top-left,
+    /// top-right, bottom-left, bottom-right.
+    fn corners(jpeg: &[u8], mark_px: usize) -> [usize; 4] {
+        let rgb = turbojpeg::decompress(jpeg, turbojpeg::PixelFormat::RGB).unwrap();
+        let (w, h) = (rgb.width, rgb.height);
+        let c = mark_px / 2;
+        let want: Vec<[i32; 3]> = capture::pattern::CORNERS_YUV
+            .iter()
+            .map(|&[y, u, v]| {
+                let (y, u, v) = (f64::from(y), f64::from(u) - 128.0, f64::from(v) - 128.0);
+                [
+                    y + 1.402 * v,
+                    y - 0.344_136 * u - 0.714_136 * v,
+                    y + 1.772 * u,
+                ]
+                .map(|c| c.round().clamp(0.0, 255.0) as i32)
+            })
+            .collect();
+        [
+            (c, c),
+            (w - 1 - c, c),
+            (c, h - 1 - c),
+            (w - 1 - c, h - 1 - c),
+        ]
+        .map(|at| {
+            let got = colour_at(&rgb, at);
+            let distance =
+                |m: &[i32; 3]| -> i32 { m.iter().zip(&got).map(|(a, b)| (a - b).abs()).sum() };
+            let (best, d) = want
+                .iter()
+                .enumerate()
+                .map(|(i, m)| (i, distance(m)))
+                .min_by_key(|&(_, d)| d)
+                .unwrap();
+            assert!(d < 60, "corner at {at:?} is {got:?}, no mark is near it");
+            best
+        })
+    }
+
+    /// The corner marks where `o` puts them: the mark that ends up in each output corner.
+    fn expected_corners(o: Orientation) -> [usize; 4] {
+        let (w, h) = (2, 2);
+        let mut out = [0; 4];
+        for (mark, at) in [(0, 0), (1, 0), (0, 1), (1, 1)].into_iter().enumerate() {
+            let (ow, _) = o.oriented_size(w, h);
+            let (x, y) = o.map(at, (w, h));
+            out[y * ow + x] = mark;
+        }
+        out
+    }
+
+    fn every_orientation() -> Vec<(Rotation, bool, bool)> {
+        let mut all = Vec::new();
+        for r in [Rotation::R0, Rotation::R90, Rotation::R180, Rotation::R270] {
+            for (h, v) in [(false, false), (true, false), (false, true), (true, true)] {
+                all.push((r, h, v));
+            }
+        }
+        all
+    }
+
+    fn pattern_frame(w: u32, h: u32) -> RawFrame {
+        let mut source = capture::pattern::PatternSource::new(w, h, 1000.0).unwrap();
+        let mut frame = RawFrame::empty();
+        while source.next_frame(&mut frame).unwrap() != capture::Next::Frame {}
+        frame
+    }
+
+    use crate::orient::Rotation;
+
+    #[test]
+    fn the_pattern_turned_and_flipped_through_the_scaler_puts_each_corner_mark_where_asked() {
+        // 1280x720 YUYV -> 640 wide: the box filter, then the orienter.
+        let frame = pattern_frame(1280, 720);
+        let mark = capture::pattern::corner_mark_px(720) / 2;
+        for (r, hf, vf) in every_orientation() {
+            let o = Orientation::new(r, hf, vf);
+            let mut processor = FrameProcessor::new(640, 90)
+                .unwrap()
+                .with_orientation(o)
+                .unwrap();
+            let out = processor.process(&frame).unwrap();
+            let size = (out.width_px, out.height_px);
+            let jpeg = out.jpeg.to_vec();
+            let want_size = if o.transpose { (640, 1138) } else { (640, 360) };
+            assert_eq!(size, want_size, "{r:?} h{hf} v{vf}");
+            let header = turbojpeg::read_header(&jpeg).unwrap();
+            assert_eq!((header.width as u32, header.height as u32), size);
+            assert_eq!(
+                corners(&jpeg, mark),
+                expected_corners(o),
+                "{r:?} h{hf} v{vf}"
+            );
+        }
+    }
+
+    /// The pattern's frame encoded as a camera would send it: a JPEG of its own size.
+    fn camera_jpeg(w: u32, h: u32, subsamp: turbojpeg::Subsamp) -> RawFrame {
+        let frame = pattern_frame(w, h);
+        let mut scaler = Scaler::new(w);
+        let planes = scaler.scale_yuyv(&frame).unwrap();
+        let mut encoder = JpegEncoder::new(95).unwrap();
+        let yuv_jpeg = encoder.encode(planes).unwrap();
+        let rgb = turbojpeg::decompress(yuv_jpeg, turbojpeg::PixelFormat::RGB).unwrap();
+        let rgb = rgb.pixels;
+        let jpeg = testkit::media::compress_rgb(&rgb, w as usize, h as usize, 95, subsamp);
+        RawFrame {
+            format: PixelFormat::Mjpeg,
+            width_px: w,
+            height_px: h,
+            data: jpeg,
+            ..RawFrame::empty()
+        }
+    }
+
+    #[test]
+    fn camera_jpegs_at_the_output_size_are_turned_losslessly_when_their_blocks_allow() {
+        use turbojpeg::Subsamp;
+        // 640x480 4:2:2 (16x8 blocks) fits every transform; 640x360 4:2:0 (16x16) leaves a
+        // partial row of blocks at the bottom: a vertical flip of it is decoded instead.
+        for (h, subsamp) in [(480, Subsamp::Sub2x1), (360, Subsamp::Sub2x2)] {
+            let frame = camera_jpeg(640, h, subsamp);
+            let mark = capture::pattern::corner_mark_px(h as usize);
+            for (r, hf, vf) in every_orientation() {
+                let o = Orientation::new(r, hf, vf);
+                if o.transpose {
+                    continue; // not 640 wide once turned: scaled, covered below.
+                }
+                let mut processor = FrameProcessor::new(640, 90)
+                    .unwrap()
+                    .with_orientation(o)
+                    .unwrap();
+                let out = processor.process(&frame).unwrap();
+                assert_eq!((out.width_px, out.height_px), (640, h));
+                let jpeg = out.jpeg.to_vec();
+                let lossless = Lossless::fits(o, 640, h as usize, subsamp);
+                assert_eq!(
+                    lossless,
+                    h == 480 || !o.vflip,
+                    "{r:?} h{hf} v{vf} {subsamp:?}"
+                );
+                assert_eq!(
+                    processor.lossless_misfit.is_some(),
+                    !lossless,
+                    "{r:?} h{hf} v{vf}: decoded only when the transform does not fit"
+                );
+                if lossless && !o.is_identity() {
+                    // Lossless: the same coefficients, so the same size to within the markers.
+                    assert!(
+                        jpeg.len().abs_diff(frame.data.len()) < 1024,
+                        "{r:?} h{hf} v{vf}"
+                    );
+                }
+                assert_eq!(
+                    corners(&jpeg, mark),
+                    expected_corners(o),
+                    "{r:?} h{hf} v{vf} {subsamp:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn camera_jpegs_turned_a_quarter_are_decoded_scaled_and_turned() {
+        // 480x640 4:2:2 turned 90 degrees is 640x480: lossless, no scaling.
+        let frame = camera_jpeg(480, 640, turbojpeg::Subsamp::Sub2x1);
+        let o = Orientation::new(Rotation::R90, false, false);
+        let mut processor = FrameProcessor::new(640, 90)
+            .unwrap()
+            .with_orientation(o)
+            .unwrap();
+        let out = processor.process(&frame).unwrap();
+        assert_eq!((out.width_px, out.height_px), (640, 480));
+        let jpeg = out.jpeg.to_vec();
+        assert!(processor.lossless_misfit.is_none());
+        assert_eq!(
+            corners(&jpeg, capture::pattern::corner_mark_px(640)),
+            expected_corners(o)
+        );
+        // 1280x720 turned 270: decoded, scaled to 1138x640, transposed to 640x1138.
+        let frame = camera_jpeg(1280, 720, turbojpeg::Subsamp::Sub2x1);
+        let o = Orientation::new(Rotation::R270, false, false);
+        let mut processor = FrameProcessor::new(640, 90)
+            .unwrap()
+            .with_orientation(o)
+            .unwrap();
+        let out = processor.process(&frame).unwrap();
+        assert_eq!((out.width_px, out.height_px), (640, 1138));
+        let jpeg = out.jpeg.to_vec();
+        assert_eq!(
+            corners(&jpeg, capture::pattern::corner_mark_px(720) / 2),
+            expected_corners(o)
+        );
+    }
+
+    #[test]
+    fn rotated_i420_at_the_output_size_reads_its_padded_planes() {
+        // 360x640 I420 with padded rows, turned 90: 640x360, no scaling, no padding shows.
+        let frame = i420(360, 640, 384);
+        let o = Orientation::new(Rotation::R90, false, false);
+        let mut processor = FrameProcessor::new(640, 90)
+            .unwrap()
+            .with_orientation(o)
+            .unwrap();
+        let out = processor.process(&frame).unwrap();
+        assert_eq!((out.width_px, out.height_px), (640, 360));
+        let jpeg = out.jpeg.to_vec();
+        // The left half (200) went to the top, the right half (50) to the bottom.
+        assert!(luma_at(&jpeg, 320, 40).abs_diff(200) <= 3);
+        assert!(luma_at(&jpeg, 320, 320).abs_diff(50) <= 3);
     }
 }

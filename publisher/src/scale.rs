@@ -43,6 +43,9 @@ pub struct Scaler {
     chroma_pairs: (Vec<u32>, Vec<u32>),
     /// Whether whole-number ratios take the box filter (always, but for benchmarks).
     box_filter: bool,
+    /// The output will be transposed (a quarter turn): scale so that it is the target width
+    /// after that, i.e. to the target *height* now.
+    transposed: bool,
 }
 
 impl Scaler {
@@ -56,7 +59,15 @@ impl Scaler {
             sums_b: Vec::new(),
             chroma_pairs: (Vec::new(), Vec::new()),
             box_filter: true,
+            transposed: false,
         }
+    }
+
+    /// A scaler whose output is transposed afterwards (`--rotate 90|270`): see
+    /// [`Scaler::output_size`].
+    pub fn transposed(mut self, transposed: bool) -> Self {
+        self.transposed = transposed;
+        self
     }
 
     /// A scaler that resamples every ratio by area (YUYV split into planes first), for
@@ -68,9 +79,15 @@ impl Scaler {
         self
     }
 
-    /// Output size for a source of this size.
+    /// Output size for a source of this size: the target width with the aspect ratio kept, or
+    /// for a [`transposed`](Self::transposed) scaler the size whose transpose is that.
     pub fn output_size(&self, width_px: u32, height_px: u32) -> (u32, u32) {
-        target_size(width_px, height_px, self.target_width_px)
+        if self.transposed {
+            let (w, h) = target_size(height_px, width_px, self.target_width_px);
+            (h, w)
+        } else {
+            target_size(width_px, height_px, self.target_width_px)
+        }
     }
 
     /// Packed YUYV -> 4:2:0 planes at the output width.

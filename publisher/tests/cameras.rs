@@ -2,7 +2,9 @@
 //! stand-in rpicam-vid (tests/stand-ins/rpicam-vid, padded I420 exactly as the real one on a
 //! Pi 0-4) and `--source exec:` with Debian's ffmpeg. Frames are received on a real SUB socket,
 //! decoded and checked by picture; the child's death, stall and short frame end campub with
-//! exit 1 and its last words; SIGTERM leaves no process of the child's group running.
+//! exit 1 and its last words; SIGTERM leaves no process of the child's group running. And
+//! --rotate/--hflip/--vflip on each path: the pattern's corner marks through the scaler,
+//! rpicam-vid's ISP flips, camera JPEGs turned losslessly or decoded.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
@@ -80,6 +82,17 @@ fn quadrants((w, h, rgb): &(usize, usize, Vec<u8>)) -> [[u8; 3]; 4] {
         at(w / 4, 3 * h / 4),
         at(3 * w / 4, 3 * h / 4),
     ]
+}
+
+/// The colour `inset` pixels in from each corner: top-left, top-right, bottom-left,
+/// bottom-right (where the pattern source has its corner marks).
+fn corners((w, h, rgb): &(usize, usize, Vec<u8>), inset: usize) -> [[u8; 3]; 4] {
+    let at = |x: usize, y: usize| {
+        let i = (y * w + x) * 3;
+        [rgb[i], rgb[i + 1], rgb[i + 2]]
+    };
+    let (r, b) = (w - 1 - inset, h - 1 - inset);
+    [at(inset, inset), at(r, inset), at(inset, b), at(r, b)]
 }
 
 fn assert_picture(got: [[u8; 3]; 4], want: [[u8; 3]; 4]) {
@@ -425,4 +438,121 @@ fn exec_testsrc_raw_i420_flows_at_its_size() {
         assert!(distinct.len() >= 8, "{} colours", distinct.len());
     }
     campub.terminate(Duration::from_secs(10));
+}
+
+#[test]
+fn the_pattern_turned_a_quarter_is_portrait_with_its_corner_marks_turned() {
+    // Marks red, green / blue, white; turned clockwise: blue, red / white, green.
+    for (args, size, want) in [
+        (
+            &["--rotate", "90"][..],
+            (640, 1138),
+            [BLUE, RED, WHITE, GREEN],
+        ),
+        (
+            &["--rotate", "270"][..],
+            (640, 1138),
+            [GREEN, WHITE, RED, BLUE],
+        ),
+        (
+            &["--rotate", "180"][..],
+            (640, 360),
+            [WHITE, BLUE, GREEN, RED],
+        ),
+        (&["--hflip"][..], (640, 360), [GREEN, RED, WHITE, BLUE]),
+        (
+            &["--vflip", "--rotate", "90"][..],
+            (640, 1138),
+            [RED, BLUE, GREEN, WHITE],
+        ),
+    ] {
+        let port = testkit::free_port();
+        let mut all = vec!["--source", "pattern", "--size", "1280x720", "--fps", "10"];
+        all.extend_from_slice(args);
+        let campub = start_campub(port, &all, &[]);
+        let sub = subscribe(port);
+        let frame = receive_rgb(&sub);
+        assert_eq!((frame.0, frame.1), size, "{args:?}");
+        // Marks are 60 px at 720 rows, 30-53 px here.
+        let got = corners(&frame, 12);
+        for (g, w) in got.iter().zip(&want) {
+            assert!(
+                g.iter().zip(w).all(|(a, b)| a.abs_diff(*b) <= 40),
+                "{args:?}: corners {got:?}, expected {want:?}"
+            );
+        }
+        let done = campub.terminate(Duration::from_secs(10));
+        assert_eq!(done.status.code(), Some(0), "{}", done.stderr);
+    }
+}
+
+#[test]
+fn a_rotation_that_is_not_a_quarter_is_a_usage_error() {
+    let done = testkit::run(
+        testkit::campub().args(["--source", "pattern", "--rotate", "45"]),
+        Duration::from_secs(10),
+    );
+    assert_eq!(done.status.code(), Some(2), "{}", done.stderr);
+    assert!(done.stderr.contains("0, 90, 180 or 270"), "{}", done.stderr);
+}
+
+#[test]
+fn rpicam_flips_are_done_by_the_isp_and_a_quarter_turn_by_campub() {
+    let port = testkit::free_port();
+    let campub = start_campub(
+        port,
+        &[
+            "--source", "rpicam", "--size", "640x360", "--fps", "10", "--hflip", "--vflip",
+        ],
+        &[],
+    );
+    assert_frames(port, (640, 360), [WHITE, BLUE, GREEN, RED]);
+    let done = campub.terminate(Duration::from_secs(10));
+    assert!(
+        done.stderr.contains("--hflip --vflip"),
+        "the flips are rpicam-vid's: {}",
+        done.stderr
+    );
+
+    // Quadrants red, green / blue, white turned clockwise: blue, red / white, green.
+    let port = testkit::free_port();
+    let campub = start_campub(
+        port,
+        &[
+            "--source", "rpicam", "--size", "640x360", "--fps", "10", "--rotate", "90",
+        ],
+        &[],
+    );
+    assert_frames(port, (640, 1138), [BLUE, RED, WHITE, GREEN]);
+    let done = campub.terminate(Duration::from_secs(10));
+    assert!(
+        done.stderr.contains("--framerate 10 --vflip\n"),
+        "a clockwise quarter turn is a vertical flip (the ISP's) then a transpose (campub's): {}",
+        done.stderr
+    );
+}
+
+#[test]
+fn camera_jpegs_at_the_output_width_are_flipped_losslessly_or_else_decoded() {
+    have_ffmpeg();
+    // ffmpeg's MJPEG is 4:2:0 (16x16 blocks): 640x480 flips losslessly.
+    let port = testkit::free_port();
+    let command = format!("exec:{}", ffmpeg("640x480", "-f mjpeg -q:v 2 -"));
+    let campub = start_campub(port, &["--source", &command, "--hflip"], &[]);
+    assert_frames(port, (640, 480), [BLUE, RED, BLUE, BLUE]);
+    let done = campub.terminate(Duration::from_secs(10));
+    assert!(!done.stderr.contains("losslessly"), "{}", done.stderr);
+
+    // 360 rows are 22.5 blocks: a vertical flip cannot move the partial row to the top.
+    let port = testkit::free_port();
+    let command = format!("exec:{}", ffmpeg("640x360", "-f mjpeg -q:v 2 -"));
+    let campub = start_campub(port, &["--source", &command, "--vflip"], &[]);
+    assert_frames(port, (640, 360), [BLUE, BLUE, RED, BLUE]);
+    let done = campub.terminate(Duration::from_secs(10));
+    assert!(
+        done.stderr
+            .contains("cannot be rotated or flipped losslessly"),
+        "{}",
+        done.stderr
+    );
 }

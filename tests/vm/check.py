@@ -119,11 +119,11 @@ def output_size(size):
     return f"640x{round(h * 640 / w / 2) * 2}"
 
 
-def streamed(group, step, size, out_size, fps, hold_received=False):
+def streamed(group, step, size, out_size, fps, hold_received=False, fourcc="YUYV"):
     """The checks every streaming run shares; with hold_received (or CAMPUB_VM_STRICT_RATE=1)
     the rate the host received must be the driver's within 10 % too. Returns a one-line summary."""
     log = read(group, step, "campub.log")
-    src = f"source: /dev/video0 YUYV {size} at {fps:.2f} fps"
+    src = f"source: /dev/video0 {fourcc} {size} at {fps:.2f} fps"
     check(src in log, f"{step}: expected '{src}' in the log:\n{log}")
     exit_ms = exited_cleanly(group, step, 2000)
     windows = stats_lines(log)
@@ -215,6 +215,11 @@ for group in ("webcam", "hdmi", "arm64"):
         return f"{group}/.vm/console.log has the guest console"
 
 
+# The V4L2 formats campub reads (publisher/src/capture/layout.rs), in --format auto's order.
+READ_BY_CAMPUB_ORDER = ["MJPG", "YUYV", "UYVY", "NV12", "YU12", "NV21", "YV12"]
+READ_BY_CAMPUB = set(READ_BY_CAMPUB_ORDER)
+
+
 def listed_formats(group):
     """campub --list-formats of this VM: {fourcc: {"usable": bool, "sizes": {size: [fps...]}}}."""
     rc = number(group, "formats", "rc")
@@ -229,7 +234,10 @@ def listed_formats(group):
         elif (m := re.match(r"    (\d+x\d+)  fps: (.*)", line)) and cur is not None:
             cur["sizes"][m.group(1)] = sorted(float(x) for x in m.group(2).split())
     check("YUYV" in ours and ours["YUYV"]["usable"], f"YUYV missing or not marked usable:\n{out}")
-    check([f for f, v in ours.items() if v["usable"]] == ["YUYV"], "only YUYV should be usable (no MJPG in vivid)")
+    usable = {f for f, v in ours.items() if v["usable"]}
+    expected = READ_BY_CAMPUB & set(ours)
+    check(usable == expected, f"marked usable: {sorted(usable)}; campub reads {sorted(expected)} of them "
+          "(no MJPG in vivid)")
     yuyv = ours["YUYV"]["sizes"]
     check({"640x480", "1280x720", "1920x1080"} <= set(yuyv) and "800x600" not in yuyv,
           f"unexpected webcam sizes {sorted(yuyv)}")
@@ -283,16 +291,52 @@ for step, size, timings in (("hd480", "640x480", "1080p30 scaled"), ("hd720", "1
         return streamed("hdmi", step, size, output_size(size), 30)
 
 
+def bar_colours(group, stream):
+    """The mean RGB of the middle of each of the 8 colour bars of vivid's pattern in the last
+    JPEG the host received of `stream` (decoded by the host's ffmpeg)."""
+    path = os.path.join(RESULTS, group, f"{stream}.jpg")
+    check(os.path.exists(path), f"{stream}: no JPEG saved by the host subscriber")
+    try:
+        rgb = subprocess.run(["ffmpeg", "-loglevel", "error", "-i", path, "-f", "rawvideo",
+                              "-pix_fmt", "rgb24", "-"], capture_output=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError) as e:
+        raise Fail(f"cannot decode {path} with ffmpeg (scripts/setup-debian.sh --test installs it): {e}")
+    w, h = 640, 480
+    check(len(rgb) == w * h * 3, f"{stream}: decoded {len(rgb)} bytes, expected a 640x480 picture")
+    bars = []
+    for i in range(8):
+        x0 = i * w // 8 + w // 32
+        patch = [rgb[(y * w + x) * 3 + c] for y in range(h // 2 - 40, h // 2 + 40, 4)
+                 for x in range(x0, x0 + w // 16, 4) for c in range(3)]
+        bars.append(tuple(round(sum(patch[c::3]) / (len(patch) // 3)) for c in range(3)))
+    return bars
+
+
+# The other V4L2 formats, converted in campub's copy out of the driver's buffer: the same
+# picture as YUYV (a swapped U/V or a misplaced plane changes the bars' colours).
+for fourcc in ("UYVY", "NV12", "YU12"):
+    @test("webcam", f"2c {fourcc} on the webcam input -> 640x480 JPEGs on the host, none lost, the colour bars "
+          "as in the YUYV stream (within 24 per channel)")
+    def _(fourcc=fourcc):
+        step = f"fmt-{fourcc.lower()}"
+        size, fps = requested("webcam", step)
+        summary = streamed("webcam", step, size, output_size(size), fps, hold_received=True, fourcc=fourcc)
+        ours, ref = bar_colours("webcam", step), bar_colours("webcam", "cam480")
+        worst = max(abs(a - b) for bar, ref_bar in zip(ours, ref) for a, b in zip(bar, ref_bar))
+        check(worst <= 24, f"{step}: bars {ours}, YUYV's {ref}")
+        return f"{summary}; bars within {worst} of YUYV's {ref}"
+
+
 @test("webcam", "3 a device offering none of campub's formats (vivid touch node): clear error naming what it offers")
 def _():
     ref = read("webcam", "touch", "v4l2-ctl.txt")
     offered = re.findall(r"\[\d+\]: '(\S{4})'", ref)
-    check(offered and "YUYV" not in offered and "MJPG" not in offered, f"v4l2-ctl says:\n{ref}")
+    check(offered and not READ_BY_CAMPUB & set(offered), f"v4l2-ctl says:\n{ref}")
     not_hung("webcam", "touch")
     rc, ms = number("webcam", "touch", "rc"), number("webcam", "touch", "exit_ms")
     log = read("webcam", "touch", "campub.log")
-    want = ("ERROR] /dev/v4l-touch0 offers none of the formats campub reads (MJPG or YUYV); "
-            f"it offers: {', '.join(offered)}")
+    want = ("ERROR] /dev/v4l-touch0 offers none of the formats campub reads (MJPEG, YUYV, UYVY, NV12, "
+            f"YU12, NV21, YV12); it offers: {', '.join(offered)}")
     check(rc == 1, f"exit status {rc}, expected 1:\n{log}")
     check(want in log, f"expected '{want}' in the log:\n{log}")
     check(ms < 5000, f"took {ms} ms to fail")
@@ -393,9 +437,10 @@ def _():
 
 
 def luma(group, stream):
-    """Mean luma (0-255) of the frame of `stream` the host kept: (whole, left quarter, right quarter)."""
-    path = os.path.join(RESULTS, group, "frames", f"{stream}.jpg")
-    check(os.path.exists(path), f"{stream}: the host kept no frame of it (fewer than 5 received?)")
+    """Mean luma (0-255) of the last JPEG the host received of `stream`: (whole, left quarter,
+    right quarter)."""
+    path = os.path.join(RESULTS, group, f"{stream}.jpg")
+    check(os.path.exists(path), f"{stream}: no JPEG saved by the host subscriber")
     with open(path, "rb") as f:
         head = f.read(4096)
     size = None
@@ -430,7 +475,7 @@ def _():
     # The bars run from white on the left to black on the right; flipped, the other way round.
     check(dark[1] >= dark[2] + 20, f"unflipped, the left quarter should be the brighter: {text}")
     check(bright[2] >= bright[1] + 20, f"flipped, the right quarter should be the brighter: {text}")
-    return text + " (frames in webcam/frames/)"
+    return text + " (webcam/ctlbright.jpg, webcam/ctldark.jpg)"
 
 
 @test("webcam", "6d an unknown control and an out-of-range value: exit 2 at open, the log names the controls "

@@ -5,8 +5,9 @@
 # judges these files on the host, together with what the host's subscriber received.
 #
 #   guest.sh webcam   vivid's webcam input (+ a touch node): --list-formats, nearest size,
-#                     640x480/1280x720/1920x1080 at rates the emulated CPU sustains, touch,
-#                     camera controls (--list-controls, --control set and read back, errors)
+#                     640x480/1280x720/1920x1080 at rates the emulated CPU sustains, UYVY,
+#                     NV12 and YU12, touch, camera controls (--list-controls, --control set
+#                     and read back, errors)
 #   guest.sh hdmi     vivid's HDMI input: 640x480, 1280x720, 1920x1080 at 30 fps, SIGTERM and
 #                     reopen, then the device is unbound while campub streams
 #   guest.sh arm64    in the aarch64 VM (busybox's tools, no v4l2-ctl), the webcam input:
@@ -106,6 +107,11 @@ webcam() {
     stream cam480 "$STREAM_S" --format yuyv --size 640x480 --fps 10 --stream cam480
     stream cam720 "$STREAM_S" --format yuyv --size 1280x720 --fps 4 --stream cam720
     stream cam1080 "$STREAM_S" --format yuyv --size 1920x1080 --fps 2 --stream cam1080
+
+    # The other formats campub reads, which vivid offers too: the same picture as cam480's.
+    for f in uyvy nv12 yu12; do
+        stream "fmt-$f" 4 --format $f --size 640x480 --fps 10 --stream "fmt-$f"
+    done
 
     d=$(step_dir touch)
     v4l2-ctl -d /dev/v4l-touch0 --list-formats > "$d/v4l2-ctl.txt" 2>&1

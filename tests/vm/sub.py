@@ -1,15 +1,13 @@
 #!/usr/bin/env python3
 """Host-side subscriber for the VM tests: receives campub's native messages through qemu's
 port forward on loopback until SIGTERM, checks each one against docs/PROTOCOL.md and writes a
-JSON summary per stream name (the guest gives every campub run its own --stream). The JPEG of
-each stream's SAMPLE_AT-th frame is kept as frames/STREAM.jpg next to the summary, for check.py
-to look at the picture (camera controls) and for people to look at.
+JSON summary per stream name (the guest gives every campub run its own --stream), and the last
+JPEG of each stream as STREAM.jpg next to the summary (check.py compares pictures).
 
     sub.py tcp://127.0.0.1:PORT summary.json
 """
 import json
 import os
-import re
 import signal
 import struct
 import sys
@@ -18,7 +16,6 @@ import time
 import zmq
 
 HEADER = struct.Struct("<4sBBHQQHHI")  # magic, version, codec, header_len, seq, ns, w, h, len
-SAMPLE_AT = 5  # a frame well after the start, yet within a 2-second stream at 5 fps
 
 
 def jpeg_size(jpeg):
@@ -62,7 +59,6 @@ def parse(msg):
 
 def main():
     endpoint, out = sys.argv[1], sys.argv[2]
-    frames_dir = os.path.join(os.path.dirname(os.path.abspath(out)), "frames")
     ctx = zmq.Context()
     sock = ctx.socket(zmq.SUB)
     sock.setsockopt(zmq.SUBSCRIBE, b"")
@@ -79,6 +75,7 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
     signal.signal(signal.SIGINT, lambda *_: stop.append(1))
     streams = {}
+    last_jpeg = {}
     malformed = []
     while not stop:
         try:
@@ -100,12 +97,9 @@ def main():
             else:
                 s["restarts"] += 1
         s["last_seq"] = seq
+        last_jpeg[name] = jpeg
         s["received"] += 1
         s["last_t"] = t
-        if s["received"] == SAMPLE_AT and re.fullmatch(r"[\w.-]+", name):
-            os.makedirs(frames_dir, exist_ok=True)
-            with open(os.path.join(frames_dir, f"{name}.jpg"), "wb") as f:
-                f.write(jpeg)
         key = f"{w}x{h}"
         s["sizes"][key] = s["sizes"].get(key, 0) + 1
     for s in streams.values():
@@ -113,6 +107,9 @@ def main():
         s["span_s"] = round(span, 3)
         s["rate_fps"] = round((s["received"] - 1) / span, 2) if span > 0 else 0.0
         del s["first_t"], s["last_t"]
+    for name, jpeg in last_jpeg.items():
+        with open(os.path.join(os.path.dirname(os.path.abspath(out)), f"{name}.jpg"), "wb") as f:
+            f.write(jpeg)
     with open(out, "w") as f:
         json.dump({"streams": streams, "malformed": malformed[:20],
                    "malformed_count": len(malformed)}, f, indent=1)

@@ -8,6 +8,7 @@ pub mod child;
 pub mod controls;
 pub mod exec;
 pub mod file;
+pub mod layout;
 pub mod pattern;
 pub mod rpicam;
 pub mod v4l2;

@@ -1,5 +1,7 @@
 //! The built-in test pattern: moving colour bars, a bouncing box, and the frame number and the
 //! wall-clock time drawn in, so that a frozen, repeated or late frame is visible downstream.
+//! A square of its own colour marks each corner ([`CORNERS_YUV`]), so a mirrored or turned
+//! picture shows which way it went.
 //! It is generated as YUYV, the same as an uncompressed camera, so it exercises the same path.
 
 use std::time::Instant;
@@ -20,6 +22,20 @@ const BARS_YUV: [[u8; 3]; 8] = [
     [21, 223, 117],
     [0, 128, 128],
 ];
+
+/// The corner marks, full-range YCbCr: red top-left, green top-right, blue bottom-left, white
+/// bottom-right.
+pub const CORNERS_YUV: [[u8; 3]; 4] = [
+    [76, 85, 255],
+    [150, 44, 21],
+    [29, 255, 107],
+    [255, 128, 128],
+];
+
+/// The side of a corner mark for a picture `height_px` tall (even, so YUYV pairs are whole).
+pub fn corner_mark_px(height_px: usize) -> usize {
+    (height_px / 12).max(8) & !1
+}
 
 pub struct PatternSource {
     width_px: u32,
@@ -89,6 +105,21 @@ impl PatternSource {
             }
         }
 
+        // The corner marks, over bars and box.
+        let mark = corner_mark_px(h).min((w / 4) & !1);
+        for (y, row) in frame.data.chunks_exact_mut(stride).enumerate() {
+            let bottom = y >= h - mark;
+            if y >= mark && !bottom {
+                continue;
+            }
+            for (right, x0) in [(false, 0), (true, w - mark)] {
+                let [yy, u, v] = CORNERS_YUV[usize::from(bottom) * 2 + usize::from(right)];
+                for px in row[x0 * 2..(x0 + mark) * 2].chunks_exact_mut(4) {
+                    px.copy_from_slice(&[yy, u, yy, v]);
+                }
+            }
+        }
+
         let wall = camwire::unix_time_ns();
         let secs = wall / 1_000_000_000;
         let ms = (wall / 1_000_000) % 1000;
@@ -102,7 +133,7 @@ impl PatternSource {
         );
         let size_px = (h as f32 / 14.0).clamp(12.0, 48.0);
         self.text.render_line(&self.line, size_px, &mut self.mask);
-        stamp_text(&mut frame.data, stride, w, h, &self.mask);
+        stamp_text(&mut frame.data, stride, (w, h), mark, &self.mask);
     }
 }
 
@@ -116,10 +147,16 @@ fn bounce(t: usize, range: usize) -> usize {
     }
 }
 
-/// Draws white text on a black box into the YUYV image, bottom-left (the viewer's banner sits
-/// top-left), clipped to the image.
-fn stamp_text(data: &mut [u8], stride: usize, w: usize, h: usize, mask: &CoverageMask) {
-    const LEFT_PX: usize = 8;
+/// Draws white text on a black box into the YUYV image, bottom-left between the corner marks
+/// (`mark_px` wide; the viewer's banner sits top-left), clipped to fit between them.
+fn stamp_text(
+    data: &mut [u8],
+    stride: usize,
+    (w, h): (usize, usize),
+    mark_px: usize,
+    mask: &CoverageMask,
+) {
+    let left_px = mark_px + 8;
     const BOTTOM_PX: usize = 8;
     const PAD_PX: usize = 6;
     let box_w = mask.width_px + 2 * PAD_PX;
@@ -131,14 +168,15 @@ fn stamp_text(data: &mut [u8], stride: usize, w: usize, h: usize, mask: &Coverag
         .take(box_h.min(h))
         .enumerate()
     {
-        for bx in 0..box_w.min(w.saturating_sub(LEFT_PX)) {
+        // Clipped before the bottom-right mark too.
+        for bx in 0..box_w.min(w.saturating_sub(left_px + mark_px)) {
             let (tx, ty) = (bx.wrapping_sub(PAD_PX), by.wrapping_sub(PAD_PX));
             let cover = if tx < mask.width_px && ty < mask.height_px {
                 mask.coverage[ty * mask.width_px + tx]
             } else {
                 0
             };
-            let x = LEFT_PX + bx;
+            let x = left_px + bx;
             row[x * 2] = cover; // luma: black box, white ink
             row[x * 2 + 1] = 128; // chroma: neutral
         }
@@ -203,6 +241,34 @@ mod tests {
             .collect();
         assert!(luma_in_box.iter().any(|&l| l <= 20), "black box");
         assert!(luma_in_box.iter().any(|&l| l >= 240), "white glyphs");
+    }
+
+    #[test]
+    fn each_corner_has_its_mark() {
+        for (w, h) in [(640, 480), (1280, 720), (320, 240)] {
+            let frame = next(&mut PatternSource::new(w, h, 1000.0).unwrap());
+            let (w, h) = (w as usize, h as usize);
+            let mark = corner_mark_px(h);
+            let luma = |x: usize, y: usize| frame.data[y * w * 2 + x * 2];
+            let m = mark / 2;
+            let spots = [
+                (0, 0, 0),
+                (w - 1, 0, 1),
+                (0, h - 1, 2),
+                (w - 1, h - 1, 3),
+                // Inside the bottom marks, where the text box would be without its clipping.
+                (m, h - m, 2),
+                (w - m, h - m, 3),
+            ];
+            for (x, y, i) in spots {
+                assert_eq!(luma(x, y), CORNERS_YUV[i][0], "{w}x{h} mark {i} at {x},{y}");
+            }
+            assert_ne!(
+                luma(mark, mark),
+                CORNERS_YUV[0][0],
+                "the mark ends at its side"
+            );
+        }
     }
 
     #[test]

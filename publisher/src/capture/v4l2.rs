@@ -19,34 +19,41 @@ use v4l::video::Capture;
 use v4l::{Capabilities, Device, Format, FourCC};
 
 use super::controls::{self, ControlInfo, ControlRequest, ControlType};
+use super::layout::Layout;
 use super::{CaptureError, FrameSource, Next, POLL_INTERVAL};
 use crate::frame::{PixelFormat, RawFrame};
 
 /// Which camera format to ask for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FormatChoice {
-    /// MJPEG if the camera offers it (less USB bandwidth, higher fps), else YUYV.
+    /// The first the camera offers of MJPEG (less USB bandwidth, higher fps), YUYV, UYVY, NV12,
+    /// YU12, NV21, YV12 ([`Layout::ALL`]).
     Auto,
-    Mjpeg,
-    Yuyv,
+    Only(Layout),
 }
 
 impl std::str::FromStr for FormatChoice {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "auto" => Ok(Self::Auto),
-            "mjpeg" | "mjpg" => Ok(Self::Mjpeg),
-            "yuyv" => Ok(Self::Yuyv),
-            other => Err(format!(
-                "unknown format {other:?}: expected auto, mjpeg or yuyv"
-            )),
-        }
+        Ok(match s.to_ascii_lowercase().as_str() {
+            "auto" => Self::Auto,
+            "mjpeg" | "mjpg" => Self::Only(Layout::Mjpeg),
+            "yuyv" => Self::Only(Layout::Yuyv),
+            "uyvy" => Self::Only(Layout::Uyvy),
+            "nv12" => Self::Only(Layout::Nv12),
+            "nv21" => Self::Only(Layout::Nv21),
+            "yu12" | "i420" | "yuv420" => Self::Only(Layout::Yu12),
+            "yv12" => Self::Only(Layout::Yv12),
+            other => {
+                return Err(format!(
+                    "unknown format {other:?}: expected auto, mjpeg, yuyv, uyvy, nv12, nv21, \
+                     yu12 (i420) or yv12"
+                ))
+            }
+        })
     }
 }
 
-const MJPG: FourCC = FourCC { repr: *b"MJPG" };
-const YUYV: FourCC = FourCC { repr: *b"YUYV" };
 /// Buffers the driver fills while we work on one: enough to ride out a slow frame.
 const BUFFER_COUNT: u32 = 4;
 
@@ -65,7 +72,7 @@ pub struct CameraRequest {
 pub struct V4l2Source {
     device: String,
     stream: MmapStream<'static>,
-    format: PixelFormat,
+    layout: Layout,
     width_px: u32,
     height_px: u32,
     stride_bytes: u32,
@@ -113,8 +120,8 @@ impl V4l2Source {
         let device = req.device.display().to_string();
         let dev = open_device(&req.device)?;
         let caps = check_capabilities(&dev, &device)?;
-        let fourcc = choose_offered_fourcc(&dev, &device, req.format)?;
-        let (format, granted) = set_format(&dev, &device, req, fourcc)?;
+        let layout = choose_offered_layout(&dev, &device, req.format)?;
+        let granted = set_format(&dev, &device, req, layout)?;
         let granted_fps = set_frame_rate(&dev, &device, req.fps);
         // Every open sets the controls: a camera that comes back (unplugged, or its driver
         // reloaded) starts from its defaults. campub has one way to reopen a camera, which is to
@@ -124,12 +131,16 @@ impl V4l2Source {
         let stream = map_buffers(&dev, &device)?;
         log::info!(
             "{device} ({}, driver {}): {} {}x{} at {granted_fps:.2} fps, {BUFFER_COUNT} mmap buffers",
-            caps.card, caps.driver, format, granted.width, granted.height
+            caps.card,
+            caps.driver,
+            layout.name(),
+            granted.width,
+            granted.height
         );
         Ok(Self {
             device,
             stream,
-            format,
+            layout,
             width_px: granted.width,
             height_px: granted.height,
             stride_bytes: granted.stride,
@@ -174,18 +185,18 @@ fn check_capabilities(dev: &Device, device: &str) -> Result<Capabilities, Captur
 }
 
 /// The format to ask for, among those the device offers; the error lists what it offers.
-fn choose_offered_fourcc(
+fn choose_offered_layout(
     dev: &Device,
     device: &str,
     choice: FormatChoice,
-) -> Result<FourCC, CaptureError> {
+) -> Result<Layout, CaptureError> {
     let offered: Vec<FourCC> = dev
         .enum_formats()
         .map_err(|e| ioctl_error(device, "VIDIOC_ENUM_FMT", e))?
         .into_iter()
         .map(|d| d.fourcc)
         .collect();
-    choose_fourcc(choice, &offered).map_err(|wanted| {
+    choose_layout(choice, &offered).map_err(|wanted| {
         let names: Vec<String> = offered.iter().map(|&f| fourcc_name(f)).collect();
         CaptureError::Unsupported(format!(
             "{device} offers none of the formats campub reads ({wanted}); it offers: {}",
@@ -198,27 +209,27 @@ fn choose_offered_fourcc(
     })
 }
 
-/// Sets `fourcc` at the requested size; returns the format the driver granted (the nearest
-/// size it has, with a warning), refused when it switched formats or its YUYV rows are unusable.
+/// Sets `layout` at the requested size; returns the format the driver granted (the nearest
+/// size it has, with a warning), refused when it switched formats or its rows are unusable.
 fn set_format(
     dev: &Device,
     device: &str,
     req: &CameraRequest,
-    fourcc: FourCC,
-) -> Result<(PixelFormat, Format), CaptureError> {
+    layout: Layout,
+) -> Result<Format, CaptureError> {
     let mut fmt = dev
         .format()
         .map_err(|e| ioctl_error(device, "VIDIOC_G_FMT", e))?;
     fmt.width = req.width_px;
     fmt.height = req.height_px;
-    fmt.fourcc = fourcc;
+    fmt.fourcc = layout.fourcc();
     let granted = dev
         .set_format(&fmt)
         .map_err(|e| ioctl_error(device, "VIDIOC_S_FMT", e))?;
-    if granted.fourcc != fourcc {
+    if granted.fourcc != layout.fourcc() {
         return Err(CaptureError::Unsupported(format!(
             "{device} refused {} and switched to {}",
-            fourcc_name(fourcc),
+            layout.name(),
             fourcc_name(granted.fourcc)
         )));
     }
@@ -231,19 +242,10 @@ fn set_format(
             granted.height
         );
     }
-    let format = if fourcc == MJPG {
-        PixelFormat::Mjpeg
-    } else {
-        PixelFormat::Yuyv
-    };
-    if format == PixelFormat::Yuyv && (granted.stride < granted.width * 2 || granted.width % 2 != 0)
-    {
-        return Err(CaptureError::Unsupported(format!(
-            "{device}: unusable YUYV layout {}x{} stride {}",
-            granted.width, granted.height, granted.stride
-        )));
-    }
-    Ok((format, granted))
+    layout
+        .check(granted.width, granted.height, granted.stride)
+        .map_err(|why| CaptureError::Unsupported(format!("{device}: {why}")))?;
+    Ok(granted)
 }
 
 /// Asks for `fps` and returns the rate the driver granted (warning when it differs); a driver
@@ -274,16 +276,21 @@ fn map_buffers(dev: &Device, device: &str) -> Result<MmapStream<'static>, Captur
     Ok(stream)
 }
 
-fn choose_fourcc(choice: FormatChoice, offered: &[FourCC]) -> Result<FourCC, &'static str> {
-    let has = |f: FourCC| offered.contains(&f);
+fn choose_layout(choice: FormatChoice, offered: &[FourCC]) -> Result<Layout, String> {
     match choice {
-        FormatChoice::Auto if has(MJPG) => Ok(MJPG),
-        FormatChoice::Auto if has(YUYV) => Ok(YUYV),
-        FormatChoice::Auto => Err("MJPG or YUYV"),
-        FormatChoice::Mjpeg if has(MJPG) => Ok(MJPG),
-        FormatChoice::Mjpeg => Err("MJPG, as --format mjpeg asks"),
-        FormatChoice::Yuyv if has(YUYV) => Ok(YUYV),
-        FormatChoice::Yuyv => Err("YUYV, as --format yuyv asks"),
+        FormatChoice::Auto => Layout::ALL
+            .into_iter()
+            .find(|l| offered.contains(&l.fourcc()))
+            .ok_or_else(|| {
+                let names: Vec<&str> = Layout::ALL.iter().map(|l| l.name()).collect();
+                names.join(", ")
+            }),
+        FormatChoice::Only(layout) if offered.contains(&layout.fourcc()) => Ok(layout),
+        FormatChoice::Only(layout) => Err(format!(
+            "{}, as --format {} asks",
+            layout.name(),
+            layout.name().to_ascii_lowercase()
+        )),
     }
 }
 
@@ -339,17 +346,10 @@ impl FrameSource for V4l2Source {
             n => n.min(buf.len()),
         };
         let payload = &buf[..used];
-        let expected = match self.format {
-            PixelFormat::Yuyv => self.stride_bytes as usize * self.height_px as usize,
-            PixelFormat::Mjpeg => 2,
-            // Not negotiated from V4L2 (yet); rpicam and exec: deliver it.
-            PixelFormat::I420 => {
-                crate::frame::i420_frame_bytes(self.stride_bytes as usize, self.height_px as usize)
-            }
-        };
+        let expected = self.layout.frame_bytes(self.height_px, self.stride_bytes);
         let intact = !meta.flags.contains(BufferFlags::ERROR)
             && payload.len() >= expected
-            && (self.format != PixelFormat::Mjpeg || payload.starts_with(&[0xFF, 0xD8]));
+            && (self.layout != Layout::Mjpeg || payload.starts_with(&[0xFF, 0xD8]));
         if !intact {
             log::debug!(
                 "{}: discarding a damaged frame (seq {}, {} bytes)",
@@ -362,30 +362,28 @@ impl FrameSource for V4l2Source {
         frame.captured_at = Instant::now();
         frame.capture_unix_ns =
             monotonic_to_unix_ns(meta.timestamp).unwrap_or_else(camwire::unix_time_ns);
-        frame.format = self.format;
+        frame.format = self.layout.pixel_format();
         frame.width_px = self.width_px;
         frame.height_px = self.height_px;
-        frame.stride_bytes = if self.format == PixelFormat::Yuyv {
-            self.stride_bytes
-        } else {
+        frame.stride_bytes = if frame.format == PixelFormat::Mjpeg {
             0
+        } else {
+            self.stride_bytes
         };
         frame.source_seq = u64::from(meta.sequence);
-        frame.data.clear();
-        frame
-            .data
-            .extend_from_slice(if self.format == PixelFormat::Yuyv {
-                &payload[..expected]
-            } else {
-                payload
-            });
+        self.layout
+            .copy_frame(payload, self.height_px, self.stride_bytes, &mut frame.data);
         Ok(Next::Frame)
     }
 
     fn describe(&self) -> String {
         format!(
             "{} {} {}x{} at {:.2} fps",
-            self.device, self.format, self.width_px, self.height_px, self.granted_fps
+            self.device,
+            self.layout.name(),
+            self.width_px,
+            self.height_px,
+            self.granted_fps
         )
     }
 }
@@ -414,7 +412,7 @@ pub fn list_formats(path: &Path, out: &mut dyn io::Write) -> Result<(), CaptureE
         caps.card, caps.driver, caps.bus
     );
     for desc in dev.enum_formats().map_err(wrap)? {
-        let usable = if desc.fourcc == MJPG || desc.fourcc == YUYV {
+        let usable = if Layout::from_fourcc(desc.fourcc).is_some() {
             ""
         } else {
             "  (not read by campub)"
@@ -747,18 +745,35 @@ mod tests {
     use super::*;
 
     #[test]
-    fn auto_prefers_mjpeg_then_yuyv() {
-        let nv12 = FourCC::new(b"NV12");
-        assert_eq!(choose_fourcc(FormatChoice::Auto, &[YUYV, MJPG]), Ok(MJPG));
-        assert_eq!(choose_fourcc(FormatChoice::Auto, &[nv12, YUYV]), Ok(YUYV));
-        assert!(choose_fourcc(FormatChoice::Auto, &[nv12]).is_err());
-        assert!(choose_fourcc(FormatChoice::Mjpeg, &[YUYV]).is_err());
-        assert_eq!(choose_fourcc(FormatChoice::Yuyv, &[MJPG, YUYV]), Ok(YUYV));
+    fn auto_prefers_mjpeg_then_packed_then_planar() {
+        let fourcc = |l: Layout| l.fourcc();
+        let (mjpg, yuyv, uyvy, nv12, yu12) = (
+            fourcc(Layout::Mjpeg),
+            fourcc(Layout::Yuyv),
+            fourcc(Layout::Uyvy),
+            fourcc(Layout::Nv12),
+            fourcc(Layout::Yu12),
+        );
+        let rgb = FourCC::new(b"RGB3");
+        let auto = FormatChoice::Auto;
+        assert_eq!(choose_layout(auto, &[yuyv, mjpg]), Ok(Layout::Mjpeg));
+        assert_eq!(choose_layout(auto, &[nv12, yuyv]), Ok(Layout::Yuyv));
+        assert_eq!(choose_layout(auto, &[yu12, nv12, uyvy]), Ok(Layout::Uyvy));
+        assert_eq!(choose_layout(auto, &[rgb, yu12, nv12]), Ok(Layout::Nv12));
+        assert_eq!(choose_layout(auto, &[rgb, yu12]), Ok(Layout::Yu12));
+        let why = choose_layout(auto, &[rgb]).unwrap_err();
+        assert!(why.contains("MJPEG") && why.contains("NV12"), "{why}");
+        let why = choose_layout(FormatChoice::Only(Layout::Mjpeg), &[yuyv]).unwrap_err();
+        assert!(why.contains("--format mjpeg"), "{why}");
+        assert_eq!(
+            choose_layout(FormatChoice::Only(Layout::Yuyv), &[mjpg, yuyv]),
+            Ok(Layout::Yuyv)
+        );
     }
 
     #[test]
     fn fourcc_names_print_like_v4l2_ctl() {
-        assert_eq!(fourcc_name(YUYV), "YUYV");
+        assert_eq!(fourcc_name(Layout::Yuyv.fourcc()), "YUYV");
         assert_eq!(
             fourcc_name(FourCC::new(&[b'Y', b'1', b'6', b' ' | 0x80])),
             "Y16 -BE"
@@ -768,8 +783,11 @@ mod tests {
 
     #[test]
     fn format_names_parse() {
-        assert_eq!("MJPG".parse(), Ok(FormatChoice::Mjpeg));
+        assert_eq!("MJPG".parse(), Ok(FormatChoice::Only(Layout::Mjpeg)));
         assert_eq!("auto".parse(), Ok(FormatChoice::Auto));
+        assert_eq!("i420".parse(), Ok(FormatChoice::Only(Layout::Yu12)));
+        assert_eq!("NV12".parse(), Ok(FormatChoice::Only(Layout::Nv12)));
+        assert_eq!("uyvy".parse(), Ok(FormatChoice::Only(Layout::Uyvy)));
         assert!("h264".parse::<FormatChoice>().is_err());
     }
 
