@@ -110,7 +110,7 @@ webcam() {
 
     # The other formats campub reads, which vivid offers too: the same picture as cam480's.
     for f in uyvy nv12 yu12; do
-        stream "fmt-$f" 4 --format $f --size 640x480 --fps 10 --stream "fmt-$f"
+        stream "fmt-$f" 7 --format $f --size 640x480 --fps 10 --stream "fmt-$f"
     done
 
     d=$(step_dir touch)
