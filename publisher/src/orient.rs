@@ -9,7 +9,7 @@
 
 use turbojpeg::TransformOp;
 
-use crate::frame::{PlaneRef, YuvPlanes, YuvRef};
+use crate::frame::{Plane, PlaneRef, YuvPlanes, YuvRef};
 
 /// A clockwise rotation the options accept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -121,27 +121,51 @@ pub struct Orienter {
 impl Orienter {
     /// `src` (4:2:0, even size: what the scaler makes) oriented by `orientation`.
     pub fn apply<'a>(&'a mut self, orientation: Orientation, src: YuvRef<'_>) -> YuvRef<'a> {
+        Self::apply_into(&mut self.out, orientation, src)
+    }
+
+    /// [`Orienter::apply`] into `out`.
+    pub fn apply_into<'a>(
+        out: &'a mut YuvPlanes,
+        orientation: Orientation,
+        src: YuvRef<'_>,
+    ) -> YuvRef<'a> {
         let (w, h) = (src.width_px, src.height_px);
         let (ow, oh) = orientation.oriented_size(w, h);
-        self.out.reshape(ow, oh, turbojpeg::Subsamp::Sub2x2);
+        out.reshape(ow, oh, turbojpeg::Subsamp::Sub2x2);
         let chroma = (w.div_ceil(2), h.div_ceil(2));
-        orient_plane(src.y, (w, h), orientation, &mut self.out.y.data, ow);
-        let chroma_stride = self.out.u.width_px;
-        orient_plane(
-            src.u,
-            chroma,
-            orientation,
-            &mut self.out.u.data,
-            chroma_stride,
-        );
-        orient_plane(
-            src.v,
-            chroma,
-            orientation,
-            &mut self.out.v.data,
-            chroma_stride,
-        );
-        self.out.as_ref()
+        orient_plane(src.y, (w, h), orientation, &mut out.y.data, ow);
+        let chroma_stride = out.u.width_px;
+        orient_plane(src.u, chroma, orientation, &mut out.u.data, chroma_stride);
+        orient_plane(src.v, chroma, orientation, &mut out.v.data, chroma_stride);
+        out.as_ref()
+    }
+}
+
+/// Mirrors the visible `w` x `h` of `plane` in place: both flips (180) reverse the whole plane
+/// when its rows have no padding, hflip reverses each row, vflip swaps rows top for bottom.
+/// `slice::reverse` and `swap_with_slice` are vectorised by the standard library.
+pub fn flip_in_place(plane: &mut Plane, (w, h): (usize, usize), hflip: bool, vflip: bool) {
+    let stride = plane.width_px;
+    if w == 0 || h == 0 || stride < w || plane.data.len() < stride * h {
+        return;
+    }
+    let data = &mut plane.data[..stride * h];
+    if hflip && vflip && stride == w {
+        data.reverse();
+        return;
+    }
+    if vflip {
+        let (top, bottom) = data.split_at_mut(stride * (h / 2));
+        let bottom_rows = bottom.chunks_exact_mut(stride).rev();
+        for (a, b) in top.chunks_exact_mut(stride).zip(bottom_rows) {
+            a[..w].swap_with_slice(&mut b[..w]);
+        }
+    }
+    if hflip {
+        for row in data.chunks_exact_mut(stride) {
+            row[..w].reverse();
+        }
     }
 }
 
@@ -150,7 +174,7 @@ impl Orienter {
 const TILE: usize = 16;
 
 /// The visible `w` x `h` of `src` into `dst` (rows of `dst_stride` bytes), oriented.
-fn orient_plane(
+pub fn orient_plane(
     src: PlaneRef<'_>,
     (w, h): (usize, usize),
     o: Orientation,
@@ -249,6 +273,41 @@ mod tests {
                         assert_eq!(at(out.u, (ox, oy)), at(src.u.as_ref(), (x, y)), "{o:?}");
                         assert_eq!(at(out.v, (ox, oy)), at(src.v.as_ref(), (x, y)), "{o:?}");
                     }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn flips_in_place_match_the_copy() {
+        for (w, h) in [(40, 22), (18, 36), (6, 2)] {
+            let src = picture(w, h);
+            for (hflip, vflip) in [(true, false), (false, true), (true, true)] {
+                let o = Orientation {
+                    hflip,
+                    vflip,
+                    transpose: false,
+                };
+                let mut copy = Orienter::default();
+                let want = copy.apply(o, src.as_ref()).y.data.to_vec();
+                let mut plane = src.y.clone();
+                flip_in_place(&mut plane, (w, h), hflip, vflip);
+                assert_eq!(plane.data, want, "{w}x{h} h{hflip} v{vflip}");
+                // With row padding (stride 48 for 40 wide): only the visible part moves.
+                let mut padded = Plane::default();
+                padded.reshape(w + 8, h);
+                for (row, src_row) in padded
+                    .data
+                    .chunks_exact_mut(w + 8)
+                    .zip(src.y.data.chunks(w))
+                {
+                    row[..w].copy_from_slice(src_row);
+                    row[w..].fill(0xEE);
+                }
+                flip_in_place(&mut padded, (w, h), hflip, vflip);
+                for (row, want_row) in padded.data.chunks_exact(w + 8).zip(want.chunks(w)) {
+                    assert_eq!(&row[..w], want_row);
+                    assert!(row[w..].iter().all(|&b| b == 0xEE));
                 }
             }
         }

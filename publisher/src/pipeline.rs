@@ -14,7 +14,7 @@ use crate::encode::{EncodeError, JpegEncoder, Lossless, Passthrough};
 use crate::frame::{PixelFormat, RawFrame};
 use crate::orient::{Orientation, Orienter};
 use crate::publish::{PublishError, Publisher};
-use crate::scale::{ScaleError, Scaler};
+use crate::scale::{Flips, ScaleError, Scaler};
 use crate::stats::Stats;
 
 #[derive(Debug, thiserror::Error)]
@@ -136,9 +136,19 @@ impl FrameProcessor {
     }
 
     /// Rotates and flips every frame (after scaling, so the output is still the target width).
+    /// Flips alone (and 180) are the scaler's, in place on the planes it has just written; a
+    /// quarter turn is a transpose into planes of its own, with the flips in the same pass.
     pub fn with_orientation(mut self, orientation: Orientation) -> Result<Self, RunError> {
         self.orientation = orientation;
-        self.scaler = self.scaler.transposed(orientation.transpose);
+        let flips = if orientation.transpose {
+            Flips::default()
+        } else {
+            Flips {
+                hflip: orientation.hflip,
+                vflip: orientation.vflip,
+            }
+        };
+        self.scaler = self.scaler.transposed(orientation.transpose).flipped(flips);
         self.lossless = if orientation.is_identity() {
             None
         } else {
@@ -184,7 +194,7 @@ impl FrameProcessor {
                     ),
                 })?;
                 let out_size = self.scaler.output_size(frame.width_px, frame.height_px);
-                if out_size == (frame.width_px, frame.height_px) {
+                if out_size == (frame.width_px, frame.height_px) && orientation.is_identity() {
                     // Already the output size: libjpeg-turbo reads the planes where they are,
                     // row padding and all (the scaler would copy them first).
                     planes
@@ -193,10 +203,11 @@ impl FrameProcessor {
                 }
             }
         };
-        let planes = if orientation.is_identity() {
-            planes
-        } else {
+        let planes = if orientation.transpose {
             self.orienter.apply(orientation, planes)
+        } else {
+            // Identity, or flips the scaler has done.
+            planes
         };
         let (width_px, height_px) = (planes.width_px as u32, planes.height_px as u32);
         let jpeg = self.encoder.encode(planes)?;
@@ -554,7 +565,13 @@ mod tests {
         use turbojpeg::Subsamp;
         // 640x480 4:2:2 (16x8 blocks) fits every transform; 640x360 4:2:0 (16x16) leaves a
         // partial row of blocks at the bottom: a vertical flip of it is decoded instead.
-        for (h, subsamp) in [(480, Subsamp::Sub2x1), (360, Subsamp::Sub2x2)] {
+        // 640x364 4:2:2 (8-row blocks, half a row left): decoded 4:2:2, its luma plane already
+        // the output size (the scaler's mirrored copy of it).
+        for (h, subsamp) in [
+            (480, Subsamp::Sub2x1),
+            (360, Subsamp::Sub2x2),
+            (364, Subsamp::Sub2x1),
+        ] {
             let frame = camera_jpeg(640, h, subsamp);
             let mark = capture::pattern::corner_mark_px(h as usize);
             for (r, hf, vf) in every_orientation() {
@@ -627,6 +644,22 @@ mod tests {
             corners(&jpeg, capture::pattern::corner_mark_px(720) / 2),
             expected_corners(o)
         );
+    }
+
+    #[test]
+    fn flipped_i420_at_the_output_size_is_mirrored_from_its_padded_planes() {
+        let frame = i420(640, 360, 704);
+        let o = Orientation::new(Rotation::R0, true, false);
+        let mut processor = FrameProcessor::new(640, 90)
+            .unwrap()
+            .with_orientation(o)
+            .unwrap();
+        let out = processor.process(&frame).unwrap();
+        assert_eq!((out.width_px, out.height_px), (640, 360));
+        let jpeg = out.jpeg.to_vec();
+        // The left half (200) went right, the right half (50) left; no padding shows.
+        assert!(luma_at(&jpeg, 10, 180).abs_diff(50) <= 3);
+        assert!(luma_at(&jpeg, 630, 180).abs_diff(200) <= 3);
     }
 
     #[test]

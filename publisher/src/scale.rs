@@ -16,6 +16,7 @@ use boxfilter::{box_factors, box_plane, box_yuyv};
 use yuyv::{split_yuyv, yuyv_to_420};
 
 use crate::frame::{Plane, PlaneRef, RawFrame, YuvPlanes, YuvRef};
+use crate::orient::{flip_in_place, orient_plane, Orientation, Orienter};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScaleError {
@@ -46,6 +47,22 @@ pub struct Scaler {
     /// The output will be transposed (a quarter turn): scale so that it is the target width
     /// after that, i.e. to the target *height* now.
     transposed: bool,
+    /// Mirror the output (left-right, top-bottom): done in place on the planes the scaler has
+    /// just written (hot in cache), or in the copy it makes of planes it would pass through.
+    flips: Flips,
+}
+
+/// `--hflip`/`--vflip` (and so `--rotate 180`) as the scaler does them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Flips {
+    pub hflip: bool,
+    pub vflip: bool,
+}
+
+impl Flips {
+    fn any(self) -> bool {
+        self.hflip || self.vflip
+    }
 }
 
 impl Scaler {
@@ -60,7 +77,14 @@ impl Scaler {
             chroma_pairs: (Vec::new(), Vec::new()),
             box_filter: true,
             transposed: false,
+            flips: Flips::default(),
         }
+    }
+
+    /// A scaler that mirrors its output.
+    pub fn flipped(mut self, flips: Flips) -> Self {
+        self.flips = flips;
+        self
     }
 
     /// A scaler whose output is transposed afterwards (`--rotate 90|270`): see
@@ -110,7 +134,7 @@ impl Scaler {
             // Same size: luma as it is, chroma 4:2:2 -> 4:2:0, in one pass.
             self.out.reshape(tw, th, Subsamp::Sub2x2);
             yuyv_to_420(&frame.data, stride, &mut self.out);
-            return Ok(self.out.as_ref());
+            return Ok(self.flipped_out());
         }
         if let Some(factors) = factors {
             self.out.reshape(tw, th, Subsamp::Sub2x2);
@@ -122,13 +146,28 @@ impl Scaler {
                 (&mut self.sums_a, &mut self.sums_b),
                 (&mut self.chroma_pairs.0, &mut self.chroma_pairs.1),
             );
-            return Ok(self.out.as_ref());
+            return Ok(self.flipped_out());
         }
         self.split.reshape(w, h, Subsamp::Sub2x1);
         split_yuyv(&frame.data, stride, &mut self.split);
         let src = self.split.as_ref();
         rescale(&mut self.area, src, &mut self.out, tw, th);
-        Ok(self.out.as_ref())
+        Ok(self.flipped_out())
+    }
+
+    /// The output planes, mirrored in place as asked: a reversal of each plane (180), of each
+    /// row (hflip) or of the row order (vflip), on planes just written and still in cache.
+    fn flipped_out(&mut self) -> YuvRef<'_> {
+        if self.flips.any() {
+            let Flips { hflip, vflip } = self.flips;
+            let out = &mut self.out;
+            let (w, h) = (out.width_px, out.height_px);
+            let chroma = (w.div_ceil(2), h.div_ceil(2));
+            flip_in_place(&mut out.y, (w, h), hflip, vflip);
+            flip_in_place(&mut out.u, chroma, hflip, vflip);
+            flip_in_place(&mut out.v, chroma, hflip, vflip);
+        }
+        self.out.as_ref()
     }
 
     /// Planar YUV (from the MJPEG decoder) -> 4:2:0 planes at the output width. Returns the
@@ -137,8 +176,20 @@ impl Scaler {
         let (tw, th) = self.output_size(src.width_px as u32, src.height_px as u32);
         let (tw, th) = (tw as usize, th as usize);
         let padded = src.y.width_px != src.width_px || src.y.height_px != src.height_px;
-        if src.subsamp == Subsamp::Sub2x2 && (src.width_px, src.height_px) == (tw, th) && !padded {
-            return Ok(src);
+        if src.subsamp == Subsamp::Sub2x2 && (src.width_px, src.height_px) == (tw, th) {
+            if self.flips.any() {
+                // Mirrored into our planes: the copy a pass-through needs to be flipped.
+                let Flips { hflip, vflip } = self.flips;
+                let flips = Orientation {
+                    hflip,
+                    vflip,
+                    transpose: false,
+                };
+                return Ok(Orienter::apply_into(&mut self.out, flips, src));
+            }
+            if !padded {
+                return Ok(src);
+            }
         }
         let luma = box_factors((src.width_px, src.height_px), (tw, th));
         let chroma = match src.chroma_size_px() {
@@ -147,7 +198,7 @@ impl Scaler {
         };
         let (Some(luma), Some(chroma), true) = (luma, chroma, self.box_filter) else {
             rescale(&mut self.area, src, &mut self.out, tw, th);
-            return Ok(self.out.as_ref());
+            return Ok(self.flipped_out());
         };
         self.out.reshape(tw, th, Subsamp::Sub2x2);
         if chroma == (0, 0) {
@@ -158,14 +209,28 @@ impl Scaler {
             box_plane(src.u, chroma, &mut self.out.u, &mut self.sums_a);
             box_plane(src.v, chroma, &mut self.out.v, &mut self.sums_a);
         }
-        if luma == (1, 1) {
+        if luma == (1, 1) && !self.flips.any() {
             // Luma already has the output size (a 4:2:2 JPEG decoded at the target width).
             let mut out = self.out.as_ref();
             out.y = src.y;
             return Ok(out);
         }
+        if luma == (1, 1) {
+            // The luma plane is mirrored in the copy; then everything but it in place.
+            let Flips { hflip, vflip } = self.flips;
+            let o = Orientation {
+                hflip,
+                vflip,
+                transpose: false,
+            };
+            orient_plane(src.y, (tw, th), o, &mut self.out.y.data, tw);
+            let chroma = (tw / 2, th / 2);
+            flip_in_place(&mut self.out.u, chroma, hflip, vflip);
+            flip_in_place(&mut self.out.v, chroma, hflip, vflip);
+            return Ok(self.out.as_ref());
+        }
         box_plane(src.y, luma, &mut self.out.y, &mut self.sums_a);
-        Ok(self.out.as_ref())
+        Ok(self.flipped_out())
     }
 }
 
