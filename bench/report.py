@@ -48,6 +48,7 @@ EXPECTED_BENCHES = [
     *[f"v4l2_copy_1280x720/{f}" for f in ("YUYV", "UYVY", "NV12", "YU12")],
     *[f"v4l2_frame_1280x720/{f}" for f in ("YUYV", "UYVY", "NV12", "YU12")],
     *[f"orient_yuyv_1280x720/{o}" for o in ("none", "hflip", "vflip", "rotate_180", "rotate_90")],
+    *[f"orient_planes_640x360/{o}" for o in ("copy", "hflip_in_place", "vflip_in_place", "rotate_180_in_place")],
     *[f"orient_mjpeg_640x480/{o}" for o in ("passthrough", "rotate_180_lossless", "rotate_180_decoded")],
     "view_decode/native_640x360",
     "view_upload/iyuv_640x360_software",

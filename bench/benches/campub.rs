@@ -518,6 +518,37 @@ fn orientation(c: &mut Crit) {
     }
     group.finish();
 
+    // The flips alone, in place on 640x360 planes as the scaler leaves them, against copying
+    // those planes once (what a separate pass would at least cost).
+    let mut planes = output_planes().remove(0);
+    let mut group = c.benchmark_group("orient_planes_640x360");
+    let mut copy = planes.clone();
+    group.bench_function("copy", |b| {
+        b.iter(|| {
+            copy.y.data.copy_from_slice(&planes.y.data);
+            copy.u.data.copy_from_slice(&planes.u.data);
+            copy.v.data.copy_from_slice(&planes.v.data);
+            black_box(copy.y.data[0]);
+        })
+    });
+    for (name, hflip, vflip) in [
+        ("hflip_in_place", true, false),
+        ("vflip_in_place", false, true),
+        ("rotate_180_in_place", true, true),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let (w, h) = (planes.width_px, planes.height_px);
+                campub::orient::flip_in_place(&mut planes.y, (w, h), hflip, vflip);
+                let chroma = (w / 2, h / 2);
+                campub::orient::flip_in_place(&mut planes.u, chroma, hflip, vflip);
+                campub::orient::flip_in_place(&mut planes.v, chroma, hflip, vflip);
+                black_box(planes.y.data[0]);
+            })
+        });
+    }
+    group.finish();
+
     let jpegs =
         inputs::pattern_mjpeg(PASSTHROUGH_SIZE.0, PASSTHROUGH_SIZE.1, FRAMES).expect("pattern");
     let mut group = c.benchmark_group("orient_mjpeg_640x480");

@@ -534,6 +534,34 @@ mod tests {
     }
 
     #[test]
+    fn rotation_and_flips_come_from_the_config_file_too() {
+        let path = std::env::temp_dir().join(format!("campub-orient-{}.conf", std::process::id()));
+        std::fs::write(
+            &path,
+            "rotate = 90
+hflip = true
+vflip = false
+",
+        )
+        .unwrap();
+        let merged =
+            merge_config_file(&strings(&["campub", "--config", path.to_str().unwrap()])).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let args = Args::from_args(
+            &["campub"],
+            &merged[1..].iter().map(String::as_str).collect::<Vec<_>>(),
+        )
+        .unwrap();
+        let config = Config::from_args(&args).unwrap();
+        assert_eq!(
+            config.orientation,
+            Orientation::new(Rotation::R90, true, false)
+        );
+        let why = parse(&["--rotate", "-90"]).unwrap_err().to_string();
+        assert!(why.contains("0, 90, 180 or 270"), "{why}");
+    }
+
+    #[test]
     fn controls_come_from_the_command_line_or_the_config_file_one_line_each() {
         let config = parse(&[
             "--control",
