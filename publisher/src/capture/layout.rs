@@ -168,8 +168,8 @@ fn swap_byte_pairs(src: &[u8], dst: &mut [u8]) {
 }
 
 /// Interleaved chroma rows (`stride` bytes of pairs each) -> two planes of `stride / 2`-byte
-/// rows: the first byte of each pair into `first`, the second into `second`; 16 pairs at a time
-/// as fixed-size arrays (vector shuffles, as above).
+/// rows: the first byte of each pair into `first`, the second into `second`; whole blocks in
+/// SIMD (`simd.rs`), the rest of each row here.
 fn split_pairs(pairs: &[u8], stride: usize, first: &mut [u8], second: &mut [u8]) {
     let half = stride / 2;
     for ((row, a), b) in pairs
@@ -177,19 +177,11 @@ fn split_pairs(pairs: &[u8], stride: usize, first: &mut [u8], second: &mut [u8])
         .zip(first.chunks_exact_mut(half))
         .zip(second.chunks_exact_mut(half))
     {
-        let (row_blocks, row_tail) = row.as_chunks::<32>();
-        let (a_blocks, a_tail) = a.as_chunks_mut::<16>();
-        let (b_blocks, b_tail) = b.as_chunks_mut::<16>();
-        for ((pair, x), y) in row_blocks.iter().zip(a_blocks).zip(b_blocks) {
-            for i in 0..16 {
-                x[i] = pair[2 * i];
-                y[i] = pair[2 * i + 1];
-            }
-        }
-        for ((pair, x), y) in row_tail
+        let done = super::simd::split_pairs_blocks(row, a, b);
+        for ((pair, x), y) in row[2 * done..]
             .chunks_exact(2)
-            .zip(a_tail.iter_mut())
-            .zip(b_tail.iter_mut())
+            .zip(a[done..].iter_mut())
+            .zip(b[done..].iter_mut())
         {
             *x = pair[0];
             *y = pair[1];

@@ -11,6 +11,7 @@ pub mod file;
 pub mod layout;
 pub mod pattern;
 pub mod rpicam;
+mod simd;
 pub mod v4l2;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
