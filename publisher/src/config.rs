@@ -419,6 +419,21 @@ mod tests {
         args.iter().map(|s| s.to_string()).collect()
     }
 
+    /// The configuration from a config file holding `text` alone.
+    fn config_from_file(name: &str, text: &str) -> Config {
+        let path = std::env::temp_dir().join(format!("campub-{name}-{}.conf", std::process::id()));
+        std::fs::write(&path, text).unwrap();
+        let merged =
+            merge_config_file(&strings(&["campub", "--config", path.to_str().unwrap()])).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let args = Args::from_args(
+            &["campub"],
+            &merged[1..].iter().map(String::as_str).collect::<Vec<_>>(),
+        )
+        .unwrap();
+        Config::from_args(&args).unwrap()
+    }
+
     #[test]
     fn config_file_options_merge_and_the_command_line_wins() {
         let path = std::env::temp_dir().join(format!("campub-conf-{}.conf", std::process::id()));
@@ -515,44 +530,16 @@ mod tests {
 
     #[test]
     fn rpicam_args_come_from_the_config_file_one_line_each() {
-        let path = std::env::temp_dir().join(format!("campub-rpicam-{}.conf", std::process::id()));
-        std::fs::write(
-            &path,
+        let config = config_from_file(
+            "rpicam",
             "source = rpicam\nrpicam-arg = --hflip\nrpicam-arg = --vflip\n",
-        )
-        .unwrap();
-        let merged =
-            merge_config_file(&strings(&["campub", "--config", path.to_str().unwrap()])).unwrap();
-        std::fs::remove_file(&path).unwrap();
-        let args = Args::from_args(
-            &["campub"],
-            &merged[1..].iter().map(String::as_str).collect::<Vec<_>>(),
-        )
-        .unwrap();
-        let config = Config::from_args(&args).unwrap();
+        );
         assert_eq!(config.rpicam_args, ["--hflip", "--vflip"]);
     }
 
     #[test]
     fn rotation_and_flips_come_from_the_config_file_too() {
-        let path = std::env::temp_dir().join(format!("campub-orient-{}.conf", std::process::id()));
-        std::fs::write(
-            &path,
-            "rotate = 90
-hflip = true
-vflip = false
-",
-        )
-        .unwrap();
-        let merged =
-            merge_config_file(&strings(&["campub", "--config", path.to_str().unwrap()])).unwrap();
-        std::fs::remove_file(&path).unwrap();
-        let args = Args::from_args(
-            &["campub"],
-            &merged[1..].iter().map(String::as_str).collect::<Vec<_>>(),
-        )
-        .unwrap();
-        let config = Config::from_args(&args).unwrap();
+        let config = config_from_file("orient", "rotate = 90\nhflip = true\nvflip = false\n");
         assert_eq!(
             config.orientation,
             Orientation::new(Rotation::R90, true, false)
@@ -570,37 +557,20 @@ vflip = false
             "horizontal_flip = on",
         ])
         .unwrap();
-        let controls: Vec<String> = config
-            .camera
-            .controls
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        assert_eq!(controls, ["brightness=200", "horizontal_flip=on"]);
+        let names = |config: &Config| -> Vec<String> {
+            let controls = config.camera.controls.iter();
+            controls.map(ToString::to_string).collect()
+        };
+        assert_eq!(names(&config), ["brightness=200", "horizontal_flip=on"]);
 
-        let path =
-            std::env::temp_dir().join(format!("campub-controls-{}.conf", std::process::id()));
-        std::fs::write(
-            &path,
+        let config = config_from_file(
+            "controls",
             "control = brightness=200  # brighter\ncontrol = test_pattern=100% Black\n",
-        )
-        .unwrap();
-        let merged =
-            merge_config_file(&strings(&["campub", "--config", path.to_str().unwrap()])).unwrap();
-        std::fs::remove_file(&path).unwrap();
-        let args = Args::from_args(
-            &["campub"],
-            &merged[1..].iter().map(String::as_str).collect::<Vec<_>>(),
-        )
-        .unwrap();
-        let config = Config::from_args(&args).unwrap();
-        let controls: Vec<String> = config
-            .camera
-            .controls
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        assert_eq!(controls, ["brightness=200", "test_pattern=100% Black"]);
+        );
+        assert_eq!(
+            names(&config),
+            ["brightness=200", "test_pattern=100% Black"]
+        );
     }
 
     #[test]

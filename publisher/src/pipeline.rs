@@ -496,6 +496,14 @@ mod tests {
         out
     }
 
+    /// A processor to 640 wide at quality 90 that turns as `o` says.
+    fn oriented(o: Orientation) -> FrameProcessor {
+        FrameProcessor::new(640, 90)
+            .unwrap()
+            .with_orientation(o)
+            .unwrap()
+    }
+
     fn every_orientation() -> Vec<(Rotation, bool, bool)> {
         let mut all = Vec::new();
         for r in [Rotation::R0, Rotation::R90, Rotation::R180, Rotation::R270] {
@@ -522,10 +530,7 @@ mod tests {
         let mark = capture::pattern::corner_mark_px(720) / 2;
         for (r, hf, vf) in every_orientation() {
             let o = Orientation::new(r, hf, vf);
-            let mut processor = FrameProcessor::new(640, 90)
-                .unwrap()
-                .with_orientation(o)
-                .unwrap();
+            let mut processor = oriented(o);
             let out = processor.process(&frame).unwrap();
             let size = (out.width_px, out.height_px);
             let jpeg = out.jpeg.to_vec();
@@ -618,10 +623,7 @@ mod tests {
         // 480x640 4:2:2 turned 90 degrees is 640x480: lossless, no scaling.
         let frame = camera_jpeg(480, 640, turbojpeg::Subsamp::Sub2x1);
         let o = Orientation::new(Rotation::R90, false, false);
-        let mut processor = FrameProcessor::new(640, 90)
-            .unwrap()
-            .with_orientation(o)
-            .unwrap();
+        let mut processor = oriented(o);
         let out = processor.process(&frame).unwrap();
         assert_eq!((out.width_px, out.height_px), (640, 480));
         let jpeg = out.jpeg.to_vec();
@@ -633,10 +635,7 @@ mod tests {
         // 1280x720 turned 270: decoded, scaled to 1138x640, transposed to 640x1138.
         let frame = camera_jpeg(1280, 720, turbojpeg::Subsamp::Sub2x1);
         let o = Orientation::new(Rotation::R270, false, false);
-        let mut processor = FrameProcessor::new(640, 90)
-            .unwrap()
-            .with_orientation(o)
-            .unwrap();
+        let mut processor = oriented(o);
         let out = processor.process(&frame).unwrap();
         assert_eq!((out.width_px, out.height_px), (640, 1138));
         let jpeg = out.jpeg.to_vec();
@@ -650,10 +649,7 @@ mod tests {
     fn flipped_i420_at_the_output_size_is_mirrored_from_its_padded_planes() {
         let frame = i420(640, 360, 704);
         let o = Orientation::new(Rotation::R0, true, false);
-        let mut processor = FrameProcessor::new(640, 90)
-            .unwrap()
-            .with_orientation(o)
-            .unwrap();
+        let mut processor = oriented(o);
         let out = processor.process(&frame).unwrap();
         assert_eq!((out.width_px, out.height_px), (640, 360));
         let jpeg = out.jpeg.to_vec();
@@ -667,10 +663,7 @@ mod tests {
         // 360x640 I420 with padded rows, turned 90: 640x360, no scaling, no padding shows.
         let frame = i420(360, 640, 384);
         let o = Orientation::new(Rotation::R90, false, false);
-        let mut processor = FrameProcessor::new(640, 90)
-            .unwrap()
-            .with_orientation(o)
-            .unwrap();
+        let mut processor = oriented(o);
         let out = processor.process(&frame).unwrap();
         assert_eq!((out.width_px, out.height_px), (640, 360));
         let jpeg = out.jpeg.to_vec();

@@ -670,6 +670,23 @@ fn query_menu(fd: std::os::raw::c_int, id: u32, index: u32, kind: ControlType) -
     })
 }
 
+/// VIDIOC_G_EXT_CTRLS or VIDIOC_S_EXT_CTRLS (`request`) on one single-value control.
+#[allow(unsafe_code)]
+fn ext_control_ioctl(
+    fd: std::os::raw::c_int,
+    request: v4l::v4l2::vidioc::_IOC_TYPE,
+    control: &mut v4l::v4l_sys::v4l2_ext_control,
+) -> io::Result<()> {
+    // SAFETY: a plain C struct of integers and a pointer, valid as all zeroes (`which` 0 is
+    // V4L2_CTRL_WHICH_CUR_VAL).
+    let mut list: v4l::v4l_sys::v4l2_ext_controls = unsafe { std::mem::zeroed() };
+    list.count = 1;
+    list.controls = std::ptr::from_mut(control);
+    // SAFETY: `fd` is the open device; `list` points at one v4l2_ext_control that outlives the
+    // call, and a single-value control's value travels inside it (no payload pointer).
+    unsafe { v4l::v4l2::ioctl(fd, request, std::ptr::addr_of_mut!(list).cast()) }
+}
+
 /// The current value of a single-value control (VIDIOC_G_EXT_CTRLS).
 #[allow(unsafe_code)]
 fn get_control_value(fd: std::os::raw::c_int, id: u32, kind: ControlType) -> io::Result<i64> {
@@ -677,19 +694,7 @@ fn get_control_value(fd: std::os::raw::c_int, id: u32, kind: ControlType) -> io:
     // pointers; `which` 0 is V4L2_CTRL_WHICH_CUR_VAL).
     let mut control: v4l::v4l_sys::v4l2_ext_control = unsafe { std::mem::zeroed() };
     control.id = id;
-    // SAFETY: as above.
-    let mut list: v4l::v4l_sys::v4l2_ext_controls = unsafe { std::mem::zeroed() };
-    list.count = 1;
-    list.controls = std::ptr::addr_of_mut!(control);
-    // SAFETY: `fd` is the open device; `list` points at one v4l2_ext_control that outlives the
-    // call, and a single-value control is returned inside it (no payload pointer).
-    unsafe {
-        v4l::v4l2::ioctl(
-            fd,
-            v4l::v4l2::vidioc::VIDIOC_G_EXT_CTRLS,
-            std::ptr::addr_of_mut!(list).cast(),
-        )
-    }?;
+    ext_control_ioctl(fd, v4l::v4l2::vidioc::VIDIOC_G_EXT_CTRLS, &mut control)?;
     let value = control.__bindgen_anon_1;
     Ok(if kind == ControlType::Integer64 {
         // SAFETY: a 64-bit control's value is in `value64`; any bits are a valid i64.
@@ -725,19 +730,7 @@ fn set_control_value(
         control.__bindgen_anon_1.value = i32::try_from(value)
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "value beyond 32 bits"))?;
     }
-    // SAFETY: as above.
-    let mut list: v4l::v4l_sys::v4l2_ext_controls = unsafe { std::mem::zeroed() };
-    list.count = 1;
-    list.controls = std::ptr::addr_of_mut!(control);
-    // SAFETY: `fd` is the open device; `list` points at one v4l2_ext_control that outlives the
-    // call.
-    unsafe {
-        v4l::v4l2::ioctl(
-            fd,
-            v4l::v4l2::vidioc::VIDIOC_S_EXT_CTRLS,
-            std::ptr::addr_of_mut!(list).cast(),
-        )
-    }
+    ext_control_ioctl(fd, v4l::v4l2::vidioc::VIDIOC_S_EXT_CTRLS, &mut control)
 }
 
 #[cfg(test)]
