@@ -10,6 +10,8 @@ use camwire::StreamName;
 use crate::capture::controls::ControlRequest;
 use crate::capture::exec::ExecFormat;
 use crate::capture::v4l2::{CameraRequest, FormatChoice};
+use crate::http::auth::Credentials;
+use crate::http::{Access, HttpConfig};
 use crate::orient::{Orientation, Rotation};
 use crate::publish::WireMode;
 use crate::security::{AllowList, SecurityConfig};
@@ -145,6 +147,32 @@ pub struct Args {
     #[argh(option)]
     pub allow: Option<PathBuf>,
 
+    /// serve MJPEG, snapshots, status and metrics over HTTP on ADDR:PORT, e.g. 0.0.0.0:8080 or
+    /// [::]:8080 (docs/HTTP.md); needs --http-users and/or --http-token-file, or --http-open.
+    /// Default: none, no HTTP
+    #[argh(option)]
+    pub http: Option<String>,
+
+    /// with --http: a users file of "user:hash" lines (`campub passwd FILE USER` writes them);
+    /// clients log in with HTTP Basic. Default: none
+    #[argh(option)]
+    pub http_users: Option<PathBuf>,
+
+    /// with --http: a file of bearer tokens, one per line, at least 16 characters each (mode
+    /// 0600); clients send "Authorization: Bearer TOKEN". Default: none
+    #[argh(option)]
+    pub http_token_file: Option<PathBuf>,
+
+    /// with --http: no authentication at all, anyone who can reach the port can watch (logged
+    /// as a warning at start)
+    #[argh(switch)]
+    pub http_open: bool,
+
+    /// with --http: clients served at once (streams, snapshots, pages); the others get 503.
+    /// Default: 32
+    #[argh(option, default = "crate::http::DEFAULT_MAX_CLIENTS")]
+    pub http_max_clients: usize,
+
     /// log level: off, error, warn, info, debug or trace (or a filter: campub=debug); RUST_LOG,
     /// when set, wins. Under systemd each line carries its priority for the journal. Default: info
     #[argh(option, default = "String::from(\"info\")")]
@@ -178,6 +206,20 @@ pub struct Args {
 #[argh(subcommand)]
 pub enum Command {
     Keygen(KeygenArgs),
+    Passwd(PasswdArgs),
+}
+
+#[derive(FromArgs, Debug)]
+/// add USER to the --http-users FILE, or change their password: the password is read from
+/// standard input (one line); the file is created with mode 0600, other users are kept
+#[argh(subcommand, name = "passwd")]
+pub struct PasswdArgs {
+    /// the users file, e.g. /etc/campub/http-users
+    #[argh(positional)]
+    pub file: PathBuf,
+    /// the user name: 1-64 characters, no ':' or spaces
+    #[argh(positional)]
+    pub user: String,
 }
 
 #[derive(FromArgs, Debug)]
@@ -268,6 +310,8 @@ pub struct Config {
     pub rpicam_args: Vec<String>,
     /// --rotate, --hflip and --vflip as one transform.
     pub orientation: Orientation,
+    /// --http and its options; None: no HTTP server.
+    pub http: Option<HttpConfig>,
 }
 
 fn parse_size(s: &str) -> Result<(u32, u32), String> {
@@ -353,6 +397,7 @@ impl Config {
         }
         check_bind_endpoint(&args.bind)?;
         let security = security_config(args)?;
+        let http = http_config(args)?;
         Ok(Self {
             source,
             camera: CameraRequest {
@@ -374,6 +419,7 @@ impl Config {
             exec_format: args.exec_format,
             rpicam_args: args.rpicam_arg.clone(),
             orientation: Orientation::new(args.rotate, args.hflip, args.vflip),
+            http,
         })
     }
 }
@@ -384,6 +430,59 @@ fn check_bind_endpoint(endpoint: &str) -> Result<(), String> {
     camwire::Endpoint::parse(endpoint, camwire::Direction::Bind)
         .map(|_| ())
         .map_err(|why| format!("--bind {endpoint:?}: {why}"))
+}
+
+/// Checks --http and loads its users and tokens: a file that cannot be used is a configuration
+/// error, and so is --http with no way in (authentication is on unless --http-open says not).
+fn http_config(args: &Args) -> Result<Option<HttpConfig>, String> {
+    let Some(addr) = &args.http else {
+        if args.http_open || args.http_users.is_some() || args.http_token_file.is_some() {
+            return Err("--http-open, --http-users and --http-token-file need --http".into());
+        }
+        return Ok(None);
+    };
+    let addr: std::net::SocketAddr = addr.parse().map_err(|_| {
+        format!("--http {addr:?}: expected ADDR:PORT, e.g. 0.0.0.0:8080 or [::]:8080")
+    })?;
+    if args.http_max_clients == 0 || args.http_max_clients > 10_000 {
+        return Err(format!(
+            "--http-max-clients {}: must be 1-10000",
+            args.http_max_clients
+        ));
+    }
+    let access =
+        match (args.http_open, &args.http_users, &args.http_token_file) {
+            (true, None, None) => Access::Open,
+            (true, _, _) => return Err(
+                "--http-open turns authentication off: not with --http-users or --http-token-file"
+                    .into(),
+            ),
+            (false, None, None) => {
+                return Err(format!(
+                    "--http {addr}: needs --http-users FILE (campub passwd writes it) and/or \
+                 --http-token-file FILE, or --http-open to let anyone watch"
+                ))
+            }
+            (false, users, tokens) => {
+                let mut credentials = Credentials::default();
+                if let Some(path) = users {
+                    credentials
+                        .load_users(path)
+                        .map_err(|e| format!("--http-users {e}"))?;
+                }
+                if let Some(path) = tokens {
+                    credentials
+                        .load_tokens(path)
+                        .map_err(|e| format!("--http-token-file {e}"))?;
+                }
+                Access::Credentials(credentials)
+            }
+        };
+    Ok(Some(HttpConfig {
+        addr,
+        access,
+        max_clients: args.http_max_clients,
+    }))
 }
 
 /// Loads the CURVE key and the allow-list: a key that cannot be used is a configuration error.
@@ -604,6 +703,29 @@ mod tests {
             (&["--bind", "tcp://127.0.0.1"], "--bind"),
             (&["--bind", "udp://127.0.0.1:5"], "--bind"),
             (&["--bind", ""], "--bind"),
+            (&["--http", "127.0.0.1:8080"], "--http-open"),
+            (&["--http", "8080", "--http-open"], "ADDR:PORT"),
+            (&["--http", "localhost:8080", "--http-open"], "ADDR:PORT"),
+            (&["--http-open"], "need --http"),
+            (
+                &[
+                    "--http",
+                    "127.0.0.1:0",
+                    "--http-open",
+                    "--http-max-clients",
+                    "0",
+                ],
+                "--http-max-clients",
+            ),
+            (
+                &[
+                    "--http",
+                    "127.0.0.1:0",
+                    "--http-users",
+                    "/nonexistent/users",
+                ],
+                "--http-users",
+            ),
         ] {
             let err = parse(args).unwrap_err();
             assert!(err.contains(needle), "{args:?}: {err}");
