@@ -372,7 +372,11 @@ struct Failures {
 impl FailureLimit {
     pub fn blocked(&self, peer: IpAddr, now: Instant) -> Option<u64> {
         let until = self.peers.get(&peer)?.blocked_until?;
-        (until > now).then(|| (until - now).as_secs().max(1))
+        // Rounded up: a client that waits that long is let in.
+        (until > now).then(|| {
+            let left = until - now;
+            left.as_secs() + u64::from(left.subsec_nanos() > 0)
+        })
     }
 
     pub fn failed(&mut self, peer: IpAddr, now: Instant) {
@@ -399,7 +403,7 @@ impl FailureLimit {
         }
         entry.count += 1;
         if entry.count == 1 {
-            log::warn!("HTTP: wrong or missing credentials from {peer}");
+            log::warn!("HTTP: wrong credentials from {peer} (logged once per burst)");
         }
         if entry.count == MAX_FAILURES {
             entry.blocked_until = Some(now + BLOCK_FOR);

@@ -1,0 +1,510 @@
+//! `campub --http` through the real binary and real sockets on 127.0.0.1: authentication
+//! (Basic against a users file that `campub passwd` wrote, bearer tokens, the failure limit),
+//! every endpoint (snapshots decoded, the MJPEG stream's parts, /status, /metrics, 404, 405),
+//! and abuse (oversize headers, silent and half-open connections, more clients than allowed).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use testkit::CampubProcess;
+
+const EXIT_USAGE: i32 = 2;
+const TOKEN: &str = "a-bearer-token-of-some-length";
+
+/// campub with the test pattern and `--http 127.0.0.1:PORT ARGS...`, once its HTTP port answers.
+fn start(args: &[&str]) -> (CampubProcess, String) {
+    let port = testkit::free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut all = vec!["--http", &addr];
+    all.extend_from_slice(args);
+    let mut campub = CampubProcess::start(testkit::free_port(), &all);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(&addr).is_err() {
+        assert!(campub.running(), "campub exited: {:?}", campub.log());
+        assert!(Instant::now() < deadline, "no HTTP on {addr}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(campub.wait_for_log("first frame published", Duration::from_secs(10)));
+    (campub, format!("http://{addr}"))
+}
+
+/// `campub passwd FILE USER` with the password on stdin.
+fn passwd(file: &Path, user: &str, password: &str) -> std::process::Output {
+    let mut child = testkit::campub()
+        .arg("passwd")
+        .arg(file)
+        .arg(user)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{password}\n").as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// A users file with ann:secret-one and a token file with [`TOKEN`].
+fn credential_files(name: &str) -> (String, String) {
+    let dir = testkit::temp_dir(name);
+    let users = dir.join("users");
+    let out = passwd(&users, "ann", "secret-one");
+    assert!(out.status.success(), "{out:?}");
+    let tokens = testkit::write_file(
+        &dir.join("tokens"),
+        format!("# test\n{TOKEN}\n").as_bytes(),
+        0o600,
+    );
+    (users.to_str().unwrap().to_owned(), tokens)
+}
+
+fn basic(user: &str, password: &str) -> String {
+    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    format!("Basic {encoded}")
+}
+
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(10))
+        .build()
+}
+
+fn response(response: ureq::Response) -> Reply {
+    let status = response.status();
+    let headers = response
+        .headers_names()
+        .into_iter()
+        .map(|n| {
+            let v = response.header(&n).unwrap_or_default().to_owned();
+            (n, v)
+        })
+        .collect();
+    let mut body = Vec::new();
+    response.into_reader().read_to_end(&mut body).unwrap();
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// One request; any status is a reply, only a transport failure panics.
+fn request(method: &str, url: &str, authorization: Option<&str>) -> Reply {
+    let mut req = agent().request(method, url);
+    if let Some(value) = authorization {
+        req = req.set("Authorization", value);
+    }
+    match req.call() {
+        Ok(r) | Err(ureq::Error::Status(_, r)) => response(r),
+        Err(e) => panic!("{method} {url}: {e}"),
+    }
+}
+
+fn get(url: &str, authorization: Option<&str>) -> Reply {
+    request("GET", url, authorization)
+}
+
+/// A raw exchange: `bytes` out, everything the server answers until it closes.
+fn raw(base: &str, bytes: &[u8]) -> String {
+    let mut stream = TcpStream::connect(base.trim_start_matches("http://")).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    // The server may answer and close before all of an oversize request is written.
+    let _ = stream.write_all(bytes);
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[test]
+fn http_needs_credentials_on_every_endpoint_and_takes_basic_and_bearer() {
+    let (users, tokens) = credential_files("http-auth");
+    let (_campub, base) = start(&["--http-users", &users, "--http-token-file", &tokens]);
+    for path in [
+        "/",
+        "/stream",
+        "/snapshot.jpg",
+        "/status",
+        "/metrics",
+        "/nothing",
+    ] {
+        let reply = get(&format!("{base}{path}"), None);
+        assert_eq!(reply.status, 401, "{path} without credentials");
+        assert!(
+            reply
+                .header("www-authenticate")
+                .unwrap()
+                .starts_with("Basic realm=\"campub\""),
+            "{path}"
+        );
+    }
+    let status = format!("{base}/status");
+    assert_eq!(get(&status, Some(&basic("ann", "wrong"))).status, 401);
+    assert_eq!(get(&status, Some(&basic("bob", "secret-one"))).status, 401);
+    assert_eq!(
+        get(&status, Some("Bearer not-the-token-at-all")).status,
+        401
+    );
+    assert_eq!(get(&status, Some(&basic("ann", "secret-one"))).status, 200);
+    // Cached now: the same header again, and a page.
+    assert_eq!(get(&status, Some(&basic("ann", "secret-one"))).status, 200);
+    assert_eq!(
+        get(&format!("{base}/"), Some(&format!("Bearer {TOKEN}"))).status,
+        200
+    );
+}
+
+#[test]
+fn http_failed_logins_get_429_for_a_while_then_the_address_recovers() {
+    let (users, tokens) = credential_files("http-limit");
+    let (campub, base) = start(&["--http-users", &users, "--http-token-file", &tokens]);
+    let status = format!("{base}/status");
+    for _ in 0..5 {
+        assert_eq!(get(&status, Some(&basic("ann", "guess"))).status, 401);
+    }
+    let limited = get(&status, Some(&basic("ann", "secret-one")));
+    assert_eq!(limited.status, 429, "even good credentials while blocked");
+    let retry_after: u64 = limited.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=10).contains(&retry_after), "{retry_after}");
+    assert_eq!(get(&status, Some(&format!("Bearer {TOKEN}"))).status, 429);
+    assert!(campub.wait_for_log("5 failed logins from 127.0.0.1", Duration::from_secs(2)));
+    let log = campub.log();
+    let count = |needle: &str| log.iter().filter(|l| l.contains(needle)).count();
+    assert_eq!(count("wrong credentials from 127.0.0.1"), 1, "{log:?}");
+    assert_eq!(count("5 failed logins from 127.0.0.1"), 1, "{log:?}");
+    std::thread::sleep(Duration::from_secs(retry_after) + Duration::from_millis(500));
+    assert_eq!(get(&status, Some(&basic("ann", "secret-one"))).status, 200);
+}
+
+#[test]
+fn http_snapshot_status_metrics_and_errors() {
+    let (campub, base) = start(&["--http-open"]);
+    assert!(campub.wait_for_log("--http-open: no authentication", Duration::from_secs(1)));
+    let snapshot = get(&format!("{base}/snapshot.jpg"), None);
+    assert_eq!(snapshot.status, 200);
+    assert_eq!(snapshot.header("content-type"), Some("image/jpeg"));
+    let header = turbojpeg::read_header(&snapshot.body).expect("a JPEG");
+    assert_eq!((header.width, header.height), (640, 360));
+    turbojpeg::decompress(&snapshot.body, turbojpeg::PixelFormat::RGB).expect("decodes");
+
+    std::thread::sleep(Duration::from_millis(1200)); // a figures sample after the first frame
+    let status = get(&format!("{base}/status"), None);
+    assert_eq!(status.status, 200);
+    assert_eq!(status.header("content-type"), Some("application/json"));
+    let json: serde_json::Value = serde_json::from_slice(&status.body).unwrap();
+    assert_eq!(json["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(
+        (json["width_px"].as_u64(), json["height_px"].as_u64()),
+        (Some(640), Some(360))
+    );
+    assert!(
+        json["source"].as_str().unwrap().contains("test pattern"),
+        "{json}"
+    );
+    assert!(json["published_fps"].as_f64().unwrap() > 1.0, "{json}");
+    assert!(json["published_total"].as_u64().unwrap() >= 1, "{json}");
+    assert_eq!(
+        json["http_clients"].as_u64(),
+        Some(1),
+        "this request: {json}"
+    );
+    for key in [
+        "captured_fps",
+        "captured_total",
+        "dropped_encoder_busy_total",
+        "dropped_source_total",
+        "bad_frames_total",
+        "uptime_s",
+        "zmq_subscribers",
+        "http_streams",
+        "capture_to_send_ms",
+    ] {
+        assert!(json.get(key).is_some(), "{key} missing: {json}");
+    }
+
+    let metrics = get(&format!("{base}/metrics"), None);
+    assert_eq!(metrics.status, 200);
+    let text = String::from_utf8(metrics.body).unwrap();
+    let mut samples = 0;
+    for line in text.lines() {
+        if line.starts_with("# ") {
+            continue;
+        }
+        // name{labels} value
+        let (name, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("{line:?}"));
+        let bare = name.split('{').next().unwrap();
+        assert!(
+            bare.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') && !bare.is_empty(),
+            "{line:?}"
+        );
+        assert_eq!(name.contains('{'), name.ends_with('}'), "{line:?}");
+        value.parse::<f64>().unwrap_or_else(|_| panic!("{line:?}"));
+        samples += 1;
+    }
+    assert!(text.ends_with("# EOF\n"), "{text}");
+    assert!(samples >= 10, "{text}");
+    assert!(text.contains("\ncampub_frames_published_total "), "{text}");
+    assert!(text.contains("\ncampub_http_clients 1\n"), "{text}");
+
+    let page = get(&format!("{base}/"), None);
+    assert_eq!(page.status, 200);
+    let html = String::from_utf8(page.body).unwrap();
+    assert!(
+        html.contains("<img") && html.contains("src=\"stream\""),
+        "{html}"
+    );
+    assert!(html.contains("name=\"viewport\"") && html.contains("fetch(\"status\""));
+    assert_eq!(request("HEAD", &format!("{base}/status"), None).status, 200);
+    assert_eq!(get(&format!("{base}/etc/passwd"), None).status, 404);
+    assert_eq!(get(&format!("{base}/../../etc/passwd"), None).status, 404);
+    let post = request("POST", &format!("{base}/status"), None);
+    assert_eq!(post.status, 405);
+    assert_eq!(post.header("allow"), Some("GET, HEAD"));
+}
+
+/// Reads one multipart part: its boundary line, headers and `Content-Length` bytes of JPEG.
+fn read_part(reader: &mut impl BufRead) -> Vec<u8> {
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    assert_eq!(line, "--campubframe\r\n");
+    let mut length = None;
+    loop {
+        line.clear();
+        reader.read_line(&mut line).unwrap();
+        if line == "\r\n" {
+            break;
+        }
+        let (name, value) = line.trim_end().split_once(": ").unwrap();
+        match name.to_ascii_lowercase().as_str() {
+            "content-type" => assert_eq!(value, "image/jpeg"),
+            "content-length" => length = Some(value.parse::<usize>().unwrap()),
+            other => panic!("unexpected part header {other}"),
+        }
+    }
+    let mut jpeg = vec![0; length.expect("Content-Length")];
+    reader.read_exact(&mut jpeg).unwrap();
+    let mut end = [0; 2];
+    reader.read_exact(&mut end).unwrap();
+    assert_eq!(&end, b"\r\n");
+    jpeg
+}
+
+fn open_stream(base: &str, authorization: Option<&str>) -> ureq::Response {
+    let mut req = agent().get(&format!("{base}/stream"));
+    if let Some(value) = authorization {
+        req = req.set("Authorization", value);
+    }
+    req.call().unwrap()
+}
+
+#[test]
+fn http_stream_sends_distinct_jpeg_parts() {
+    let (users, tokens) = credential_files("http-stream");
+    let (_campub, base) = start(&["--http-users", &users, "--http-token-file", &tokens]);
+    let response = open_stream(&base, Some(&format!("Bearer {TOKEN}")));
+    assert_eq!(
+        response.header("content-type"),
+        Some("multipart/x-mixed-replace; boundary=campubframe")
+    );
+    let mut reader = BufReader::new(response.into_reader());
+    let mut parts: Vec<Vec<u8>> = Vec::new();
+    for _ in 0..6 {
+        let jpeg = read_part(&mut reader);
+        let header = turbojpeg::read_header(&jpeg).expect("a JPEG");
+        assert_eq!((header.width, header.height), (640, 360));
+        parts.push(jpeg);
+    }
+    for pair in parts.windows(2) {
+        assert_ne!(pair[0], pair[1], "each part is a newer frame");
+    }
+}
+
+#[test]
+fn http_clients_past_the_maximum_get_503() {
+    let (_campub, base) = start(&["--http-open", "--http-max-clients", "2"]);
+    let first = open_stream(&base, None);
+    let second = open_stream(&base, None);
+    let mut first = BufReader::new(first.into_reader());
+    read_part(&mut first);
+    let third = get(&format!("{base}/status"), None);
+    assert_eq!(third.status, 503);
+    drop(second);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let status = get(&format!("{base}/status"), None).status;
+        if status == 200 {
+            break;
+        }
+        assert_eq!(status, 503);
+        assert!(Instant::now() < deadline, "a slot never came free");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    read_part(&mut first);
+}
+
+#[test]
+fn http_oversize_headers_are_refused_and_the_server_goes_on() {
+    let (mut campub, base) = start(&["--http-open"]);
+    let huge = format!(
+        "GET /status HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(64 * 1024)
+    );
+    let answer = raw(&base, huge.as_bytes());
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 431"),
+        "{answer}"
+    );
+    let many: String = (0..100).map(|i| format!("X-H{i}: v\r\n")).collect();
+    let answer = raw(
+        &base,
+        format!("GET /status HTTP/1.1\r\nHost: x\r\n{many}\r\n").as_bytes(),
+    );
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+    let answer = raw(&base, b"GARBAGE\x00\x01\r\n\r\n");
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 400"),
+        "{answer}"
+    );
+    assert!(campub.running());
+    assert_eq!(get(&format!("{base}/status"), None).status, 200);
+}
+
+#[test]
+fn http_a_silent_connection_is_closed_after_the_header_timeout() {
+    let (_campub, base) = start(&["--http-open"]);
+    let mut silent = TcpStream::connect(base.trim_start_matches("http://")).unwrap();
+    silent
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let started = Instant::now();
+    let mut answer = Vec::new();
+    let result = silent.read_to_end(&mut answer);
+    let waited = started.elapsed();
+    assert!(
+        result.is_ok()
+            || result
+                .as_ref()
+                .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionReset),
+        "{result:?} after {waited:?}: closed by campub, not by our read timeout"
+    );
+    assert!(waited < Duration::from_secs(15), "{waited:?}");
+}
+
+#[test]
+fn http_half_open_connections_do_not_lock_a_client_out() {
+    let (mut campub, base) = start(&["--http-open", "--http-max-clients", "4"]);
+    let addr = base.trim_start_matches("http://").to_owned();
+    // Four times what may wait (4 clients x 8): the oldest are closed to make room.
+    let mut idle = Vec::new();
+    for i in 0..128 {
+        let mut stream = TcpStream::connect(&addr).unwrap();
+        if i % 2 == 0 {
+            let _ = stream.write_all(b"GET /status HTTP/1.1\r\nHost: x\r\n");
+        }
+        idle.push(stream);
+    }
+    let started = Instant::now();
+    let reply = get(&format!("{base}/status"), None);
+    assert_eq!(reply.status, 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    let mut closed = 0;
+    for stream in &mut idle {
+        stream
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        let mut byte = [0; 1];
+        // A reset when campub closed it with our unread request bytes in its buffer.
+        closed += usize::from(match stream.read(&mut byte) {
+            Ok(n) => n == 0,
+            Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+        });
+    }
+    assert!(
+        closed >= 128 - 32,
+        "only {closed} of the oldest were closed"
+    );
+    let rss_kb = testkit::rss_kb(campub.pid());
+    assert!(rss_kb < 200_000, "{rss_kb} kB");
+    assert!(campub.running());
+}
+
+#[test]
+fn http_configuration_errors_exit_2() {
+    let dir = testkit::temp_dir("http-config");
+    let open_tokens = testkit::write_file(&dir.join("tokens"), TOKEN.as_bytes(), 0o644);
+    let bad_users = testkit::write_file(&dir.join("users"), b"ann\n", 0o600);
+    for (args, needle) in [
+        (&["--http", "127.0.0.1:0"][..], "--http-open"),
+        (&["--http", "8080", "--http-open"], "ADDR:PORT"),
+        (
+            &["--http", "127.0.0.1:0", "--http-users", "/nonexistent"],
+            "--http-users",
+        ),
+        (
+            &["--http", "127.0.0.1:0", "--http-users", &bad_users],
+            ":1:",
+        ),
+        (
+            &["--http", "127.0.0.1:0", "--http-token-file", &open_tokens],
+            "chmod 600",
+        ),
+        (
+            &[
+                "--http",
+                "127.0.0.1:0",
+                "--http-open",
+                "--http-token-file",
+                &open_tokens,
+            ],
+            "--http-open",
+        ),
+    ] {
+        let out = testkit::campub()
+            .args(["--source", "pattern", "--bind", "tcp://127.0.0.1:0"])
+            .args(args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(EXIT_USAGE), "{args:?}: {stderr}");
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+    let out = passwd(&dir.join("empty"), "ann", "");
+    assert_eq!(out.status.code(), Some(EXIT_USAGE), "{out:?}");
+    let out = passwd(&dir.join("colon"), "a:b", "pw");
+    assert_eq!(out.status.code(), Some(EXIT_USAGE), "{out:?}");
+    use std::os::unix::fs::PermissionsExt as _;
+    let users = dir.join("new-users");
+    assert!(passwd(&users, "ann", "pw").status.success());
+    let mode = std::fs::metadata(&users).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+}
