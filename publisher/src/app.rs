@@ -102,17 +102,25 @@ pub fn run(config: &Config) -> Result<(), pipeline::RunError> {
 
 /// Says at start where HTTP clients watch, and who may.
 fn log_http(config: &http::HttpConfig, addr: std::net::SocketAddr) {
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     log::info!(
-        "HTTP on http://{addr}/ (/stream, /snapshot.jpg, /status, /metrics; at most {} clients)",
+        "HTTP on {scheme}://{addr}/ (/stream, /snapshot.jpg, /status, /metrics; at most {} \
+         clients)",
         config.max_clients
     );
-    match &config.access {
-        http::Access::Open => {
+    match (&config.access, config.tls.is_some()) {
+        (http::Access::Open, _) => {
             log::warn!("--http-open: no authentication, anyone who can reach {addr} can watch")
         }
-        http::Access::Credentials(credentials) => log::warn!(
-            "HTTP is not encrypted: {} and the picture cross the network in the clear; use \
-             it only on a network you trust",
+        (http::Access::Credentials(_), true) => {}
+        (http::Access::Credentials(credentials), false) => log::warn!(
+            "HTTP without TLS: {} and the picture cross the network IN THE CLEAR, readable by \
+             anyone on the way; add --http-cert and --http-key (campub tls-selfsigned makes a \
+             pair) or use it only on a network you trust",
             if credentials.has_users() {
                 "passwords (HTTP Basic)"
             } else {

@@ -168,6 +168,15 @@ pub struct Args {
     #[argh(switch)]
     pub http_open: bool,
 
+    /// with --http: serve HTTPS with this PEM certificate (chain) and --http-key; `campub
+    /// tls-selfsigned` makes a pair for a LAN. Default: none, plain HTTP
+    #[argh(option)]
+    pub http_cert: Option<PathBuf>,
+
+    /// with --http-cert: its PEM private key (mode 0600). Default: none
+    #[argh(option)]
+    pub http_key: Option<PathBuf>,
+
     /// with --http: clients served at once (streams, snapshots, pages); the others get 503.
     /// Default: 32
     #[argh(option, default = "crate::http::DEFAULT_MAX_CLIENTS")]
@@ -207,6 +216,25 @@ pub struct Args {
 pub enum Command {
     Keygen(KeygenArgs),
     Passwd(PasswdArgs),
+    TlsSelfsigned(TlsSelfsignedArgs),
+}
+
+#[derive(FromArgs, Debug)]
+/// write a new self-signed certificate (CERT, mode 0644) and its private key (KEY, mode 0600)
+/// for --http-cert and --http-key, valid for localhost and each --name; existing files are
+/// never overwritten
+#[argh(subcommand, name = "tls-selfsigned")]
+pub struct TlsSelfsignedArgs {
+    /// where the certificate goes, e.g. /etc/campub/http-cert.pem
+    #[argh(positional)]
+    pub cert: PathBuf,
+    /// where the private key goes, e.g. /etc/campub/http-key.pem
+    #[argh(positional)]
+    pub key: PathBuf,
+    /// a host name or IP address browsers will use for campub (repeat it), e.g. --name
+    /// cam.local --name 192.168.1.20. Default: localhost only
+    #[argh(option)]
+    pub name: Vec<String>,
 }
 
 #[derive(FromArgs, Debug)]
@@ -436,8 +464,17 @@ fn check_bind_endpoint(endpoint: &str) -> Result<(), String> {
 /// error, and so is --http with no way in (authentication is on unless --http-open says not).
 fn http_config(args: &Args) -> Result<Option<HttpConfig>, String> {
     let Some(addr) = &args.http else {
-        if args.http_open || args.http_users.is_some() || args.http_token_file.is_some() {
-            return Err("--http-open, --http-users and --http-token-file need --http".into());
+        if args.http_open
+            || args.http_users.is_some()
+            || args.http_token_file.is_some()
+            || args.http_cert.is_some()
+            || args.http_key.is_some()
+        {
+            return Err(
+                "--http-open, --http-users, --http-token-file, --http-cert and --http-key need \
+                 --http"
+                    .into(),
+            );
         }
         return Ok(None);
     };
@@ -478,10 +515,16 @@ fn http_config(args: &Args) -> Result<Option<HttpConfig>, String> {
                 Access::Credentials(credentials)
             }
         };
+    let tls = match (&args.http_cert, &args.http_key) {
+        (None, None) => None,
+        (Some(cert), Some(key)) => Some(crate::http::tls::server_config(cert, key)?),
+        _ => return Err("--http-cert and --http-key go together".into()),
+    };
     Ok(Some(HttpConfig {
         addr,
         access,
         max_clients: args.http_max_clients,
+        tls,
     }))
 }
 

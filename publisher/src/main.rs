@@ -28,6 +28,7 @@ fn main() -> ExitCode {
     match &args.command {
         Some(Command::Keygen(keygen)) => return write_keys(&keygen.stem),
         Some(Command::Passwd(passwd)) => return write_user(&passwd.file, &passwd.user),
+        Some(Command::TlsSelfsigned(tls)) => return write_self_signed(tls),
         None => {}
     }
     let log_level = match args.log_level.parse::<camcli::LogLevel>() {
@@ -154,6 +155,26 @@ fn write_user(file: &std::path::Path, user: &str) -> ExitCode {
         Err(e) => {
             camcli::print_error("campub", &format_args!("passwd: {e}"));
             ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+/// `campub tls-selfsigned CERT KEY [--name HOST]...`: a certificate for --http-cert.
+fn write_self_signed(args: &config::TlsSelfsignedArgs) -> ExitCode {
+    match campub::http::tls::write_self_signed(&args.cert, &args.key, &args.name) {
+        Ok(names) => {
+            print_stdout(&format!(
+                "wrote {} (certificate for {}: give it to browsers to trust, docs/HTTP.md)\n\
+                 wrote {} (private key, mode 0600: keep it private)",
+                args.cert.display(),
+                names.join(", "),
+                args.key.display()
+            ));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            camcli::print_error("campub", &format_args!("tls-selfsigned: {e}"));
+            ExitCode::from(EXIT_RUNTIME)
         }
     }
 }

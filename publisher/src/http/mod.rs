@@ -12,6 +12,7 @@ pub mod auth;
 pub mod feed;
 mod page;
 mod serve;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -49,6 +50,8 @@ pub struct HttpConfig {
     pub addr: SocketAddr,
     pub access: Access,
     pub max_clients: usize,
+    /// --http-cert and --http-key: HTTPS.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// What /status says about the source, fixed at start.

@@ -51,6 +51,7 @@ pub struct State {
     started: Instant,
     /// One Argon2 verification at a time: a flood of logins takes one core, not all.
     verifying: Semaphore,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 impl State {
@@ -74,6 +75,7 @@ impl State {
             next_id: AtomicU64::new(0),
             started: Instant::now(),
             verifying: Semaphore::new(1),
+            tls: config.tls.clone().map(tokio_rustls::TlsAcceptor::from),
         }
     }
 
@@ -206,7 +208,8 @@ async fn accept_loop(listener: tokio::net::TcpListener, state: Arc<State>) {
     }
 }
 
-/// One connection, one request, within the limits of the module doc.
+/// One connection: the TLS handshake first when there is TLS (within the header timeout, and
+/// closed like any connection that has not sent its request when too many wait), then HTTP.
 async fn connection(
     stream: tokio::net::TcpStream,
     peer: IpAddr,
@@ -214,6 +217,36 @@ async fn connection(
     id: u64,
     evict: Arc<Notify>,
 ) {
+    let Some(acceptor) = state.tls.clone() else {
+        serve(stream, peer, state, id, evict).await;
+        return;
+    };
+    let handshake = tokio::time::timeout(HEADER_TIMEOUT, acceptor.accept(stream));
+    let tls = tokio::select! {
+        result = handshake => match result {
+            Ok(Ok(tls)) => Some(tls),
+            Ok(Err(e)) => {
+                log::debug!("HTTP {peer}: TLS handshake failed: {e}");
+                None
+            }
+            Err(_) => {
+                log::debug!("HTTP {peer}: no TLS handshake within {} s", HEADER_TIMEOUT.as_secs());
+                None
+            }
+        },
+        () = evict.notified() => None,
+    };
+    match tls {
+        Some(tls) => serve(tls, peer, state, id, evict).await,
+        None => state.stop_waiting(id),
+    }
+}
+
+/// One request, within the limits of the module doc.
+async fn serve<I>(stream: I, peer: IpAddr, state: Arc<State>, id: u64, evict: Arc<Notify>)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let conn = Arc::new(Conn {
         started: Some(Instant::now()),
         ..Conn::default()
