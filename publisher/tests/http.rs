@@ -114,7 +114,16 @@ fn response(response: ureq::Response) -> Reply {
 
 /// One request; any status is a reply, only a transport failure panics.
 fn request(method: &str, url: &str, authorization: Option<&str>) -> Reply {
-    let mut req = agent().request(method, url);
+    request_with(&agent(), method, url, authorization)
+}
+
+fn request_with(
+    agent: &ureq::Agent,
+    method: &str,
+    url: &str,
+    authorization: Option<&str>,
+) -> Reply {
+    let mut req = agent.request(method, url);
     if let Some(value) = authorization {
         req = req.set("Authorization", value);
     }
@@ -507,4 +516,82 @@ fn http_configuration_errors_exit_2() {
     assert!(passwd(&users, "ann", "pw").status.success());
     let mode = std::fs::metadata(&users).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
+}
+
+/// An agent that trusts only the certificate in `cert` (PEM).
+fn tls_agent(cert: &Path) -> ureq::Agent {
+    use rustls::pki_types::pem::PemObject as _;
+    let mut roots = rustls::RootCertStore::empty();
+    for der in rustls::pki_types::CertificateDer::pem_file_iter(cert).unwrap() {
+        roots.add(der.unwrap()).unwrap();
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(10))
+        .tls_config(std::sync::Arc::new(config))
+        .build()
+}
+
+#[test]
+fn http_over_tls_with_a_self_signed_certificate() {
+    let (users, _tokens) = credential_files("http-tls");
+    let dir = testkit::temp_dir("http-tls-pair");
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let out = testkit::campub()
+        .arg("tls-selfsigned")
+        .args([&cert, &key])
+        .args(["--name", "cam.test"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let (campub, base) = start(&[
+        "--http-users",
+        &users,
+        "--http-cert",
+        cert.to_str().unwrap(),
+        "--http-key",
+        key.to_str().unwrap(),
+    ]);
+    assert!(
+        !campub.log().iter().any(|l| l.contains("IN THE CLEAR")),
+        "{:?}",
+        campub.log()
+    );
+    let https = base.replace("http://127.0.0.1", "https://localhost");
+    let trusting = tls_agent(&cert);
+    let login = basic("ann", "secret-one");
+    assert_eq!(
+        request_with(&trusting, "GET", &format!("{https}/status"), None).status,
+        401
+    );
+    let snapshot = request_with(
+        &trusting,
+        "GET",
+        &format!("{https}/snapshot.jpg"),
+        Some(&login),
+    );
+    assert_eq!(snapshot.status, 200);
+    let header = turbojpeg::read_header(&snapshot.body).expect("a JPEG");
+    assert_eq!((header.width, header.height), (640, 360));
+    let stream = trusting
+        .get(&format!("{https}/stream"))
+        .set("Authorization", &login)
+        .call()
+        .unwrap();
+    let mut reader = BufReader::new(stream.into_reader());
+    let (a, b) = (read_part(&mut reader), read_part(&mut reader));
+    assert_ne!(a, b);
+    // A client that does not trust the certificate, and plain HTTP on the TLS port, get nothing.
+    assert!(agent().get(&format!("{https}/status")).call().is_err());
+    let answer = raw(&base, b"GET /status HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(!answer.contains("200 OK"), "{answer}");
+    assert_eq!(
+        request_with(&trusting, "GET", &format!("{https}/status"), Some(&login)).status,
+        200
+    );
 }
