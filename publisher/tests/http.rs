@@ -88,8 +88,10 @@ impl Reply {
 }
 
 fn agent() -> ureq::Agent {
+    // Read and connect timeouts, not one for the whole exchange: streams go on for minutes.
     ureq::AgentBuilder::new()
-        .timeout(Duration::from_secs(10))
+        .timeout_connect(Duration::from_secs(10))
+        .timeout_read(Duration::from_secs(10))
         .build()
 }
 
@@ -532,7 +534,8 @@ fn tls_agent(cert: &Path) -> ureq::Agent {
         .with_root_certificates(roots)
         .with_no_client_auth();
     ureq::AgentBuilder::new()
-        .timeout(Duration::from_secs(10))
+        .timeout_connect(Duration::from_secs(10))
+        .timeout_read(Duration::from_secs(10))
         .tls_config(std::sync::Arc::new(config))
         .build()
 }
@@ -593,5 +596,59 @@ fn http_over_tls_with_a_self_signed_certificate() {
     assert_eq!(
         request_with(&trusting, "GET", &format!("{https}/status"), Some(&login)).status,
         200
+    );
+}
+
+#[test]
+fn http_a_stream_client_that_stops_reading_is_dropped_and_others_go_on() {
+    let (campub, base) = start(&["--http-open"]);
+    let addr: std::net::SocketAddr = base.trim_start_matches("http://").parse().unwrap();
+    // A small receive buffer, so that the kernel's buffers fill after a few frames.
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.connect(&addr.into()).unwrap();
+    let mut stalled: TcpStream = socket.into();
+    stalled
+        .write_all(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    // It never reads. A reader beside it keeps getting new frames all along.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reading = {
+        let stop = std::sync::Arc::clone(&stop);
+        let mut reader = BufReader::new(open_stream(&base, None).into_reader());
+        std::thread::spawn(move || {
+            let mut parts = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                read_part(&mut reader);
+                parts += 1;
+            }
+            parts
+        })
+    };
+    assert!(
+        campub.wait_for_log(
+            "/stream client took no frame for 30 s",
+            Duration::from_secs(45)
+        ),
+        "{:?}",
+        campub.log()
+    );
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let parts = reading
+        .join()
+        .expect("the reader beside it was never cut off");
+    assert!(parts >= 100, "{parts} parts in 30 s");
+    // What campub had sent it is still in the buffers; then the end.
+    stalled
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut sink = Vec::new();
+    let end = stalled.read_to_end(&mut sink);
+    assert!(
+        end.is_ok()
+            || end
+                .as_ref()
+                .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionReset),
+        "{end:?}"
     );
 }

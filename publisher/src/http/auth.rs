@@ -2,12 +2,13 @@
 //! token file, a cache of recent good logins (so each /stream reconnect does not re-run
 //! Argon2), and a per-address limit on failures. `campub passwd` writes the users file.
 //!
-//! Argon2id parameters: 8 MiB, 1 pass, 1 lane ([`HASH_PARAMS`]). A verification costs about
-//! 6 ms on a 2020s x86 laptop core and, scaling by the memory bandwidth, an estimated 40-60 ms
-//! on a Raspberry Pi Zero 2 (Cortex-A53): a Pi answers a login fast, yet each guess costs an
-//! attacker 8 MiB of memory-hard work, and [`FailureLimit`] allows 5 guesses per 10 s per
-//! address. Hashes with other parameters (written by other tools) verify too: the PHC string
-//! carries them.
+//! Argon2id parameters: 4 MiB, 1 pass, 1 lane ([`HASH_PARAMS`]). Argon2's time follows memory
+//! x passes; public figures for Cortex-A53 boards (about 8 ms per MiB-pass on a Pi 3) put a
+//! verification at an estimated 30-40 ms on a Raspberry Pi Zero 2 (not yet measured on one;
+//! `campub passwd` takes about 10 ms on an x86 server core, process start included). A login
+//! stays quick on a Pi, each guess still costs 4 MiB of memory-hard work, [`FailureLimit`]
+//! allows 5 guesses per 10 s per address, and good logins are cached. Hashes with other
+//! parameters (written by other tools) verify too: the PHC string carries them.
 
 use std::collections::HashMap;
 use std::io::Write as _;
@@ -23,7 +24,7 @@ use blake2::{Blake2b512, Digest as _};
 use subtle::ConstantTimeEq as _;
 
 /// Memory in KiB, passes, lanes: see the module doc.
-pub const HASH_PARAMS: (u32, u32, u32) = (8 * 1024, 1, 1);
+pub const HASH_PARAMS: (u32, u32, u32) = (4 * 1024, 1, 1);
 /// A good login is remembered this long (by a hash of its Authorization header).
 pub const CACHE_TTL: Duration = Duration::from_secs(300);
 const CACHE_MAX_ENTRIES: usize = 256;

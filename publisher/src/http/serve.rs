@@ -272,9 +272,9 @@ where
     let deadline = tokio::time::sleep(REQUEST_TIMEOUT);
     tokio::pin!(deadline);
     let mut check = tokio::time::interval(Duration::from_secs(1));
+    let mut deadline_passed = false;
+    // The flags change while a branch waits: each branch looks at them when it fires.
     loop {
-        let client = conn.client.load(Ordering::Relaxed);
-        let streaming = conn.streaming.load(Ordering::Relaxed);
         tokio::select! {
             result = served.as_mut() => {
                 if let Err(e) = result {
@@ -282,16 +282,21 @@ where
                 }
                 break;
             }
-            () = evict.notified(), if !client => {
-                log::debug!("HTTP {peer}: closed before its request: too many connections waiting");
-                break;
+            () = evict.notified() => {
+                if !conn.client.load(Ordering::Relaxed) {
+                    log::debug!("HTTP {peer}: closed before its request: too many connections waiting");
+                    break;
+                }
             }
-            () = &mut deadline, if !streaming => {
-                log::debug!("HTTP {peer}: closed after {} s", REQUEST_TIMEOUT.as_secs());
-                break;
+            () = &mut deadline, if !deadline_passed => {
+                deadline_passed = true;
+                if !conn.streaming.load(Ordering::Relaxed) {
+                    log::debug!("HTTP {peer}: closed after {} s", REQUEST_TIMEOUT.as_secs());
+                    break;
+                }
             }
-            _ = check.tick(), if streaming => {
-                if conn.stalled() {
+            _ = check.tick() => {
+                if conn.streaming.load(Ordering::Relaxed) && conn.stalled() {
                     log::info!(
                         "HTTP {peer}: /stream client took no frame for {} s: closed",
                         STREAM_STALL_TIMEOUT.as_secs()
