@@ -44,4 +44,10 @@ if $want_test; then
         python3 -m pip install --quiet pyzmq 2>/dev/null \
             || DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq python3-zmq >/dev/null
     fi
+    # publisher/tests/http.rs: /metrics through a real OpenMetrics parser.
+    if ! python3 -c 'import prometheus_client' 2>/dev/null; then
+        echo "setup: installing prometheus_client (Python)"
+        python3 -m pip install --quiet prometheus-client 2>/dev/null \
+            || DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq python3-prometheus-client >/dev/null
+    fi
 fi

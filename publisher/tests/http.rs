@@ -652,3 +652,67 @@ fn http_a_stream_client_that_stops_reading_is_dropped_and_others_go_on() {
         "{end:?}"
     );
 }
+
+/// Python's prometheus_client OpenMetrics parser: "name type samples" per family, one a line.
+const PARSE_METRICS_PY: &str = r#"
+import sys
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
+for family in text_string_to_metric_families(sys.stdin.read()):
+    print(family.name, family.type, len(family.samples))
+"#;
+
+/// The first of `python3` and Debian's `/usr/bin/python3` that has prometheus_client.
+fn python_with_prometheus_client() -> String {
+    for python in ["python3", "/usr/bin/python3"] {
+        let has = std::process::Command::new(python)
+            .args(["-c", "import prometheus_client"])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if has {
+            return python.to_owned();
+        }
+    }
+    panic!("no python3 with prometheus_client: run scripts/setup-debian.sh --test");
+}
+
+#[test]
+fn http_metrics_parse_with_prometheus_clients_own_parser() {
+    let (_campub, base) = start(&["--http-open"]);
+    std::thread::sleep(Duration::from_millis(1200)); // a figures sample after the first frame
+    let metrics = get(&format!("{base}/metrics"), None);
+    assert_eq!(metrics.status, 200);
+    let mut python = std::process::Command::new(python_with_prometheus_client())
+        .args(["-c", PARSE_METRICS_PY])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    python
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(&metrics.body)
+        .unwrap();
+    let out = python.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&metrics.body),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for family in [
+        "campub_frames_published counter 1",
+        "campub_frames_captured counter 1",
+        "campub_published_fps gauge 1",
+        "campub_http_clients gauge 1",
+        "campub_build info 1",
+    ] {
+        assert!(
+            stdout.lines().any(|l| l == family),
+            "{family} in:\n{stdout}"
+        );
+    }
+}
