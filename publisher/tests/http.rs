@@ -716,3 +716,66 @@ fn http_metrics_parse_with_prometheus_clients_own_parser() {
         );
     }
 }
+
+/// ffmpeg reads `url` (with `extra` input options) and writes its first 5 frames as JPEGs.
+fn ffmpeg_frames(url: &str, extra: &[&str], dir: &Path) -> Vec<Vec<u8>> {
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-nostdin", "-loglevel", "error"])
+        .args(extra)
+        .args(["-i", url, "-frames:v", "5", "-c:v", "copy", "-f", "image2"])
+        .arg(dir.join("frame%d.jpg"))
+        .output()
+        .expect("ffmpeg (scripts/setup-debian.sh --test installs it)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (1..=5)
+        .map(|n| std::fs::read(dir.join(format!("frame{n}.jpg"))).unwrap())
+        .collect()
+}
+
+#[test]
+fn http_ffmpeg_reads_the_stream_over_http_and_https() {
+    let (users, _tokens) = credential_files("http-ffmpeg");
+    let dir = testkit::temp_dir("http-ffmpeg-pair");
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let out = testkit::campub()
+        .arg("tls-selfsigned")
+        .args([&cert, &key])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let (_plain, base) = start(&["--http-users", &users]);
+    let (_tls, tls_base) = start(&[
+        "--http-users",
+        &users,
+        "--http-cert",
+        cert.to_str().unwrap(),
+        "--http-key",
+        key.to_str().unwrap(),
+    ]);
+    let https = tls_base.replace("http://127.0.0.1", "https://localhost");
+    for (url, extra, name) in [
+        (
+            base.replace("http://", "http://ann:secret-one@"),
+            vec![],
+            "plain",
+        ),
+        (
+            https.replace("https://", "https://ann:secret-one@"),
+            vec!["-ca_file", cert.to_str().unwrap(), "-tls_verify", "1"],
+            "tls",
+        ),
+    ] {
+        let frames_dir = dir.join(name);
+        std::fs::create_dir_all(&frames_dir).unwrap();
+        let frames = ffmpeg_frames(&format!("{url}/stream"), &extra, &frames_dir);
+        for jpeg in &frames {
+            let header = turbojpeg::read_header(jpeg).expect("a JPEG");
+            assert_eq!((header.width, header.height), (640, 360), "{name}");
+        }
+        assert_ne!(frames[0], frames[4], "{name}: the picture moves");
+    }
+}
