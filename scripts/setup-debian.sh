@@ -15,8 +15,9 @@ sudo_cmd=()
 packages=(build-essential pkg-config cmake nasm libclang-dev libzmq3-dev libsdl2-dev curl ca-certificates)
 if $want_test; then
     # iproute2 and nftables: e2e/tests/outage.rs (network namespaces, outages, loss);
-    # ffmpeg: publisher/tests/cameras.rs (exec: sources).
-    packages+=(xvfb xauth python3 python3-pip python3-venv iproute2 nftables ffmpeg)
+    # ffmpeg: publisher/tests/cameras.rs (exec: sources) and http.rs; chromium: http.rs (the
+    # page in a real browser).
+    packages+=(xvfb xauth python3 python3-pip python3-venv iproute2 nftables ffmpeg chromium)
 fi
 
 missing=()

@@ -289,7 +289,7 @@ fn http_snapshot_status_metrics_and_errors() {
         html.contains("<img") && html.contains("src=\"stream\""),
         "{html}"
     );
-    assert!(html.contains("name=\"viewport\"") && html.contains("fetch(\"status\""));
+    assert!(html.contains("name=\"viewport\"") && html.contains("new URL(\"status\""));
     assert_eq!(request("HEAD", &format!("{base}/status"), None).status, 200);
     assert_eq!(get(&format!("{base}/etc/passwd"), None).status, 404);
     assert_eq!(get(&format!("{base}/../../etc/passwd"), None).status, 404);
@@ -778,4 +778,51 @@ fn http_ffmpeg_reads_the_stream_over_http_and_https() {
         }
         assert_ne!(frames[0], frames[4], "{name}: the picture moves");
     }
+}
+
+#[test]
+fn http_page_in_headless_chromium_shows_the_picture_and_the_figures() {
+    let (users, _tokens) = credential_files("http-chromium");
+    let (_campub, base) = start(&["--http-users", &users]);
+    let dir = testkit::temp_dir("http-chromium-shot");
+    let shot = dir.join("shot.png");
+    // A phone-sized window; the login in the URL, as a user would type it once.
+    let url = format!("{}/", base.replace("http://", "http://ann:secret-one@"));
+    let finished = testkit::run(
+        std::process::Command::new("chromium")
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--hide-scrollbars",
+            ])
+            .args(["--window-size=412,800", "--virtual-time-budget=3000"])
+            .arg(format!("--user-data-dir={}", dir.join("profile").display()))
+            .arg(format!("--screenshot={}", shot.display()))
+            .arg(&url),
+        Duration::from_secs(60),
+    );
+    assert!(finished.status.success(), "{}", finished.stderr);
+    let png = testkit::screen::Png::read(&shot);
+    assert_eq!((png.width, png.height), (412, 800));
+    // The picture (640x360 shown 412 wide): the pattern's colour bars in its top rows.
+    for (name, colour) in [
+        ("cyan", [0, 192, 192]),
+        ("green", [0, 192, 0]),
+        ("magenta", [192, 0, 192]),
+        ("blue", [0, 0, 192]),
+    ] {
+        let count = png.count(0, 0, 412, 170, |rgb| testkit::screen::near(rgb, colour, 50));
+        assert!(count > 2000, "{name}: {count} pixels");
+    }
+    // The figures from /status: three lines of light grey text under the picture (the page
+    // says "connecting..." on one line until /status answers, and shows errors in red).
+    let text = |y0, y1| png.count(0, y0, 412, y1, |rgb| rgb.iter().all(|&c| c > 150));
+    assert!(text(240, 256) > 100, "first line: {}", text(240, 256));
+    assert!(text(278, 296) > 100, "third line: {}", text(278, 296));
+    // Below them, only the page's background.
+    let background = png.count(0, 320, 412, 800, |rgb| {
+        testkit::screen::near(rgb, [17, 17, 17], 4)
+    });
+    assert_eq!(background, 412 * 480);
 }

@@ -22,6 +22,7 @@ pub const INDEX: &str = r#"<!doctype html>
 body { margin: 0; background: #111; color: #ddd; font: 14px/1.4 system-ui, sans-serif; }
 img { display: block; width: 100%; max-width: 100vw; max-height: 85vh; object-fit: contain; background: #000; }
 #figures { padding: 0.5em 0.8em; font-variant-numeric: tabular-nums; }
+#figures.failed { color: #f66; }
 </style>
 </head>
 <body>
@@ -29,10 +30,17 @@ img { display: block; width: 100%; max-width: 100vw; max-height: 85vh; object-fi
 <div id="figures">connecting&hellip;</div>
 <script>
 const figures = document.getElementById("figures");
+// Relative to the page without the user:password@ a URL may carry: fetch() refuses those, and
+// the browser sends the login it has for this origin anyway.
+const statusUrl = new URL("status", location.origin + location.pathname);
+function failed(text) {
+  figures.textContent = text;
+  figures.className = "failed";
+}
 async function refresh() {
   try {
-    const response = await fetch("status", { cache: "no-store" });
-    if (!response.ok) { figures.textContent = "status: HTTP " + response.status; return; }
+    const response = await fetch(statusUrl, { cache: "no-store" });
+    if (!response.ok) { failed("status: HTTP " + response.status); return; }
     const s = await response.json();
     const subscribers = s.zmq_subscribers === null ? "?" : s.zmq_subscribers;
     figures.textContent =
@@ -40,8 +48,9 @@ async function refresh() {
       ", capture-to-send " + s.capture_to_send_ms.toFixed(1) + " ms" +
       ", viewers: " + s.http_streams + " HTTP, " + subscribers + " ZeroMQ" +
       " | " + s.source + " | campub " + s.version;
+    figures.className = "";
   } catch (e) {
-    figures.textContent = "status: " + e;
+    failed("status: " + e);
   }
 }
 refresh();
