@@ -15,8 +15,9 @@ sudo_cmd=()
 packages=(build-essential pkg-config cmake nasm libclang-dev libzmq3-dev libsdl2-dev curl ca-certificates)
 if $want_test; then
     # iproute2 and nftables: e2e/tests/outage.rs (network namespaces, outages, loss);
-    # ffmpeg: publisher/tests/cameras.rs (exec: sources).
-    packages+=(xvfb xauth python3 python3-pip python3-venv iproute2 nftables ffmpeg)
+    # ffmpeg: publisher/tests/cameras.rs (exec: sources) and http.rs; chromium: http.rs (the
+    # page in a real browser).
+    packages+=(xvfb xauth python3 python3-pip python3-venv iproute2 nftables ffmpeg chromium)
 fi
 
 missing=()
@@ -43,5 +44,11 @@ if $want_test; then
         echo "setup: installing pyzmq"
         python3 -m pip install --quiet pyzmq 2>/dev/null \
             || DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq python3-zmq >/dev/null
+    fi
+    # publisher/tests/http.rs: /metrics through a real OpenMetrics parser.
+    if ! python3 -c 'import prometheus_client' 2>/dev/null; then
+        echo "setup: installing prometheus_client (Python)"
+        python3 -m pip install --quiet prometheus-client 2>/dev/null \
+            || DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq python3-prometheus-client >/dev/null
     fi
 fi

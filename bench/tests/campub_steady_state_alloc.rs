@@ -122,7 +122,15 @@ fn no_allocation_per_frame_in_the_steady_state() {
         }
         _ => {}
     };
-    pipeline::run(&config, source, &mut publisher, &stop, &mut on_published).unwrap();
+    pipeline::run(
+        &config,
+        source,
+        &mut publisher,
+        &stop,
+        &mut on_published,
+        None,
+    )
+    .unwrap();
     assert_eq!(
         counted,
         Some(0),

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::config::{Config, SourceKind};
 use crate::publish::{self, Publisher};
 use crate::security::ZapHandler;
-use crate::{pipeline, service};
+use crate::{http, pipeline, service};
 
 /// Streams until SIGINT/SIGTERM (Ok) or a runtime error.
 pub fn run(config: &Config) -> Result<(), pipeline::RunError> {
@@ -59,6 +59,23 @@ pub fn run(config: &Config) -> Result<(), pipeline::RunError> {
         config.stream.as_str(),
     );
     log_security(config);
+    let feed = config.http.as_ref().map(|_| Arc::new(http::Feed::new()));
+    let _http = match (&config.http, &feed) {
+        (Some(http_config), Some(feed)) => {
+            let server = http::HttpServer::start(
+                http_config,
+                Arc::clone(feed),
+                http::SourceInfo {
+                    description: source.describe(),
+                    stream: config.stream.as_str().to_owned(),
+                    quality: config.quality,
+                },
+            )?;
+            log_http(http_config, server.addr());
+            Some(server)
+        }
+        _ => None,
+    };
     if config.source == SourceKind::Pattern {
         log::info!("no camera: streaming the built-in test pattern");
     }
@@ -71,9 +88,46 @@ pub fn run(config: &Config) -> Result<(), pipeline::RunError> {
         }
         notifier.frame_published(|| format!("streaming on {endpoint}"));
     };
-    let result = pipeline::run(config, source, &mut publisher, &stop, &mut on_published);
+    let result = pipeline::run(
+        config,
+        source,
+        &mut publisher,
+        &stop,
+        &mut on_published,
+        feed.as_deref(),
+    );
     notifier.stopping();
     result
+}
+
+/// Says at start where HTTP clients watch, and who may.
+fn log_http(config: &http::HttpConfig, addr: std::net::SocketAddr) {
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    log::info!(
+        "HTTP on {scheme}://{addr}/ (/stream, /snapshot.jpg, /status, /metrics; at most {} \
+         clients)",
+        config.max_clients
+    );
+    match (&config.access, config.tls.is_some()) {
+        (http::Access::Open, _) => {
+            log::warn!("--http-open: no authentication, anyone who can reach {addr} can watch")
+        }
+        (http::Access::Credentials(_), true) => {}
+        (http::Access::Credentials(credentials), false) => log::warn!(
+            "HTTP without TLS: {} and the picture cross the network IN THE CLEAR, readable by \
+             anyone on the way; add --http-cert and --http-key (campub tls-selfsigned makes a \
+             pair) or use it only on a network you trust",
+            if credentials.has_users() {
+                "passwords (HTTP Basic)"
+            } else {
+                "bearer tokens"
+            }
+        ),
+    }
 }
 
 /// Says at start who can watch.

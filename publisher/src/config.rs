@@ -10,6 +10,8 @@ use camwire::StreamName;
 use crate::capture::controls::ControlRequest;
 use crate::capture::exec::ExecFormat;
 use crate::capture::v4l2::{CameraRequest, FormatChoice};
+use crate::http::auth::Credentials;
+use crate::http::{Access, HttpConfig};
 use crate::orient::{Orientation, Rotation};
 use crate::publish::WireMode;
 use crate::security::{AllowList, SecurityConfig};
@@ -145,6 +147,41 @@ pub struct Args {
     #[argh(option)]
     pub allow: Option<PathBuf>,
 
+    /// serve MJPEG, snapshots, status and metrics over HTTP on ADDR:PORT, e.g. 0.0.0.0:8080 or
+    /// [::]:8080 (docs/HTTP.md); needs --http-users and/or --http-token-file, or --http-open.
+    /// Default: none, no HTTP
+    #[argh(option)]
+    pub http: Option<String>,
+
+    /// with --http: a users file of "user:hash" lines (`campub passwd FILE USER` writes them);
+    /// clients log in with HTTP Basic. Default: none
+    #[argh(option)]
+    pub http_users: Option<PathBuf>,
+
+    /// with --http: a file of bearer tokens, one per line, at least 16 characters each (mode
+    /// 0600); clients send "Authorization: Bearer TOKEN". Default: none
+    #[argh(option)]
+    pub http_token_file: Option<PathBuf>,
+
+    /// with --http: no authentication at all, anyone who can reach the port can watch (logged
+    /// as a warning at start)
+    #[argh(switch)]
+    pub http_open: bool,
+
+    /// with --http: serve HTTPS with this PEM certificate (chain) and --http-key; `campub
+    /// tls-selfsigned` makes a pair for a LAN. Default: none, plain HTTP
+    #[argh(option)]
+    pub http_cert: Option<PathBuf>,
+
+    /// with --http-cert: its PEM private key (mode 0600). Default: none
+    #[argh(option)]
+    pub http_key: Option<PathBuf>,
+
+    /// with --http: clients served at once (streams, snapshots, pages); the others get 503.
+    /// Default: 32
+    #[argh(option, default = "crate::http::DEFAULT_MAX_CLIENTS")]
+    pub http_max_clients: usize,
+
     /// log level: off, error, warn, info, debug or trace (or a filter: campub=debug); RUST_LOG,
     /// when set, wins. Under systemd each line carries its priority for the journal. Default: info
     #[argh(option, default = "String::from(\"info\")")]
@@ -178,6 +215,39 @@ pub struct Args {
 #[argh(subcommand)]
 pub enum Command {
     Keygen(KeygenArgs),
+    Passwd(PasswdArgs),
+    TlsSelfsigned(TlsSelfsignedArgs),
+}
+
+#[derive(FromArgs, Debug)]
+/// write a new self-signed certificate (CERT, mode 0644) and its private key (KEY, mode 0600)
+/// for --http-cert and --http-key, valid for localhost and each --name; existing files are
+/// never overwritten
+#[argh(subcommand, name = "tls-selfsigned")]
+pub struct TlsSelfsignedArgs {
+    /// where the certificate goes, e.g. /etc/campub/http-cert.pem
+    #[argh(positional)]
+    pub cert: PathBuf,
+    /// where the private key goes, e.g. /etc/campub/http-key.pem
+    #[argh(positional)]
+    pub key: PathBuf,
+    /// a host name or IP address browsers will use for campub (repeat it), e.g. --name
+    /// cam.local --name 192.168.1.20. Default: localhost only
+    #[argh(option)]
+    pub name: Vec<String>,
+}
+
+#[derive(FromArgs, Debug)]
+/// add USER to the --http-users FILE, or change their password: the password is read from
+/// standard input (one line); the file is created with mode 0600, other users are kept
+#[argh(subcommand, name = "passwd")]
+pub struct PasswdArgs {
+    /// the users file, e.g. /etc/campub/http-users
+    #[argh(positional)]
+    pub file: PathBuf,
+    /// the user name: 1-64 characters, no ':' or spaces
+    #[argh(positional)]
+    pub user: String,
 }
 
 #[derive(FromArgs, Debug)]
@@ -268,6 +338,8 @@ pub struct Config {
     pub rpicam_args: Vec<String>,
     /// --rotate, --hflip and --vflip as one transform.
     pub orientation: Orientation,
+    /// --http and its options; None: no HTTP server.
+    pub http: Option<HttpConfig>,
 }
 
 fn parse_size(s: &str) -> Result<(u32, u32), String> {
@@ -353,6 +425,7 @@ impl Config {
         }
         check_bind_endpoint(&args.bind)?;
         let security = security_config(args)?;
+        let http = http_config(args)?;
         Ok(Self {
             source,
             camera: CameraRequest {
@@ -374,6 +447,7 @@ impl Config {
             exec_format: args.exec_format,
             rpicam_args: args.rpicam_arg.clone(),
             orientation: Orientation::new(args.rotate, args.hflip, args.vflip),
+            http,
         })
     }
 }
@@ -384,6 +458,74 @@ fn check_bind_endpoint(endpoint: &str) -> Result<(), String> {
     camwire::Endpoint::parse(endpoint, camwire::Direction::Bind)
         .map(|_| ())
         .map_err(|why| format!("--bind {endpoint:?}: {why}"))
+}
+
+/// Checks --http and loads its users and tokens: a file that cannot be used is a configuration
+/// error, and so is --http with no way in (authentication is on unless --http-open says not).
+fn http_config(args: &Args) -> Result<Option<HttpConfig>, String> {
+    let Some(addr) = &args.http else {
+        if args.http_open
+            || args.http_users.is_some()
+            || args.http_token_file.is_some()
+            || args.http_cert.is_some()
+            || args.http_key.is_some()
+        {
+            return Err(
+                "--http-open, --http-users, --http-token-file, --http-cert and --http-key need \
+                 --http"
+                    .into(),
+            );
+        }
+        return Ok(None);
+    };
+    let addr: std::net::SocketAddr = addr.parse().map_err(|_| {
+        format!("--http {addr:?}: expected ADDR:PORT, e.g. 0.0.0.0:8080 or [::]:8080")
+    })?;
+    if args.http_max_clients == 0 || args.http_max_clients > 10_000 {
+        return Err(format!(
+            "--http-max-clients {}: must be 1-10000",
+            args.http_max_clients
+        ));
+    }
+    let access =
+        match (args.http_open, &args.http_users, &args.http_token_file) {
+            (true, None, None) => Access::Open,
+            (true, _, _) => return Err(
+                "--http-open turns authentication off: not with --http-users or --http-token-file"
+                    .into(),
+            ),
+            (false, None, None) => {
+                return Err(format!(
+                    "--http {addr}: needs --http-users FILE (campub passwd writes it) and/or \
+                 --http-token-file FILE, or --http-open to let anyone watch"
+                ))
+            }
+            (false, users, tokens) => {
+                let mut credentials = Credentials::default();
+                if let Some(path) = users {
+                    credentials
+                        .load_users(path)
+                        .map_err(|e| format!("--http-users {e}"))?;
+                }
+                if let Some(path) = tokens {
+                    credentials
+                        .load_tokens(path)
+                        .map_err(|e| format!("--http-token-file {e}"))?;
+                }
+                Access::Credentials(credentials)
+            }
+        };
+    let tls = match (&args.http_cert, &args.http_key) {
+        (None, None) => None,
+        (Some(cert), Some(key)) => Some(crate::http::tls::server_config(cert, key)?),
+        _ => return Err("--http-cert and --http-key go together".into()),
+    };
+    Ok(Some(HttpConfig {
+        addr,
+        access,
+        max_clients: args.http_max_clients,
+        tls,
+    }))
 }
 
 /// Loads the CURVE key and the allow-list: a key that cannot be used is a configuration error.
@@ -602,6 +744,29 @@ mod tests {
             (&["--bind", "tcp://127.0.0.1"], "--bind"),
             (&["--bind", "udp://127.0.0.1:5"], "--bind"),
             (&["--bind", ""], "--bind"),
+            (&["--http", "127.0.0.1:8080"], "--http-open"),
+            (&["--http", "8080", "--http-open"], "ADDR:PORT"),
+            (&["--http", "localhost:8080", "--http-open"], "ADDR:PORT"),
+            (&["--http-open"], "need --http"),
+            (
+                &[
+                    "--http",
+                    "127.0.0.1:0",
+                    "--http-open",
+                    "--http-max-clients",
+                    "0",
+                ],
+                "--http-max-clients",
+            ),
+            (
+                &[
+                    "--http",
+                    "127.0.0.1:0",
+                    "--http-users",
+                    "/nonexistent/users",
+                ],
+                "--http-users",
+            ),
         ] {
             let err = parse(args).unwrap_err();
             assert!(err.contains(needle), "{args:?}: {err}");

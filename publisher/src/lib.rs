@@ -23,6 +23,7 @@ pub mod config;
 pub mod decode;
 pub mod encode;
 pub mod frame;
+pub mod http;
 pub mod jpeg;
 pub mod links;
 pub mod listener;

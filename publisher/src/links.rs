@@ -117,6 +117,12 @@ impl LinkWatch {
         }
     }
 
+    /// How many subscribers were connected at the last sample (None when links cannot be
+    /// watched); unlike [`take_summary`](Self::take_summary) it starts no new window.
+    pub fn subscribers_now(&self) -> Option<usize> {
+        (!self.disabled).then_some(self.open_now)
+    }
+
     /// The window's summary; starts a new window.
     pub fn take_summary(&mut self) -> Option<LinkSummary> {
         if self.disabled {

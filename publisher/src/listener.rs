@@ -105,7 +105,7 @@ impl LowLatencyListener {
 }
 
 /// Sets TCP_NOTSENT_LOWAT, which none of our socket crates exposes.
-fn set_tcp_notsent_lowat(fd: RawFd, bytes: u32) -> std::io::Result<()> {
+pub(crate) fn set_tcp_notsent_lowat(fd: RawFd, bytes: u32) -> std::io::Result<()> {
     set_tcp_option(fd, libc::TCP_NOTSENT_LOWAT, bytes)
 }
 

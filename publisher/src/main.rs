@@ -25,8 +25,11 @@ fn main() -> ExitCode {
         print_stdout(&format!("campub {}", env!("CARGO_PKG_VERSION")));
         return ExitCode::SUCCESS;
     }
-    if let Some(Command::Keygen(keygen)) = &args.command {
-        return write_keys(&keygen.stem);
+    match &args.command {
+        Some(Command::Keygen(keygen)) => return write_keys(&keygen.stem),
+        Some(Command::Passwd(passwd)) => return write_user(&passwd.file, &passwd.user),
+        Some(Command::TlsSelfsigned(tls)) => return write_self_signed(tls),
+        None => {}
     }
     let log_level = match args.log_level.parse::<camcli::LogLevel>() {
         Ok(level) => level,
@@ -124,6 +127,53 @@ fn write_keys(stem: &std::path::Path) -> ExitCode {
         }
         Err(e) => {
             camcli::print_error("campub", &format_args!("keygen: {e}"));
+            ExitCode::from(EXIT_RUNTIME)
+        }
+    }
+}
+
+/// `campub passwd FILE USER`: the password from one line of stdin, hashed into FILE (0600).
+fn write_user(file: &std::path::Path, user: &str) -> ExitCode {
+    let mut line = String::new();
+    let read = std::io::BufRead::read_line(&mut std::io::stdin().lock(), &mut line);
+    let password = line.strip_suffix('\n').unwrap_or(&line);
+    let password = password.strip_suffix('\r').unwrap_or(password);
+    let written = match read {
+        Ok(_) => campub::http::auth::write_user(file, user, password),
+        Err(e) => Err(format!("cannot read the password from stdin: {e}")),
+    };
+    match written {
+        Ok(()) => {
+            print_stdout(&format!(
+                "wrote {user} to {} (Argon2id hash, mode 0600): campub --http ADDR:PORT \
+                 --http-users {}",
+                file.display(),
+                file.display()
+            ));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            camcli::print_error("campub", &format_args!("passwd: {e}"));
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+/// `campub tls-selfsigned CERT KEY [--name HOST]...`: a certificate for --http-cert.
+fn write_self_signed(args: &config::TlsSelfsignedArgs) -> ExitCode {
+    match campub::http::tls::write_self_signed(&args.cert, &args.key, &args.name) {
+        Ok(names) => {
+            print_stdout(&format!(
+                "wrote {} (certificate for {}: give it to browsers to trust, docs/HTTP.md)\n\
+                 wrote {} (private key, mode 0600: keep it private)",
+                args.cert.display(),
+                names.join(", "),
+                args.key.display()
+            ));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            camcli::print_error("campub", &format_args!("tls-selfsigned: {e}"));
             ExitCode::from(EXIT_RUNTIME)
         }
     }

@@ -12,6 +12,7 @@ use crate::config::{Config, SourceKind};
 use crate::decode::{DecodeError, MjpegDecoder};
 use crate::encode::{EncodeError, JpegEncoder, Lossless, Passthrough};
 use crate::frame::{PixelFormat, RawFrame};
+use crate::http::{Feed, PipelineTotals};
 use crate::orient::{Orientation, Orienter};
 use crate::publish::{PublishError, Publisher};
 use crate::scale::{Flips, ScaleError, Scaler};
@@ -25,6 +26,8 @@ pub enum RunError {
     Publish(#[from] PublishError),
     #[error(transparent)]
     Security(#[from] crate::security::SecurityError),
+    #[error(transparent)]
+    Http(#[from] crate::http::HttpError),
     #[error("cannot set up the encoder: {0}")]
     Setup(String),
     #[error("cannot start the capture thread: {0}")]
@@ -254,6 +257,7 @@ pub fn run(
     publisher: &mut Publisher,
     stop: &Arc<AtomicBool>,
     on_published: OnPublished<'_>,
+    http: Option<&Feed>,
 ) -> Result<(), RunError> {
     let orientation = match config.source {
         // rpicam-vid's ISP does the flips (open_source); campub only a quarter turn's transpose.
@@ -279,7 +283,7 @@ pub fn run(
     while !stop.load(Ordering::Relaxed) {
         match handoff.take(Duration::from_millis(100)) {
             Ok(frame) => {
-                let sent = process_and_publish(&mut processor, publisher, &frame, &mut stats);
+                let sent = process_and_publish(&mut processor, publisher, &frame, &mut stats, http);
                 handoff.recycle(frame);
                 match sent {
                     Ok(true) => {
@@ -295,6 +299,14 @@ pub fn run(
             }
             Err(TakeError::Timeout) => {}
             Err(TakeError::Closed) => break,
+        }
+        if let Some(feed) = http {
+            feed.maybe_sample(|| PipelineTotals {
+                captured: counters.captured.load(Ordering::Relaxed),
+                dropped_encoder_busy: handoff.replaced(),
+                dropped_source: counters.source_dropped.load(Ordering::Relaxed),
+                zmq_subscribers: publisher.subscribers_now(),
+            });
         }
         stats.maybe_log(&counters, handoff.replaced(), || {
             publisher.take_link_summary()
@@ -318,11 +330,13 @@ fn process_and_publish(
     publisher: &mut Publisher,
     frame: &RawFrame,
     stats: &mut Stats,
+    http: Option<&Feed>,
 ) -> Result<bool, PublishError> {
     let started = Instant::now();
     let out = match processor.process(frame) {
         Ok(out) => out,
         Err(e) => {
+            http.inspect(|feed| feed.frame_failed());
             let failures = stats.frame_failed();
             // A camera sending garbage should not flood the journal.
             if failures <= 5 || failures.is_power_of_two() {
@@ -333,6 +347,7 @@ fn process_and_publish(
     };
     let sent = publisher.publish(out.jpeg, out.width_px, out.height_px, frame.capture_unix_ns)?;
     let Some(bytes) = sent else {
+        http.inspect(|feed| feed.frame_failed());
         let failures = stats.frame_failed();
         if failures <= 5 || failures.is_power_of_two() {
             log::warn!(
@@ -344,7 +359,12 @@ fn process_and_publish(
         }
         return Ok(false);
     };
-    stats.frame_published(bytes, started.elapsed(), frame.captured_at.elapsed());
+    let latency = frame.captured_at.elapsed();
+    stats.frame_published(bytes, started.elapsed(), latency);
+    if let Some(feed) = http {
+        // The same JPEG as the ZeroMQ message: one encode serves every HTTP client.
+        feed.frame(out.jpeg, out.width_px, out.height_px, latency);
+    }
     Ok(true)
 }
 

@@ -154,6 +154,11 @@ impl Publisher {
         self.links.as_mut().and_then(LinkWatch::take_summary)
     }
 
+    /// How many subscribers are connected now, when campub can see its links (for /status).
+    pub fn subscribers_now(&self) -> Option<usize> {
+        self.links.as_ref().and_then(LinkWatch::subscribers_now)
+    }
+
     /// The endpoint actually bound (with the port filled in when `:0` or `*` was asked for).
     pub fn endpoint(&self) -> String {
         match self.socket.get_last_endpoint() {

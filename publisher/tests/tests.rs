@@ -3,5 +3,6 @@
 
 mod bad_input;
 mod cameras;
+mod http;
 mod protocol_doc;
 mod pubsub;
