@@ -370,12 +370,14 @@ class Env:
 
 
 def wait_for_page(browser):
-    """The page's state once its <img> has a 640x360 frame and the figures came from /status."""
+    """The page's state once its <img> has a 640x360 frame and the figures, from /status (once
+    a second), count this browser's stream."""
     deadline = time.monotonic() + STEP_TIMEOUT_S
     while True:
         state = json.loads(browser.evaluate(PAGE_STATE) or "{}")
         if (state.get("natural") == [WIDTH_PX, HEIGHT_PX]
-                and re.search(r"\d+\.\d fps, 640x360", state.get("figures", ""))):
+                and re.search(r"\d+\.\d fps, 640x360, .*viewers: 1 HTTP",
+                              state.get("figures", ""))):
             return state
         check(time.monotonic() < deadline,
               f"no picture and figures within {STEP_TIMEOUT_S} s: {state}")
@@ -417,8 +419,6 @@ def t_chromium_page_over_https(env):
         check("errorText" not in nav, f"navigating to {env.https}/: {nav.get('errorText')}")
         state = wait_for_page(browser)
         check(state["title"] == "campub", f"page title {state['title']!r}")
-        check(re.search(r"viewers: 1 HTTP", state["figures"]),
-              f"the figures do not count this browser's stream: {state['figures']!r}")
         desktop = check_screenshots(browser, state, "page")
         browser.viewport(390, 844, scale=3, mobile=True)
         phone = wait_for_page(browser)
@@ -640,7 +640,7 @@ def t_status_schema(env):
 def t_wrong_or_missing_credentials(env):
     """No credentials, a wrong password, an unknown user, a wrong token: curl gets 401 with
     WWW-Authenticate on every endpoint checked; ffmpeg and OpenCV fail cleanly (ffmpeg: exit
-    status non-zero, "401" said, no frame, well within the timeout)."""
+    status non-zero, "401" said, no frame, within 20 s)."""
     http = env.http
     for path in ["/", "/stream", "/snapshot.jpg", "/status", "/metrics"]:
         status, head, _ = curl([http + path])
@@ -667,7 +667,7 @@ def t_wrong_or_missing_credentials(env):
         check(out.returncode != 0 and not frames, f"{what}: exit {out.returncode}, "
               f"{len(frames)} frames")
         check("401" in err, f"{what}: ffmpeg did not say 401: {err}")
-        check(time.monotonic() - started < 10, f"{what}: took {time.monotonic() - started:.1f} s")
+        check(time.monotonic() - started < 20, f"{what}: took {time.monotonic() - started:.1f} s")
     check(opencv_frames(with_login(env.https + "/stream", password="wrong"), 1,
                         f"tls_verify;1|ca_file;{env.cert}") is None,
           "OpenCV opened /stream with a wrong password")
