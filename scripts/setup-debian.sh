@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what building campub and camview needs on Debian or Ubuntu; with --test, also what
 # the test suite needs (Xvfb for a real SDL window, python3 with pyzmq for the protocol example,
-# python3-venv for the benchmarks' tutorial baseline, iproute2 and nftables for the link
-# outage tests, ffmpeg for the exec: source tests).
+# python3-venv for the benchmarks' tutorial baseline and the HTTP client tests, iproute2 and
+# nftables for the link outage tests, ffmpeg for the exec: source tests and the HTTP client
+# tests, chromium and libnss3-tools (certutil) for the HTTP client tests' browser).
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 
@@ -15,9 +16,10 @@ sudo_cmd=()
 packages=(build-essential pkg-config cmake nasm libclang-dev libzmq3-dev libsdl2-dev curl ca-certificates)
 if $want_test; then
     # iproute2 and nftables: e2e/tests/outage.rs (network namespaces, outages, loss);
-    # ffmpeg: publisher/tests/cameras.rs (exec: sources) and http.rs; chromium: http.rs (the
-    # page in a real browser).
-    packages+=(xvfb xauth python3 python3-pip python3-venv iproute2 nftables ffmpeg chromium)
+    # ffmpeg: publisher/tests/cameras.rs (exec: sources), http.rs and tests/http-clients;
+    # chromium: http.rs and tests/http-clients (the page in a real browser); libnss3-tools
+    # (certutil): tests/http-clients (Chromium trusting the test certificate).
+    packages+=(xvfb xauth python3 python3-pip python3-venv iproute2 nftables ffmpeg chromium libnss3-tools)
 fi
 
 missing=()

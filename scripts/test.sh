@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command: installs what the tests need, then format check, clippy, and every test of
-# the workspace (unit tests, the real binaries on loopback, a real SDL window under Xvfb).
+# the workspace (unit tests, the real binaries on loopback, a real SDL window under Xvfb), then
+# campub's HTTP server against real clients (a browser, ffmpeg, OpenCV).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup-debian.sh --test
@@ -9,6 +10,10 @@ export PATH="$HOME/.cargo/bin:$PATH"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace
+# campub --http against real clients on 127.0.0.1: headless Chromium over HTTPS, ffmpeg,
+# OpenCV, curl, a Prometheus parser, the /status schema (docs/HTTP.md). The campub that cargo
+# test just built.
+CAMPUB="$PWD/target/debug/campub" tests/http-clients/run.sh
 # The benchmarks and the end-to-end measurement in their quick mode (docs/PERFORMANCE.md): this
 # shows they run (it fails if one does not), with no timing thresholds. The dev profile reuses
 # what cargo test just built.
