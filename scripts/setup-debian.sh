@@ -19,7 +19,7 @@ if $want_test; then
     # ffmpeg: publisher/tests/cameras.rs (exec: sources), http.rs and tests/http-clients;
     # chromium: http.rs and tests/http-clients (the page in a real browser); libnss3-tools
     # (certutil): tests/http-clients (Chromium trusting the test certificate).
-    packages+=(xvfb xauth python3 python3-pip python3-venv iproute2 nftables ffmpeg chromium libnss3-tools)
+    packages+=(xvfb xauth python3 python3-pip python3-venv iproute2 nftables ffmpeg chromium libnss3-tools openssl)
 fi
 
 missing=()

@@ -7,6 +7,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
+use std::process::Command;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -552,6 +553,51 @@ fn http_over_tls_with_a_self_signed_certificate() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");
+    // What browsers and Apple's platforms look at, read by openssl: a server certificate for
+    // the names, valid for at most 825 days.
+    let text = Command::new("openssl")
+        .args(["x509", "-noout", "-text", "-in"])
+        .arg(&cert)
+        .output()
+        .expect("openssl (scripts/setup-debian.sh --test installs it)");
+    let text = String::from_utf8_lossy(&text.stdout);
+    for want in [
+        "Subject: CN = cam.test",
+        "TLS Web Server Authentication",
+        "DNS:cam.test, DNS:localhost",
+    ] {
+        assert!(
+            text.contains(want),
+            "no {want:?} in the certificate:\n{text}"
+        );
+    }
+    let dates = Command::new("openssl")
+        .args([
+            "x509",
+            "-noout",
+            "-checkend",
+            &(823 * 24 * 3600).to_string(),
+            "-in",
+        ])
+        .arg(&cert)
+        .status()
+        .unwrap();
+    assert!(dates.success(), "valid for 823 more days");
+    let dates = Command::new("openssl")
+        .args([
+            "x509",
+            "-noout",
+            "-checkend",
+            &(825 * 24 * 3600).to_string(),
+            "-in",
+        ])
+        .arg(&cert)
+        .status()
+        .unwrap();
+    assert!(
+        !dates.success(),
+        "not valid for 826 days (Apple's limit is 825)"
+    );
     let (campub, base) = start(&[
         "--http-users",
         &users,

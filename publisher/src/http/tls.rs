@@ -60,14 +60,52 @@ pub fn write_self_signed(cert: &Path, key: &Path, names: &[String]) -> Result<Ve
     if !all.iter().any(|n| n == "localhost") {
         all.push("localhost".into());
     }
-    let certified =
-        rcgen::generate_simple_self_signed(all.clone()).map_err(|e| format!("rcgen: {e}"))?;
-    write_new(key, certified.signing_key.serialize_pem().as_bytes(), 0o600)?;
-    if let Err(e) = write_new(cert, certified.cert.pem().as_bytes(), 0o644) {
+    let signing_key = rcgen::KeyPair::generate().map_err(|e| format!("rcgen: {e}"))?;
+    let certificate = server_params(&all)?
+        .self_signed(&signing_key)
+        .map_err(|e| format!("rcgen: {e}"))?;
+    write_new(key, signing_key.serialize_pem().as_bytes(), 0o600)?;
+    if let Err(e) = write_new(cert, certificate.pem().as_bytes(), 0o644) {
         let _ = std::fs::remove_file(key);
         return Err(e);
     }
     Ok(all)
+}
+
+/// Days a self-signed certificate is valid: Apple's platforms refuse TLS server certificates
+/// valid for more than 825 days, whoever trusts them; a day of it lies in the past, for clocks
+/// that are a little behind.
+pub const SELF_SIGNED_DAYS: i64 = 825;
+
+/// A TLS server certificate's fields for `names` (the first is its subject's common name):
+/// extended key usage server authentication, which Apple's platforms require; no key usage and
+/// no basic constraints, so that a trust store that takes it as its own anchor (as a browser
+/// imports it, under Authorities) need not see it as a CA that may not sign: Chromium refuses a
+/// trusted self-signed certificate whose key usage lacks certificate signing. Valid for
+/// [`SELF_SIGNED_DAYS`] from yesterday (rcgen's own defaults: no usages, 1975 to 4096).
+fn server_params(names: &[String]) -> Result<rcgen::CertificateParams, String> {
+    let mut params =
+        rcgen::CertificateParams::new(names.to_vec()).map_err(|e| format!("rcgen: {e}"))?;
+    let mut subject = rcgen::DistinguishedName::new();
+    subject.push(
+        rcgen::DnType::CommonName,
+        names.first().map_or("campub", String::as_str),
+    );
+    params.distinguished_name = subject;
+    params.is_ca = rcgen::IsCa::NoCa;
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+    let now_s = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_err(|e| format!("the clock is before 1970: {e}"))?
+        .as_secs();
+    let day_s: i64 = 24 * 3600;
+    let from = i64::try_from(now_s).map_err(|e| format!("the clock: {e}"))? - day_s;
+    let date = |unix_s: i64| {
+        time::OffsetDateTime::from_unix_timestamp(unix_s).map_err(|e| format!("validity: {e}"))
+    };
+    params.not_before = date(from)?;
+    params.not_after = date(from + SELF_SIGNED_DAYS * day_s)?;
+    Ok(params)
 }
 
 fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), String> {
