@@ -73,7 +73,7 @@ def receive(port, seconds, want=None, stop_after=None):
             except zmq.Again:
                 continue
             try:
-                name, seq, _w, _h = parse(msg)
+                name, seq, _w, _h, _jpeg = parse(msg)
             except (ValueError, struct.error, UnicodeDecodeError):
                 streams.setdefault("<malformed>", []).append(0)
                 continue
