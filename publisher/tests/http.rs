@@ -541,18 +541,24 @@ fn tls_agent(cert: &Path) -> ureq::Agent {
         .build()
 }
 
-#[test]
-fn http_over_tls_with_a_self_signed_certificate() {
-    let (users, _tokens) = credential_files("http-tls");
-    let dir = testkit::temp_dir("http-tls-pair");
+/// A certificate and key from `campub tls-selfsigned` (with `args`) in a new directory.
+fn self_signed_pair(dir: &str, args: &[&str]) -> (std::path::PathBuf, std::path::PathBuf) {
+    let dir = testkit::temp_dir(dir);
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
     let out = testkit::campub()
         .arg("tls-selfsigned")
         .args([&cert, &key])
-        .args(["--name", "cam.test"])
+        .args(args)
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");
+    (cert, key)
+}
+
+#[test]
+fn http_over_tls_with_a_self_signed_certificate() {
+    let (users, _tokens) = credential_files("http-tls");
+    let (cert, key) = self_signed_pair("http-tls-pair", &["--name", "cam.test"]);
     // What browsers and Apple's platforms look at, read by openssl: a server certificate for
     // the names, valid for at most 825 days.
     let text = Command::new("openssl")
@@ -785,14 +791,8 @@ fn ffmpeg_frames(url: &str, extra: &[&str], dir: &Path) -> Vec<Vec<u8>> {
 #[test]
 fn http_ffmpeg_reads_the_stream_over_http_and_https() {
     let (users, _tokens) = credential_files("http-ffmpeg");
-    let dir = testkit::temp_dir("http-ffmpeg-pair");
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    let out = testkit::campub()
-        .arg("tls-selfsigned")
-        .args([&cert, &key])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
+    let (cert, key) = self_signed_pair("http-ffmpeg-pair", &[]);
+    let dir = cert.parent().unwrap().to_path_buf();
     let (_plain, base) = start(&["--http-users", &users]);
     let (_tls, tls_base) = start(&[
         "--http-users",

@@ -9,6 +9,7 @@
 #![allow(unsafe_code)] // loads and stores within fixed-size blocks
 
 /// Pairs per block: 32 bytes of interleaved chroma in, 16 bytes to each plane.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 pub const BLOCK_PAIRS: usize = 16;
 
 /// Splits whole blocks of `pairs` into `first` (even bytes) and `second` (odd bytes); returns
