@@ -407,6 +407,29 @@ fn http_oversize_headers_are_refused_and_the_server_goes_on() {
 }
 
 #[test]
+fn http_a_client_that_half_closes_after_its_request_gets_the_answer() {
+    // `nc -N`, some embedded HTTP clients and the fuzz harness shut their sending side once
+    // the request is out; the answer must still come (hyper's default closes at that EOF).
+    let (_campub, base) = start(&["--http-open"]);
+    for (path, expect) in [
+        ("/status", "\"published_total\""),
+        ("/snapshot.jpg", "image/jpeg"),
+    ] {
+        let mut stream = TcpStream::connect(base.trim_start_matches("http://")).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        write!(stream, "GET {path} HTTP/1.1\r\nHost: campub\r\n\r\n").unwrap();
+        stream.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).unwrap();
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with("HTTP/1.1 200"), "{path}: {answer:.200}");
+        assert!(answer.contains(expect), "{path}: {answer:.300}");
+    }
+}
+
+#[test]
 fn http_a_silent_connection_is_closed_after_the_header_timeout() {
     let (_campub, base) = start(&["--http-open"]);
     let mut silent = TcpStream::connect(base.trim_start_matches("http://")).unwrap();

@@ -4,5 +4,6 @@
 mod bad_input;
 mod cameras;
 mod http;
+mod http_fuzz_corpus;
 mod protocol_doc;
 mod pubsub;

@@ -73,6 +73,22 @@ impl Credentials {
         !self.users.is_empty()
     }
 
+    /// Credentials made in memory from `user:PHC` pairs and tokens, for the fuzz entry point
+    /// ([`super::fuzzing`]); campub itself reads them from files.
+    #[doc(hidden)]
+    pub fn from_parts(users: &[(&str, &str)], tokens: &[&str]) -> Self {
+        Self {
+            users: users
+                .iter()
+                .map(|(user, phc)| ((*user).to_owned(), (*phc).to_owned()))
+                .collect(),
+            tokens: tokens
+                .iter()
+                .map(|token| digest(token.as_bytes()))
+                .collect(),
+        }
+    }
+
     /// Reads a users file: `user:PHC-hash` lines, `#` comments and blank lines.
     pub fn load_users(&mut self, path: &Path) -> Result<(), AuthFileError> {
         let text = read(path)?;

@@ -10,6 +10,8 @@
 
 pub mod auth;
 pub mod feed;
+#[doc(hidden)]
+pub mod fuzzing;
 mod page;
 mod serve;
 pub mod tls;

@@ -80,7 +80,7 @@ impl State {
     }
 
     /// A new connection waits for its request; the oldest waiting one is closed past the bound.
-    fn wait(&self, id: u64, evict: Arc<Notify>) {
+    pub(super) fn wait(&self, id: u64, evict: Arc<Notify>) {
         let Ok(mut waiting) = self.waiting.lock() else {
             return;
         };
@@ -90,6 +90,20 @@ impl State {
             }
         }
         waiting.push_back((id, evict));
+    }
+
+    /// Client slots taken, /stream clients, connections waiting for their request: all back
+    /// to 0 once every connection has ended (the fuzz entry point checks it).
+    pub(super) fn in_use(&self) -> (usize, usize, usize) {
+        let waiting = self
+            .waiting
+            .lock()
+            .map_or(usize::MAX, |waiting| waiting.len());
+        (
+            self.clients.load(Ordering::Relaxed),
+            self.streams.load(Ordering::Relaxed),
+            waiting,
+        )
     }
 
     fn stop_waiting(&self, id: u64) {
@@ -243,8 +257,13 @@ async fn connection(
 }
 
 /// One request, within the limits of the module doc.
-async fn serve<I>(stream: I, peer: IpAddr, state: Arc<State>, id: u64, evict: Arc<Notify>)
-where
+pub(super) async fn serve<I>(
+    stream: I,
+    peer: IpAddr,
+    state: Arc<State>,
+    id: u64,
+    evict: Arc<Notify>,
+) where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let conn = Arc::new(Conn {
@@ -266,7 +285,8 @@ where
         .header_read_timeout(HEADER_TIMEOUT)
         .max_buf_size(MAX_HEADER_BYTES)
         .max_headers(MAX_HEADERS)
-        .keep_alive(false);
+        .keep_alive(false)
+        .half_close(true);
     let served = builder.serve_connection(TokioIo::new(stream), service);
     tokio::pin!(served);
     let deadline = tokio::time::sleep(REQUEST_TIMEOUT);
