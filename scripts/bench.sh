@@ -2,7 +2,8 @@
 # The performance measurement of docs/PERFORMANCE.md, in one command: criterion stage benches of
 # campub and camview (with the floor, a bare libjpeg-turbo encode, measured beside them), the
 # tutorial's Python pipeline on the same frames (installed from PyPI into a venv), and campub ->
-# camview end to end on loopback; several runs, medians, ratios, one table.
+# camview end to end on loopback, campub's CPU per frame with 0-50 HTTP and ZeroMQ clients
+# (bench-clients); several runs, medians, ratios, one table.
 #
 #   scripts/bench.sh [--quick] [--runs N] [--profile PROFILE] [--arm]
 #
@@ -124,6 +125,14 @@ for run in $(seq "$runs"); do
     done
 done
 
+echo "bench: campub's CPU per frame with HTTP and ZeroMQ clients"
+if $quick; then
+    clients_args=(--clients 0,1,10 --seconds 2 --runs 1)
+else
+    clients_args=(--clients 0,1,10,50 --seconds 10 --runs "$runs")
+fi
+nice_run "$bin_dir/bench-clients" --campub "$bin_dir/campub" "${clients_args[@]}" > "$out/clients.txt"
+
 size_of() { [ -f "$1" ] && { cp "$1" "$out/stripped"; strip "$out/stripped"; stat -c %s "$out/stripped"; } || echo null; }
 x86_bytes=$(size_of target/release/campub)
 arm_bytes=$( [ -f target/aarch64-unknown-linux-gnu/release/campub ] \
@@ -133,4 +142,8 @@ cat > "$out/machine.json" <<EOF
  "cores": $(nproc), "load_before": "$load_before", "load_after": "$(load)", "profile": "$profile",
  "campub_bytes_x86_64": $x86_bytes, "campub_bytes_aarch64": $arm_bytes}
 EOF
-python3 bench/report.py "$out" | tee "$out/report.md"
+{
+    python3 bench/report.py "$out"
+    printf '\n### CPU per frame with clients (bench-clients: medians of %s runs)\n\n' "$runs"
+    grep '^|' "$out/clients.txt"
+} | tee "$out/report.md"

@@ -7,7 +7,7 @@
 //! default quality; ZeroMQ and HTTP on loopback, both always on so that only the clients
 //! differ), connects the clients from this process (each reads and drops every byte it gets,
 //! so that it keeps up), lets them settle, then reads campub's CPU time (user + system, every
-//! thread, from /proc/PID/stat) and its published-frame total (from /status) at the start and
+//! thread, from /proc/PID/task/*/schedstat) and its published-frame total (from /status) at the start and
 //! the end of the window. Cases are interleaved run by run, so a load on the shared machine
 //! falls on all of them; the report gives each case's median over the runs and its ratio to
 //! the median of 0 clients. Prints a Markdown table, then one JSON object per line with every
@@ -100,7 +100,7 @@ impl Campub {
             .args(["--source", "pattern", "--size", "1280x720", "--fps", "30"])
             .args(["--bind", &zmq, "--http", &http.to_string(), "--http-open"])
             .args(["--http-max-clients", "100", "--stats-interval", "0"])
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", "error")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .spawn()
@@ -153,28 +153,28 @@ impl Campub {
             .ok_or_else(|| BenchError::Campub(format!("/status has no published_total: {status}")))
     }
 
-    /// User + system CPU time of every thread so far.
+    /// CPU time of every thread so far, in nanoseconds: the first field of each thread's
+    /// /proc/PID/task/TID/schedstat (time on a CPU, user and system), far finer than the
+    /// clock ticks of /proc/PID/stat.
     fn cpu_ns(&self) -> Result<u64, BenchError> {
-        let path = format!("/proc/{}/stat", self.child.id());
-        let stat = std::fs::read_to_string(&path).map_err(|source| BenchError::Io {
-            what: format!("reading {path}"),
+        let dir = format!("/proc/{}/task", self.child.id());
+        let tasks = std::fs::read_dir(&dir).map_err(|source| BenchError::Io {
+            what: format!("reading {dir}"),
             source,
         })?;
-        // Fields after the command name, which is in parentheses and may hold spaces.
-        let after = stat
-            .rsplit_once(") ")
-            .map(|(_, rest)| rest)
-            .ok_or_else(|| BenchError::Other(format!("{path}: unexpected format")))?;
-        let fields: Vec<&str> = after.split(' ').collect();
-        // utime and stime are fields 14 and 15 of proc(5), 12 and 13 after the name.
-        let ticks = |i: usize| -> Result<u64, BenchError> {
-            fields
-                .get(i)
-                .and_then(|f| f.parse::<u64>().ok())
-                .ok_or_else(|| BenchError::Other(format!("{path}: no field {}", i + 3)))
-        };
-        let hz = rustix::param::clock_ticks_per_second();
-        Ok((ticks(11)? + ticks(12)?) * 1_000_000_000 / hz)
+        let mut total_ns = 0;
+        for task in tasks.flatten() {
+            // A thread may end between the listing and the read: it is simply not counted.
+            let Ok(schedstat) = std::fs::read_to_string(task.path().join("schedstat")) else {
+                continue;
+            };
+            total_ns += schedstat
+                .split(' ')
+                .next()
+                .and_then(|ns| ns.parse::<u64>().ok())
+                .ok_or_else(|| BenchError::Other(format!("{dir}: unexpected schedstat")))?;
+        }
+        Ok(total_ns)
     }
 }
 
