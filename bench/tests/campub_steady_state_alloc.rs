@@ -114,23 +114,15 @@ fn no_allocation_per_frame_in_the_steady_state() {
     let mut counted_from = None;
     let mut counted = None;
     let stop_after = Arc::clone(&stop);
-    let mut on_published = |published: u64| match published {
-        120 => counted_from = Some(allocations()),
-        240 => {
+    let mut on_frame = |event: pipeline::FrameEvent| match event {
+        pipeline::FrameEvent::Published(120) => counted_from = Some(allocations()),
+        pipeline::FrameEvent::Published(240) => {
             counted = counted_from.map(|from| allocations() - from);
             stop_after.store(true, Ordering::Relaxed);
         }
         _ => {}
     };
-    pipeline::run(
-        &config,
-        source,
-        &mut publisher,
-        &stop,
-        &mut on_published,
-        None,
-    )
-    .unwrap();
+    pipeline::run(&config, source, &mut publisher, &stop, &mut on_frame, None).unwrap();
     assert_eq!(
         counted,
         Some(0),

@@ -82,18 +82,22 @@ pub fn run(config: &Config) -> Result<(), pipeline::RunError> {
 
     let mut notifier = service::ServiceNotifier::from_env();
     let endpoint = publisher.endpoint();
-    let mut on_published = |count: u64| {
-        if count == 1 {
-            log::info!("first frame published");
+    let mut on_frame = |event: pipeline::FrameEvent| match event {
+        pipeline::FrameEvent::Published(count) => {
+            if count == 1 {
+                log::info!("first frame published");
+            }
+            notifier.frame_published(|| format!("streaming on {endpoint}"));
         }
-        notifier.frame_published(|| format!("streaming on {endpoint}"));
+        // Capture still flows: the watchdog keeps being fed while nobody watches.
+        pipeline::FrameEvent::Idle => notifier.alive(),
     };
     let result = pipeline::run(
         config,
         source,
         &mut publisher,
         &stop,
-        &mut on_published,
+        &mut on_frame,
         feed.as_deref(),
     );
     notifier.stopping();

@@ -135,6 +135,12 @@ pub struct Args {
     #[argh(option, default = "DEFAULT_STALL_TIMEOUT_MS")]
     pub stall_timeout_ms: u64,
 
+    /// keep encoding and sending frames while nobody watches. Default: off: with no ZeroMQ
+    /// subscriber and no HTTP client, campub keeps capturing (a stalled camera is still caught)
+    /// but encodes nothing until a viewer connects, and then from the next frame on
+    #[argh(switch)]
+    pub no_idle: bool,
+
     /// encrypt the stream (CURVE) with this server secret key file, as `campub keygen` writes
     /// it (mode 0600: a file open to group or others is refused). Viewers need the public key
     /// (camview --server-key). Default: none, the stream is not encrypted
@@ -331,6 +337,8 @@ pub struct Config {
     pub stream: StreamName,
     pub stats_interval: Duration,
     pub stall_timeout: Duration,
+    /// Idle while nobody watches (not --no-idle).
+    pub idle: bool,
     pub security: SecurityConfig,
     /// What an exec: command writes.
     pub exec_format: ExecFormat,
@@ -443,6 +451,7 @@ impl Config {
             stream,
             stats_interval: Duration::from_secs_f64(args.stats_interval),
             stall_timeout: Duration::from_millis(args.stall_timeout_ms),
+            idle: !args.no_idle,
             security,
             exec_format: args.exec_format,
             rpicam_args: args.rpicam_arg.clone(),

@@ -21,6 +21,7 @@ pub mod app;
 pub mod capture;
 pub mod config;
 pub mod decode;
+pub mod demand;
 pub mod encode;
 pub mod frame;
 pub mod http;

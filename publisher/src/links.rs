@@ -82,7 +82,15 @@ impl LinkWatch {
     /// Counts `bytes` published (to every subscriber); samples the connections when due.
     pub fn published(&mut self, bytes: usize, now: Instant) {
         self.published_bytes += bytes as u64;
-        if self.disabled || now < self.next_sample {
+        if now >= self.next_sample {
+            self.refresh(now);
+        }
+    }
+
+    /// Samples the connections now, due or not: while campub is idle, at every captured frame,
+    /// so that a subscriber that connects gets the very next frame.
+    pub fn refresh(&mut self, now: Instant) {
+        if self.disabled {
             return;
         }
         self.next_sample = now + SAMPLE_EVERY;

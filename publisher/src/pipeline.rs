@@ -10,6 +10,7 @@ use camthreads::{NewestFrame, TakeError};
 use crate::capture::{self, CaptureCounters, CaptureError, FrameSource};
 use crate::config::{Config, SourceKind};
 use crate::decode::{DecodeError, MjpegDecoder};
+use crate::demand::{self, Demand, Viewers};
 use crate::encode::{EncodeError, JpegEncoder, Lossless, Passthrough};
 use crate::frame::{PixelFormat, RawFrame};
 use crate::http::{Feed, PipelineTotals};
@@ -247,8 +248,17 @@ impl FrameProcessor {
     }
 }
 
-/// Called once per published frame (after the first one too), e.g. to tell systemd.
-pub type OnPublished<'a> = &'a mut dyn FnMut(u64);
+/// What became of a captured frame, e.g. to tell systemd the pipeline is alive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameEvent {
+    /// Encoded and sent: the number published so far (1 for the first).
+    Published(u64),
+    /// Captured while nobody watches: not encoded (docs/PERFORMANCE.md, "Nobody watching").
+    Idle,
+}
+
+/// Called for each published frame and each frame skipped while idle.
+pub type OnFrame<'a> = &'a mut dyn FnMut(FrameEvent);
 
 /// Runs until `stop` is set (returns Ok) or the source fails (returns its error).
 pub fn run(
@@ -256,7 +266,7 @@ pub fn run(
     source: Box<dyn FrameSource>,
     publisher: &mut Publisher,
     stop: &Arc<AtomicBool>,
-    on_published: OnPublished<'_>,
+    on_frame: OnFrame<'_>,
     http: Option<&Feed>,
 ) -> Result<(), RunError> {
     let orientation = match config.source {
@@ -278,17 +288,24 @@ pub fn run(
     .map_err(RunError::Thread)?;
 
     let mut stats = Stats::new(config.stats_interval);
+    let mut demand = Demand::new(config.idle);
     let mut published: u64 = 0;
     let mut loop_result = Ok(());
     while !stop.load(Ordering::Relaxed) {
         match handoff.take(Duration::from_millis(100)) {
             Ok(frame) => {
-                let sent = process_and_publish(&mut processor, publisher, &frame, &mut stats, http);
+                let sent = if watched(&mut demand, publisher, http, published) {
+                    process_and_publish(&mut processor, publisher, &frame, &mut stats, http)
+                } else {
+                    stats.frame_idle();
+                    on_frame(FrameEvent::Idle);
+                    Ok(false)
+                };
                 handoff.recycle(frame);
                 match sent {
                     Ok(true) => {
                         published += 1;
-                        on_published(published);
+                        on_frame(FrameEvent::Published(published));
                     }
                     Ok(false) => {}
                     Err(e) => {
@@ -321,6 +338,27 @@ pub fn run(
         Err(_) => return Err(RunError::CapturePanicked),
     }
     loop_result
+}
+
+/// Whether anyone watches the frame at hand; logs when that changes.
+fn watched(
+    demand: &mut Demand,
+    publisher: &mut Publisher,
+    http: Option<&Feed>,
+    published: u64,
+) -> bool {
+    if demand.is_idle() {
+        // Sampled at every frame while idle: a new subscriber gets the next frame.
+        publisher.refresh_links();
+    }
+    let viewers = Viewers {
+        zmq: publisher.subscribers_now(),
+        http: http.map_or(0, Feed::watchers),
+    };
+    if let Some(change) = demand.update(viewers, published, Instant::now()) {
+        log::info!("{}", demand::describe(change, viewers));
+    }
+    !demand.is_idle()
 }
 
 /// One frame through scale/encode and onto the wire. Ok(false): the frame was unusable

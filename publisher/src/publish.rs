@@ -154,6 +154,13 @@ impl Publisher {
         self.links.as_mut().and_then(LinkWatch::take_summary)
     }
 
+    /// Looks at the subscribers' connections now (see [`LinkWatch::refresh`]).
+    pub fn refresh_links(&mut self) {
+        if let Some(links) = &mut self.links {
+            links.refresh(std::time::Instant::now());
+        }
+    }
+
     /// How many subscribers are connected now, when campub can see its links (for /status).
     pub fn subscribers_now(&self) -> Option<usize> {
         self.links.as_ref().and_then(LinkWatch::subscribers_now)

@@ -1,6 +1,6 @@
 //! The service manager's view of campub (systemd's notify protocol): READY once the first frame
-//! is out, watchdog pings only while frames keep flowing (a wedged camera stops them and systemd
-//! restarts the service), STOPPING on the way out. Without NOTIFY_SOCKET all of this is a no-op.
+//! is out, watchdog pings only while frames keep flowing, published or captured while idle (a
+//! wedged camera stops them and systemd restarts the service), STOPPING on the way out. Without NOTIFY_SOCKET all of this is a no-op.
 
 use std::time::{Duration, Instant};
 
@@ -29,6 +29,12 @@ impl ServiceNotifier {
             let status = status();
             send(&[NotifyState::Ready, NotifyState::Status(&status)]);
         }
+        self.alive();
+    }
+
+    /// Call for each frame captured while idle: the pipeline is alive (READY was sent with
+    /// the first frame, which is always published).
+    pub fn alive(&mut self) {
         if let Some(every) = self.ping_every {
             if self.last_ping.is_none_or(|t| t.elapsed() >= every) {
                 self.last_ping = Some(Instant::now());

@@ -14,6 +14,8 @@ pub struct Stats {
     bytes: u64,
     bad_frames: u64,
     bad_frames_total: u64,
+    /// Frames captured while nobody watched (not encoded).
+    idle_frames: u64,
     process_total: Duration,
     process_max: Duration,
     latency_total: Duration,
@@ -33,6 +35,7 @@ impl Stats {
             bytes: 0,
             bad_frames: 0,
             bad_frames_total: 0,
+            idle_frames: 0,
             process_total: Duration::ZERO,
             process_max: Duration::ZERO,
             latency_total: Duration::ZERO,
@@ -50,6 +53,11 @@ impl Stats {
         self.process_total += process;
         self.process_max = self.process_max.max(process);
         self.latency_total += latency;
+    }
+
+    /// One frame captured while nobody watched.
+    pub fn frame_idle(&mut self) {
+        self.idle_frames += 1;
     }
 
     /// One frame could not be published; returns how many failed since campub started.
@@ -83,6 +91,12 @@ impl Stats {
             replaced - self.last_replaced,
             source_dropped - self.last_source_dropped,
         );
+        if self.idle_frames > 0 {
+            line.push_str(&format!(
+                ", idle (nobody watching): {} frames not encoded",
+                self.idle_frames
+            ));
+        }
         if let Some(links) = links {
             line.push_str(&links_text(links));
             if links.saturated > self.last_saturated {
@@ -102,6 +116,7 @@ impl Stats {
         self.published = 0;
         self.bytes = 0;
         self.bad_frames = 0;
+        self.idle_frames = 0;
         self.process_total = Duration::ZERO;
         self.process_max = Duration::ZERO;
         self.latency_total = Duration::ZERO;

@@ -215,7 +215,9 @@ fn http_failed_logins_get_429_for_a_while_then_the_address_recovers() {
 
 #[test]
 fn http_snapshot_status_metrics_and_errors() {
-    let (campub, base) = start(&["--http-open"]);
+    // --no-idle: the figures below are those of a campub that streams while nobody watches
+    // (a /status request is not a viewer; publisher/tests/idle.rs covers idling).
+    let (campub, base) = start(&["--http-open", "--no-idle"]);
     assert!(campub.wait_for_log("--http-open: no authentication", Duration::from_secs(1)));
     let snapshot = get(&format!("{base}/snapshot.jpg"), None);
     assert_eq!(snapshot.status, 200);

@@ -5,5 +5,6 @@ mod bad_input;
 mod cameras;
 mod http;
 mod http_fuzz_corpus;
+mod idle;
 mod protocol_doc;
 mod pubsub;

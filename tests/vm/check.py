@@ -64,9 +64,22 @@ STATS = re.compile(r"stats: captured ([\d.]+) fps, published ([\d.]+) fps, dropp
                    r" \+ (\d+) \(source\), (\d+) bad,.* processing ([\d.]+) ms/frame \(max ([\d.]+)\)")
 
 
+IDLE = re.compile(r"idle \(nobody watching\): (\d+) frames not encoded")
+
+
 def stats_lines(log):
+    """The stats windows; "idle" is the frames captured while nobody watched (campub encodes
+    none of them: before the host's subscriber connected, say)."""
     keys = ("captured", "published", "dropped", "source", "bad", "proc_ms", "proc_max_ms")
-    return [dict(zip(keys, map(float, m.groups()))) for m in STATS.finditer(log)]
+    windows = []
+    for line in log.splitlines():
+        m = STATS.search(line)
+        if m:
+            w = dict(zip(keys, map(float, m.groups())))
+            idle = IDLE.search(line)
+            w["idle"] = float(idle.group(1)) if idle else 0.0
+            windows.append(w)
+    return windows
 
 
 SLOW = re.compile(r"published ([\d.]+) fps,.*subscribers? \(\d+ on a slow link, the slowest gets (\d+) % of the stream\)")
@@ -136,11 +149,13 @@ def streamed(group, step, size, out_size, fps, hold_received=False, fourcc="YUYV
           f"{step}: captured {cap:.1f} fps on average, the driver delivers {fps:g} "
           f"(-10 %/+{OVER_TOLERANCE * 100:.0f} %); per stats window: " + ", ".join(f"{w['captured']:g}" for w in steady))
     # Every captured frame is published, dropped because the encoder was busy (newest frame
-    # wins), or bad: per window, captured - published - bad - dropped = 0 (+-2 at the edges),
-    # for a window length between the interval and the interval + one frame's processing.
+    # wins), bad, or captured while nobody watched: per window, captured - published - bad -
+    # dropped - idle = 0 (+-2 at the edges), for a window length between the interval and the
+    # interval + one frame's processing.
     for i, w in enumerate(windows):
         lo, hi = STATS_S, STATS_S + w["proc_max_ms"] / 1000 + 0.3
-        rest = [(w["captured"] - w["published"]) * e - w["bad"] - w["dropped"] for e in (lo, hi)]
+        rest = [(w["captured"] - w["published"]) * e - w["bad"] - w["dropped"] - w["idle"]
+                for e in (lo, hi)]
         check(min(rest) - 2 <= 0 <= max(rest) + 2,
               f"{step}: stats window {i + 1} does not add up: {w}")
     # What the subscriber got.

@@ -10,8 +10,9 @@
 //! thread, from /proc/PID/task/*/schedstat) and its published-frame total (from /status) at the start and
 //! the end of the window. Cases are interleaved run by run, so a load on the shared machine
 //! falls on all of them; the report gives each case's median over the runs and its ratio to
-//! the median of 0 clients. Prints a Markdown table, then one JSON object per line with every
-//! measurement.
+//! the median of 0 clients (campub run with --no-idle, so that it encodes for nobody; its
+//! default, idle while nobody watches, is measured beside it as CPU per second). Prints
+//! Markdown tables, then one JSON object per line with every measurement.
 
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -62,6 +63,8 @@ struct Sample {
     clients: usize,
     run: usize,
     cpu_ns_per_frame: f64,
+    /// CPU milliseconds per second of wall time.
+    cpu_ms_per_s: f64,
     published_fps: f64,
     /// Frames a client received per second, mean over the clients (0 with none).
     client_fps: f64,
@@ -93,10 +96,15 @@ struct Campub {
 }
 
 impl Campub {
-    fn start(path: &str) -> Result<Self, BenchError> {
+    /// `idle`: campub's default, idle while nobody watches; otherwise --no-idle.
+    fn start(path: &str, idle: bool) -> Result<Self, BenchError> {
         let http: SocketAddr = ([127, 0, 0, 1], free_port()?).into();
         let zmq = format!("tcp://127.0.0.1:{}", free_port()?);
-        let child = Command::new(path)
+        let mut command = Command::new(path);
+        if !idle {
+            command.arg("--no-idle");
+        }
+        let child = command
             .args(["--source", "pattern", "--size", "1280x720", "--fps", "30"])
             .args(["--bind", &zmq, "--http", &http.to_string(), "--http-open"])
             .args(["--http-max-clients", "100", "--stats-interval", "0"])
@@ -151,6 +159,26 @@ impl Campub {
         status["published_total"]
             .as_u64()
             .ok_or_else(|| BenchError::Campub(format!("/status has no published_total: {status}")))
+    }
+
+    /// (published_total, CPU ns, when) just after campub's once-a-second figures sample: /status
+    /// is polled until its total moves, so that the frames counted and the CPU time read cover
+    /// the same span (within the polling interval) however long the window.
+    fn at_sample(&self) -> Result<(u64, u64, Instant), BenchError> {
+        let before = self.published()?;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            std::thread::sleep(Duration::from_millis(10));
+            let now = self.published()?;
+            if now != before {
+                return Ok((now, self.cpu_ns()?, Instant::now()));
+            }
+            if Instant::now() > deadline {
+                return Err(BenchError::Campub(format!(
+                    "published_total stuck at {now} for 5 s"
+                )));
+            }
+        }
     }
 
     /// CPU time of every thread so far, in nanoseconds: the first field of each thread's
@@ -301,22 +329,14 @@ fn measure(
     run: usize,
     window: Duration,
 ) -> Result<Sample, BenchError> {
-    let campub = Campub::start(campub_path)?;
+    let campub = Campub::start(campub_path, false)?;
     let connected = Clients::start(kind, clients, &campub)?;
     std::thread::sleep(SETTLE);
-    let (cpu0, published0, received0, t0) = (
-        campub.cpu_ns()?,
-        campub.published()?,
-        connected.received(),
-        Instant::now(),
-    );
-    std::thread::sleep(window);
-    let (cpu1, published1, received1, t1) = (
-        campub.cpu_ns()?,
-        campub.published()?,
-        connected.received(),
-        Instant::now(),
-    );
+    let (published0, cpu0, t0) = campub.at_sample()?;
+    let received0 = connected.received();
+    std::thread::sleep(window.saturating_sub(Duration::from_millis(500)));
+    let (published1, cpu1, t1) = campub.at_sample()?;
+    let received1 = connected.received();
     drop(connected);
     let frames = published1.saturating_sub(published0);
     if frames == 0 {
@@ -342,6 +362,7 @@ fn measure(
         clients,
         run,
         cpu_ns_per_frame: cpu1.saturating_sub(cpu0) as f64 / frames as f64,
+        cpu_ms_per_s: cpu1.saturating_sub(cpu0) as f64 / 1e6 / seconds,
         published_fps: frames as f64 / seconds,
         client_fps: if clients == 0 {
             0.0
@@ -349,6 +370,23 @@ fn measure(
             got as f64 / seconds / clients as f64
         },
     })
+}
+
+/// campub's CPU per second while idle (its default with nobody watching): the capture goes on,
+/// nothing is encoded.
+fn measure_idle(campub_path: &str, window: Duration) -> Result<f64, BenchError> {
+    let campub = Campub::start(campub_path, true)?;
+    std::thread::sleep(SETTLE);
+    let (cpu0, published0, t0) = (campub.cpu_ns()?, campub.published()?, Instant::now());
+    std::thread::sleep(window);
+    let (cpu1, published1, t1) = (campub.cpu_ns()?, campub.published()?, Instant::now());
+    if published1 != published0 {
+        return Err(BenchError::Campub(format!(
+            "published {} frames while nobody watched: not idle",
+            published1 - published0
+        )));
+    }
+    Ok(cpu1.saturating_sub(cpu0) as f64 / 1e6 / (t1 - t0).as_secs_f64())
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
@@ -380,7 +418,11 @@ fn run(args: &Args) -> Result<(), BenchError> {
         }
     }
     let mut samples = Vec::new();
+    let mut idle_ms_per_s = Vec::new();
     for run in 1..=args.runs.max(1) {
+        let idle = measure_idle(&args.campub, window)?;
+        eprintln!("bench-clients: run {run} idle: {idle:.2} ms CPU per second");
+        idle_ms_per_s.push(idle);
         for &(kind, n) in &cases {
             let sample = measure(&args.campub, kind, n, run, window)?;
             eprintln!(
@@ -422,6 +464,22 @@ fn run(args: &Args) -> Result<(), BenchError> {
         };
         println!("| {n} | {} | {} |", cell(Kind::Http), cell(Kind::Zmq));
     }
+    let streaming = median_of(Kind::Http, 0, |s| s.cpu_ms_per_s);
+    let idle = median(idle_ms_per_s.clone());
+    println!();
+    println!("| nobody watching | campub CPU per second | x encoding for nobody |");
+    println!("|---|---:|---:|");
+    println!(
+        "| idle (the default) | {idle:.1} ms | {:.3} |",
+        idle / streaming
+    );
+    println!("| encoding for nobody (--no-idle) | {streaming:.1} ms | 1.000 |");
+    for idle in &idle_ms_per_s {
+        println!(
+            "{}",
+            serde_json::json!({"kind": "idle", "clients": 0, "cpu_ms_per_s": idle})
+        );
+    }
     for s in &samples {
         println!(
             "{}",
@@ -430,6 +488,7 @@ fn run(args: &Args) -> Result<(), BenchError> {
                 "clients": s.clients,
                 "run": s.run,
                 "cpu_ns_per_frame": s.cpu_ns_per_frame,
+                "cpu_ms_per_s": s.cpu_ms_per_s,
                 "published_fps": s.published_fps,
                 "client_fps": s.client_fps,
             })

@@ -167,6 +167,12 @@ impl Feed {
         self.figures.lock().map(|f| f.clone()).unwrap_or_default()
     }
 
+    /// HTTP clients waiting for frames now: each /stream and each snapshot waiting for a fresh
+    /// frame holds a receiver (see [`subscribe`](Self::subscribe)).
+    pub fn watchers(&self) -> usize {
+        self.frames.receiver_count()
+    }
+
     /// A receiver of the newest frame, for one HTTP client.
     pub fn subscribe(&self) -> watch::Receiver<Option<HttpFrame>> {
         self.frames.subscribe()
