@@ -1,13 +1,14 @@
 //! campub's CPU per published frame with 0, 1, 10 and 50 clients of each kind: HTTP /stream
-//! clients and ZeroMQ subscribers (docs/PERFORMANCE.md, "Clients").
+//! clients and ZeroMQ subscribers (docs/PERFORMANCE.md, "Clients"), and its CPU while idle.
 //!
 //!   bench-clients --campub PATH [--clients 0,1,10,50] [--seconds 10] [--runs 3]
+//!                 [--source pattern|file:PATH]
 //!
-//! Each case starts a fresh campub (test pattern, 1280x720 at 30 fps -> 640 wide, the
-//! default quality; ZeroMQ and HTTP on loopback, both always on so that only the clients
-//! differ), connects the clients from this process (each reads and drops every byte it gets,
-//! so that it keeps up), lets them settle, then reads campub's CPU time (user + system, every
-//! thread, from /proc/PID/task/*/schedstat) and its published-frame total (from /status) at the start and
+//! Each case starts a fresh campub (1280x720 at 30 fps -> 640 wide, the default quality;
+//! ZeroMQ and HTTP on loopback, both always on so that only the clients differ), connects the
+//! clients from this process (each reads and drops every byte it gets, so that it keeps up),
+//! lets them settle, then reads campub's CPU time (every thread, from
+//! /proc/PID/task/*/schedstat) and its published-frame total (from /status) at the start and
 //! the end of the window. Cases are interleaved run by run, so a load on the shared machine
 //! falls on all of them; the report gives each case's median over the runs and its ratio to
 //! the median of 0 clients (campub run with --no-idle, so that it encodes for nobody; its
@@ -39,6 +40,10 @@ struct Args {
     /// repetitions of every case. Default: 3
     #[argh(option, default = "3")]
     runs: usize,
+    /// campub's --source: "pattern" (made by campub, about 2 ms of CPU a frame) or
+    /// "file:PATH" (JPEGs read from memory, as cheap as a camera's MJPEG). Default: pattern
+    #[argh(option, default = "String::from(\"pattern\")")]
+    source: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -97,7 +102,7 @@ struct Campub {
 
 impl Campub {
     /// `idle`: campub's default, idle while nobody watches; otherwise --no-idle.
-    fn start(path: &str, idle: bool) -> Result<Self, BenchError> {
+    fn start(path: &str, source: &str, idle: bool) -> Result<Self, BenchError> {
         let http: SocketAddr = ([127, 0, 0, 1], free_port()?).into();
         let zmq = format!("tcp://127.0.0.1:{}", free_port()?);
         let mut command = Command::new(path);
@@ -105,7 +110,7 @@ impl Campub {
             command.arg("--no-idle");
         }
         let child = command
-            .args(["--source", "pattern", "--size", "1280x720", "--fps", "30"])
+            .args(["--source", source, "--size", "1280x720", "--fps", "30"])
             .args(["--bind", &zmq, "--http", &http.to_string(), "--http-open"])
             .args(["--http-max-clients", "100", "--stats-interval", "0"])
             .env("RUST_LOG", "error")
@@ -324,12 +329,13 @@ fn read_zmq(socket: &zmq::Socket, frames: &AtomicU64, stop: &AtomicBool) {
 
 fn measure(
     campub_path: &str,
+    source: &str,
     kind: Kind,
     clients: usize,
     run: usize,
     window: Duration,
 ) -> Result<Sample, BenchError> {
-    let campub = Campub::start(campub_path, false)?;
+    let campub = Campub::start(campub_path, source, false)?;
     let connected = Clients::start(kind, clients, &campub)?;
     std::thread::sleep(SETTLE);
     let (published0, cpu0, t0) = campub.at_sample()?;
@@ -374,8 +380,8 @@ fn measure(
 
 /// campub's CPU per second while idle (its default with nobody watching): the capture goes on,
 /// nothing is encoded.
-fn measure_idle(campub_path: &str, window: Duration) -> Result<f64, BenchError> {
-    let campub = Campub::start(campub_path, true)?;
+fn measure_idle(campub_path: &str, source: &str, window: Duration) -> Result<f64, BenchError> {
+    let campub = Campub::start(campub_path, source, true)?;
     std::thread::sleep(SETTLE);
     let (cpu0, published0, t0) = (campub.cpu_ns()?, campub.published()?, Instant::now());
     std::thread::sleep(window);
@@ -420,11 +426,11 @@ fn run(args: &Args) -> Result<(), BenchError> {
     let mut samples = Vec::new();
     let mut idle_ms_per_s = Vec::new();
     for run in 1..=args.runs.max(1) {
-        let idle = measure_idle(&args.campub, window)?;
+        let idle = measure_idle(&args.campub, &args.source, window)?;
         eprintln!("bench-clients: run {run} idle: {idle:.2} ms CPU per second");
         idle_ms_per_s.push(idle);
         for &(kind, n) in &cases {
-            let sample = measure(&args.campub, kind, n, run, window)?;
+            let sample = measure(&args.campub, &args.source, kind, n, run, window)?;
             eprintln!(
                 "bench-clients: run {run} {} {n}: {:.0} us CPU per frame, {:.1} fps published, {:.1} fps per client",
                 if n == 0 { "none" } else { kind.name() },
