@@ -1,9 +1,12 @@
 //! Key files on disk: writing a pair (the secret one never readable by others, not even for a
 //! moment), and loading keys with the checks that turn every mistake into a one-line error.
+//!
+//! On Windows there are no Unix permission bits: a key file gets the access list of the folder
+//! it is written in (in the user's own folders, by default, the user, SYSTEM and the
+//! Administrators), and a secret key file is not checked for looser access when loaded. Keep
+//! secret keys in your own profile's folders (README, "camview on Windows").
 
-use std::fs::OpenOptions;
 use std::io::{Read as _, Write as _};
-use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
 use crate::{
@@ -119,14 +122,7 @@ fn write_new_file(path: &Path, contents: &[u8], mode: u32) -> Result<(), KeyErro
     temp_name.push(format!(".tmp{}", std::process::id()));
     let temp = path.with_file_name(temp_name);
     let result = (|| {
-        // The mode is given to open(2): the file never exists with wider permissions.
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(&temp)?;
-        // open(2) applied the umask; set the mode exactly (0644 must stay readable).
-        file.set_permissions(std::fs::Permissions::from_mode(mode))?;
+        let mut file = platform::create_new_with_mode(&temp, mode)?;
         file.write_all(contents)?;
         file.sync_all()?;
         // link(2) fails if the name is taken, where rename(2) would replace it.
@@ -153,15 +149,11 @@ fn read_key_file(path: &Path) -> Result<(String, u32), KeyError> {
     check_regular(path, &std::fs::metadata(path).map_err(read_err)?)?;
     // O_NONBLOCK in case it was swapped for a FIFO in between: then the open returns at once
     // and the check on the open file below refuses it. Regular files ignore the flag.
-    let mut file = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)
-        .map_err(read_err)?;
+    let mut file = platform::open_nonblocking(path).map_err(read_err)?;
     // Checked on the open file, so the file checked is the file read.
     let meta = file.metadata().map_err(read_err)?;
     check_regular(path, &meta)?;
-    let mode = meta.permissions().mode() & 0o7777;
+    let mode = platform::permission_bits(&meta);
     if meta.len() > MAX_KEY_FILE_BYTES {
         return Err(KeyError::TooLarge {
             path: path.to_owned(),
@@ -186,25 +178,88 @@ fn read_key_file(path: &Path) -> Result<(String, u32), KeyError> {
 
 /// Refuses anything but a regular file, saying what it is instead.
 fn check_regular(path: &Path, meta: &std::fs::Metadata) -> Result<(), KeyError> {
-    use std::os::unix::fs::FileTypeExt as _;
     let kind = meta.file_type();
     let what = if kind.is_file() {
         return Ok(());
     } else if kind.is_dir() {
         "a directory"
-    } else if kind.is_fifo() {
-        "a FIFO"
-    } else if kind.is_socket() {
-        "a socket"
-    } else if kind.is_char_device() || kind.is_block_device() {
-        "a device"
     } else {
-        "not a file"
+        platform::special_file_kind(&kind)
     };
     Err(KeyError::NotAFile {
         path: path.to_owned(),
         what,
     })
+}
+
+/// What differs between Unix and Windows: permission bits, and the kinds of special files.
+#[cfg(unix)]
+mod platform {
+    use std::fs::{File, FileType, Metadata, OpenOptions};
+    use std::os::unix::fs::{FileTypeExt as _, OpenOptionsExt as _, PermissionsExt as _};
+    use std::path::Path;
+
+    /// Creates `path` (which must not exist) with exactly `mode`.
+    pub fn create_new_with_mode(path: &Path, mode: u32) -> std::io::Result<File> {
+        // The mode is given to open(2): the file never exists with wider permissions.
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(path)?;
+        // open(2) applied the umask; set the mode exactly (0644 must stay readable).
+        file.set_permissions(std::fs::Permissions::from_mode(mode))?;
+        Ok(file)
+    }
+
+    /// O_NONBLOCK in case the file was swapped for a FIFO after it was checked: then the open
+    /// returns at once and the check on the open file refuses it. Regular files ignore it.
+    pub fn open_nonblocking(path: &Path) -> std::io::Result<File> {
+        OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)
+    }
+
+    pub fn permission_bits(meta: &Metadata) -> u32 {
+        meta.permissions().mode() & 0o7777
+    }
+
+    pub fn special_file_kind(kind: &FileType) -> &'static str {
+        if kind.is_fifo() {
+            "a FIFO"
+        } else if kind.is_socket() {
+            "a socket"
+        } else if kind.is_char_device() || kind.is_block_device() {
+            "a device"
+        } else {
+            "not a file"
+        }
+    }
+}
+
+/// Windows: no permission bits (see the module's doc), no FIFOs that block an open.
+#[cfg(windows)]
+mod platform {
+    use std::fs::{File, FileType, Metadata, OpenOptions};
+    use std::path::Path;
+
+    pub fn create_new_with_mode(path: &Path, _mode: u32) -> std::io::Result<File> {
+        OpenOptions::new().write(true).create_new(true).open(path)
+    }
+
+    pub fn open_nonblocking(path: &Path) -> std::io::Result<File> {
+        OpenOptions::new().read(true).open(path)
+    }
+
+    /// As if 0600: the access list is not checked (the module's doc says why and what to do).
+    pub fn permission_bits(_meta: &Metadata) -> u32 {
+        0o600
+    }
+
+    pub fn special_file_kind(_kind: &FileType) -> &'static str {
+        "not a file"
+    }
 }
 
 fn parse_file(path: &Path, text: &str) -> Result<KeyText, KeyError> {
@@ -353,9 +408,10 @@ pub fn load_allow_list(path: &Path) -> Result<Vec<PublicKey>, KeyError> {
     Ok(keys)
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt as _;
 
     fn temp_dir(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("camkeys-{name}-{}", std::process::id()));
