@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command: installs what the tests need, then format check, clippy, and every test of
 # the workspace (unit tests, the real binaries on loopback, a real SDL window under Xvfb), then
-# campub's HTTP server against real clients (a browser, ffmpeg, OpenCV).
+# campub's HTTP server against real clients (a browser, ffmpeg, OpenCV), and the Windows camview
+# under wine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup-debian.sh --test
@@ -14,6 +15,9 @@ cargo test --workspace
 # OpenCV, curl, a Prometheus parser, the /status schema (docs/HTTP.md). The campub that cargo
 # test just built.
 CAMPUB="$PWD/target/debug/campub" tests/http-clients/run.sh
+# camview for Windows (scripts/build-windows.sh's zip, mingw-w64) under wine and Xvfb, against
+# the campub that cargo test just built (tests/windows/check.py says what is checked).
+CAMPUB="$PWD/target/debug/campub" tests/windows/run.sh
 # The benchmarks and the end-to-end measurement in their quick mode (docs/PERFORMANCE.md): this
 # shows they run (it fails if one does not), with no timing thresholds. The dev profile reuses
 # what cargo test just built.
