@@ -1,5 +1,7 @@
 //! Drawing with SDL2, on a window or an offscreen surface alike: the picture as a YUV (or RGB)
 //! texture, letterboxed; the banner and the no-signal notice over it; screenshots read back.
+//! In a grid (several endpoints) each tile has its own textures and is drawn into its own
+//! rectangle of the output the same way.
 
 use camtext::TextRenderer;
 use sdl2::pixels::{Color, PixelFormatEnum};
@@ -52,13 +54,20 @@ struct Overlay<'t> {
     texture: Option<SizedTexture<'t>>,
 }
 
+/// One tile's textures: its picture and its text.
+#[derive(Default)]
+struct TileTextures<'t> {
+    picture: Option<PictureTexture<'t>>,
+    banner: Overlay<'t>,
+    notice: Overlay<'t>,
+}
+
 /// An SDL renderer with the textures camview draws; `T` is a window or a surface.
 pub struct Screen<'t, T: RenderTarget> {
     canvas: Canvas<T>,
     creator: &'t TextureCreator<T::Context>,
-    picture: Option<PictureTexture<'t>>,
-    banner: Overlay<'t>,
-    notice: Overlay<'t>,
+    /// One per tile; a single stream is tile 0 filling the output.
+    tiles: Vec<TileTextures<'t>>,
     text: TextRenderer,
 }
 
@@ -68,15 +77,19 @@ impl<'t, T: RenderTarget> Screen<'t, T> {
         Ok(Self {
             canvas,
             creator,
-            picture: None,
-            banner: Overlay::default(),
-            notice: Overlay::default(),
+            tiles: Vec::new(),
             text: TextRenderer::new()?,
         })
     }
 
     /// Uploads a decoded picture, replacing the texture only when the size or layout changes.
     pub fn upload(&mut self, picture: &Picture) -> Result<(), Error> {
+        self.upload_tile(0, picture)
+    }
+
+    /// [`Screen::upload`] for tile `tile`.
+    pub fn upload_tile(&mut self, tile: usize, picture: &Picture) -> Result<(), Error> {
+        let slot = self.tile_mut(tile);
         let (format, texture_size) = match picture.layout {
             Layout::Yuv420 => {
                 let (w, h) = picture.padded_size();
@@ -88,24 +101,25 @@ impl<'t, T: RenderTarget> Screen<'t, T> {
             ),
         };
         let source = Rect::new(0, 0, to_u32(picture.width_px)?, to_u32(picture.height_px)?);
-        let reusable = self
+        let reusable = slot
             .picture
             .as_ref()
             .is_some_and(|p| p.layout == picture.layout && p.texture_size == texture_size);
         if !reusable {
-            self.picture = None;
+            slot.picture = None;
             let texture = self
                 .creator
                 .create_texture_streaming(format, texture_size.0, texture_size.1)
                 .map_err(|e| Error::sdl("create the picture texture", e))?;
-            self.picture = Some(PictureTexture {
+            let slot = self.tile_mut(tile);
+            slot.picture = Some(PictureTexture {
                 texture,
                 layout: picture.layout,
                 texture_size,
                 source,
             });
         }
-        let Some(target) = self.picture.as_mut() else {
+        let Some(target) = self.tile_mut(tile).picture.as_mut() else {
             return Ok(());
         };
         target.source = source;
@@ -130,23 +144,57 @@ impl<'t, T: RenderTarget> Screen<'t, T> {
         }
     }
 
+    fn tile_mut(&mut self, tile: usize) -> &mut TileTextures<'t> {
+        if self.tiles.len() <= tile {
+            self.tiles.resize_with(tile + 1, TileTextures::default);
+        }
+        &mut self.tiles[tile]
+    }
+
+    /// The output's size in pixels.
+    pub fn output_size_px(&self) -> Result<(u32, u32), Error> {
+        self.canvas
+            .output_size()
+            .map_err(|e| Error::sdl("query the output size", e))
+    }
+
     /// Draws the current picture (if any) and `scene` into the back buffer.
     pub fn draw(&mut self, scene: &Scene<'_>) -> Result<(), Error> {
-        let (out_w, out_h) = self
-            .canvas
-            .output_size()
-            .map_err(|e| Error::sdl("query the output size", e))?;
+        let (out_w, out_h) = self.output_size_px()?;
+        self.draw_tiles(&[(0, Rect::new(0, 0, out_w, out_h), *scene)])
+    }
+
+    /// Clears the back buffer and draws each `(tile, area, scene)`: the tile's picture
+    /// letterboxed in its area, its text over it.
+    pub fn draw_tiles(&mut self, tiles: &[(usize, Rect, Scene<'_>)]) -> Result<(), Error> {
+        self.canvas.set_clip_rect(None);
         self.canvas.set_blend_mode(BlendMode::None);
         self.canvas.set_draw_color(Color::RGB(0, 0, 0));
         self.canvas.clear();
+        for (tile, area, scene) in tiles {
+            self.tile_mut(*tile);
+            self.canvas.set_clip_rect(Some(*area));
+            let drawn = self.draw_tile(*tile, *area, scene);
+            self.canvas.set_clip_rect(None);
+            drawn?;
+        }
+        Ok(())
+    }
 
-        if let Some(picture) = &self.picture {
-            let dst = letterbox(
+    fn draw_tile(&mut self, tile: usize, area: Rect, scene: &Scene<'_>) -> Result<(), Error> {
+        let (out_w, out_h) = (area.width(), area.height());
+        let (left, top) = (area.x(), area.y());
+        let Some(slot) = self.tiles.get_mut(tile) else {
+            return Ok(());
+        };
+        if let Some(picture) = &slot.picture {
+            let mut dst = letterbox(
                 picture.source.width(),
                 picture.source.height(),
                 out_w,
                 out_h,
             );
+            dst.offset(left, top);
             self.canvas
                 .copy(&picture.texture, picture.source, dst)
                 .map_err(|e| Error::sdl("draw the picture", e))?;
@@ -172,7 +220,7 @@ impl<'t, T: RenderTarget> Screen<'t, T> {
             later_lines_scale: 0.6,
         };
         if let Some((texture, (w, h))) = refresh(
-            &mut self.notice,
+            &mut slot.notice,
             &mut self.text,
             self.creator,
             scene.notice,
@@ -181,19 +229,19 @@ impl<'t, T: RenderTarget> Screen<'t, T> {
             let (w, h) = (*w, *h);
             let x = (i64::from(out_w) - i64::from(w)) / 2;
             let y = (i64::from(out_h) - i64::from(h)) / 2;
-            let dst = Rect::new(x as i32, y as i32, w, h);
+            let dst = Rect::new(left + x as i32, top + y as i32, w, h);
             self.canvas
                 .copy(texture, None, dst)
                 .map_err(|e| Error::sdl("draw the notice", e))?;
         }
         if let Some((texture, (w, h))) = refresh(
-            &mut self.banner,
+            &mut slot.banner,
             &mut self.text,
             self.creator,
             scene.banner,
             banner_style,
         )? {
-            let dst = Rect::new(BANNER_MARGIN_PX, BANNER_MARGIN_PX, *w, *h);
+            let dst = Rect::new(left + BANNER_MARGIN_PX, top + BANNER_MARGIN_PX, *w, *h);
             self.canvas
                 .copy(texture, None, dst)
                 .map_err(|e| Error::sdl("draw the banner", e))?;
