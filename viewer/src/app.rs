@@ -692,7 +692,8 @@ impl Grid<'_> {
     }
 
     /// One turn over every tile: each takes and decodes its newest frame (waiting its share
-    /// of `timeout`, so a silent endpoint delays the others by that share at most) and brings
+    /// of `timeout`, so a silent endpoint delays the others by that share at most; decoding
+    /// goes on in the tile's own thread meanwhile) and brings
     /// its text up to date; then the grid is drawn if anything changed (or `redraw`). `true`
     /// when it was drawn.
     fn step<T: sdl2::render::RenderTarget>(
@@ -701,7 +702,10 @@ impl Grid<'_> {
         mut screen: Option<&mut Screen<'_, T>>,
         redraw: bool,
     ) -> Result<bool, Error> {
-        let share = (timeout / self.viewers.len().max(1) as u32).max(Duration::from_millis(1));
+        // Each tile waits its share of at most WINDOW_POLL, even headless: a tile's frame
+        // waits for the others' turns, so this bounds what a silent tile adds to its latency.
+        let tiles = self.viewers.len().max(1) as u32;
+        let share = (timeout.min(WINDOW_POLL) / tiles).max(Duration::from_millis(1));
         let mut fresh = vec![false; self.viewers.len()];
         let mut changed = redraw;
         for (index, viewer) in self.viewers.iter_mut().enumerate() {

@@ -163,9 +163,12 @@ fn keys_maximise_a_tile_and_go_back_to_the_grid() {
     let (width, height) = ("800", "300");
     let whole = (0, 60, 800, 290);
 
-    // 2 maximises the second tile: the whole window is green, no red anywhere.
+    // 2 maximises the second tile: the whole window is green, no red anywhere. Before it,
+    // s saves each tile's frame into the current directory.
     let shot = dir.join("maximised.png");
-    let running = spawn(windowed(&display).args([
+    let saves = dir.join("saves");
+    std::fs::create_dir(&saves).unwrap();
+    let running = spawn(windowed(&display).current_dir(&saves).args([
         "--no-banner",
         "--width",
         width,
@@ -178,6 +181,9 @@ fn keys_maximise_a_tile_and_go_back_to_the_grid() {
         &red,
         &green,
     ]));
+    // Frames arrive within a second of the window (publishers already running).
+    std::thread::sleep(Duration::from_millis(1500));
+    press(&display, "s");
     press(&display, "2");
     let done = running.finish(LIMIT);
     assert!(done.status.success(), "{}\n{}", done.stdout, done.stderr);
@@ -189,6 +195,21 @@ fn keys_maximise_a_tile_and_go_back_to_the_grid() {
     );
     // 320x180 in 800x300: 533x300, centred.
     assert!(count_near(&png, whole, COLOURS[1]) > 100_000);
+    let mut saved: Vec<String> = std::fs::read_dir(&saves)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    saved.sort();
+    assert_eq!(
+        saved.len(),
+        2,
+        "one JPEG per tile: {saved:?}\n{}",
+        done.stderr
+    );
+    assert!(
+        saved[0].starts_with("camview-green-") && saved[1].starts_with("camview-red-"),
+        "{saved:?}"
+    );
 
     // --maximise 1 starts maximised; Backspace goes back to the grid (2x1: red left, green right).
     let shot = dir.join("grid.png");
