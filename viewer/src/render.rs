@@ -171,11 +171,18 @@ impl<'t, T: RenderTarget> Screen<'t, T> {
         self.canvas.set_blend_mode(BlendMode::None);
         self.canvas.set_draw_color(Color::RGB(0, 0, 0));
         self.canvas.clear();
+        // Side by side, each tile's text is clipped to its tile; one tile draws as it always did.
+        let clip = tiles.len() > 1;
         for (tile, area, scene) in tiles {
+            // A tile without a picture yet still has its text to draw (waiting, no signal).
             self.tile_mut(*tile);
-            self.canvas.set_clip_rect(Some(*area));
+            if clip {
+                self.canvas.set_clip_rect(Some(*area));
+            }
             let drawn = self.draw_tile(*tile, *area, scene);
-            self.canvas.set_clip_rect(None);
+            if clip {
+                self.canvas.set_clip_rect(None);
+            }
             drawn?;
         }
         Ok(())
