@@ -52,7 +52,7 @@ pub struct Config {
 )]
 pub struct Args {
     /// endpoints to subscribe to (default tcp://127.0.0.1:5555); HOST or HOST:PORT mean
-    /// tcp://HOST:PORT, port 5555 when omitted
+    /// tcp://HOST:PORT, port 5555 when omitted; several make a grid, one tile each
     #[argh(positional, arg_name = "endpoint")]
     pub endpoints: Vec<String>,
 

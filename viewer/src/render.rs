@@ -372,6 +372,69 @@ mod tests {
         assert_eq!(letterbox(0, 0, 100, 50), Rect::new(0, 0, 100, 50));
     }
 
+    /// Two tiles side by side: each picture letterboxed in its own half, each tile's notice
+    /// clipped to its half, nothing drawn where no tile is.
+    #[test]
+    fn draws_tiles_side_by_side_each_in_its_own_area() {
+        let decoded = |rgb: [u8; 3]| {
+            let pixels: Vec<u8> = rgb.repeat(64 * 36);
+            let image = turbojpeg::Image {
+                pixels: &pixels[..],
+                width: 64,
+                pitch: 3 * 64,
+                height: 36,
+                format: turbojpeg::PixelFormat::RGB,
+            };
+            let jpeg = turbojpeg::compress(image, 90, turbojpeg::Subsamp::Sub2x2).unwrap();
+            let mut decoder = crate::decode::Decoder::new().unwrap();
+            decoder.decode(&jpeg).unwrap();
+            decoder
+        };
+        let (red, green) = (decoded([230, 40, 30]), decoded([30, 200, 60]));
+        let surface = sdl2::surface::Surface::new(640, 180, PixelFormatEnum::RGB888).unwrap();
+        let canvas = Canvas::from_surface(surface).unwrap();
+        let creator = canvas.texture_creator();
+        let mut screen = Screen::new(canvas, &creator).unwrap();
+        screen.upload_tile(0, red.picture().unwrap()).unwrap();
+        screen.upload_tile(1, green.picture().unwrap()).unwrap();
+        let notice = vec!["a notice far too wide to fit in a tile of 320 pixels".to_string()];
+        let quiet = Scene::default();
+        let loud = Scene {
+            notice: &notice,
+            ..Scene::default()
+        };
+        screen
+            .draw_tiles(&[
+                (0, Rect::new(0, 0, 320, 180), quiet),
+                (1, Rect::new(320, 0, 320, 180), loud),
+            ])
+            .unwrap();
+        let image = screen.read_rgb().unwrap();
+        let px = |x: u32, y: u32| {
+            let at = ((y * image.width_px + x) * 3) as usize;
+            [image.rgb[at], image.rgb[at + 1], image.rgb[at + 2]]
+        };
+        let close = |[r, g, b]: [u8; 3], [er, eg, eb]: [u8; 3]| {
+            (i32::from(r) - i32::from(er)).abs() < 12
+                && (i32::from(g) - i32::from(eg)).abs() < 12
+                && (i32::from(b) - i32::from(eb)).abs() < 12
+        };
+        // 64x36 in 320x180 fills each tile exactly.
+        assert!(close(px(5, 5), [230, 40, 30]) && close(px(314, 174), [230, 40, 30]));
+        assert!(close(px(326, 5), [30, 200, 60]) && close(px(634, 174), [30, 200, 60]));
+        // The notice of tile 1 spills into neither tile 0 nor past its own edge.
+        let grey_in_tile_0 = (0..320)
+            .flat_map(|x| (0..180).map(move |y| (x, y)))
+            .filter(|&(x, y)| px(x, y) == NOTICE_BOX_RGB)
+            .count();
+        let grey_in_tile_1 = (320..640)
+            .flat_map(|x| (0..180).map(move |y| (x, y)))
+            .filter(|&(x, y)| px(x, y) == NOTICE_BOX_RGB)
+            .count();
+        assert_eq!(grey_in_tile_0, 0);
+        assert!(grey_in_tile_1 > 1000, "{grey_in_tile_1}");
+    }
+
     /// The whole drawing path on a software surface: picture colours survive YUV upload and
     /// the full-range YUV setting, letterbox bars stay black, the banner box is the tutorial's blue.
     #[test]
