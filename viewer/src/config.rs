@@ -48,7 +48,10 @@ pub struct Config {
 #[argh(
     error_code(1, "runtime error: no display, a key pair that cannot be written"),
     error_code(2, "bad option or configuration, including an unusable key file"),
-    error_code(3, "--headless ended without a single frame shown")
+    error_code(
+        3,
+        "--headless ended without a single frame shown (in a grid: by some stream)"
+    )
 )]
 pub struct Args {
     /// endpoints to subscribe to (default tcp://127.0.0.1:5555); HOST or HOST:PORT mean
