@@ -18,8 +18,9 @@ if $want_test; then
     # iproute2 and nftables: e2e/tests/outage.rs (network namespaces, outages, loss);
     # ffmpeg: publisher/tests/cameras.rs (exec: sources), http.rs and tests/http-clients;
     # chromium: http.rs and tests/http-clients (the page in a real browser); libnss3-tools
-    # (certutil): tests/http-clients (Chromium trusting the test certificate).
-    packages+=(xvfb xauth python3 python3-pip python3-venv iproute2 nftables ffmpeg chromium libnss3-tools openssl)
+    # (certutil): tests/http-clients (Chromium trusting the test certificate); xdotool:
+    # viewer/tests/grid.rs (keys to the camview grid under Xvfb).
+    packages+=(xvfb xauth python3 python3-pip python3-venv iproute2 nftables ffmpeg chromium libnss3-tools openssl xdotool)
 fi
 
 missing=()

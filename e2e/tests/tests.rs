@@ -4,6 +4,7 @@
 //! first: they run one after another, never beside each other.
 
 mod campub;
+mod grid;
 mod restarts;
 mod security;
 mod slow_subscriber;

@@ -1,5 +1,7 @@
 //! The viewer's loop: newest message from the receiver -> decode -> draw, in a window or
 //! headless. One `step` serves both; around it, the window's keys and the stop conditions.
+//! Several endpoints make a grid: one `Viewer` per tile (its own socket, receiving and decoding
+//! threads, decoders, banner and no-signal state), drawn side by side by `run_grid`.
 
 use std::cell::OnceCell;
 use std::path::PathBuf;
@@ -39,10 +41,35 @@ const SAVED_NOTE_FOR: Duration = Duration::from_secs(4);
 /// before such a gap is not shown after it: it is that much older than it looks.
 const LOOP_GAP_MEANS_STALL: Duration = Duration::from_secs(1);
 
-/// Runs the viewer until a stop condition, the user or a signal ends it.
-pub fn run(config: &Config, quit: &AtomicBool) -> Result<Summary, Error> {
+/// Where one tile's pictures come from. Today an endpoint given on the command line; later
+/// a relay's stream directory or mDNS discovery can add theirs through [`tile_sources`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TileSource {
+    /// The ZeroMQ endpoint the tile subscribes to (normalised).
+    pub endpoint: String,
+}
+
+/// The one place that turns what the user asked for into the tiles to show, in order.
+pub fn tile_sources(config: &Config) -> Vec<TileSource> {
+    config
+        .receive
+        .endpoints
+        .iter()
+        .map(|endpoint| TileSource {
+            endpoint: endpoint.clone(),
+        })
+        .collect()
+}
+
+/// Runs the viewer until a stop condition, the user or a signal ends it: one summary for a
+/// single stream, one per tile (in order, with its endpoint) for a grid.
+pub fn run(config: &Config, quit: &AtomicBool) -> Result<Vec<Summary>, Error> {
     if let Some(keys) = &config.receive.curve {
         keys.log();
+    }
+    let sources = tile_sources(config);
+    if sources.len() > 1 {
+        return run_grid(config, &sources, quit);
     }
     let receiver = Receiver::start(&config.receive)?;
     match &config.stream {
@@ -63,7 +90,7 @@ pub fn run(config: &Config, quit: &AtomicBool) -> Result<Summary, Error> {
     if !config.headless {
         log::info!("{}", summary.line(elapsed));
     }
-    Ok(summary)
+    Ok(vec![summary])
 }
 
 /// What the window's events asked for.
@@ -104,6 +131,8 @@ struct Viewer<'c> {
     started: Instant,
     text: Text,
     screenshot_written: Option<PathBuf>,
+    /// In a grid: this tile's index (shown counted from 1) and endpoint.
+    tile: Option<(usize, String)>,
 }
 
 impl<'c> Viewer<'c> {
@@ -134,6 +163,7 @@ impl<'c> Viewer<'c> {
                 saved_note: None,
             },
             screenshot_written: None,
+            tile: None,
         })
     }
 
@@ -332,7 +362,9 @@ impl<'c> Viewer<'c> {
         let Some(interval) = &mut self.interval else {
             return;
         };
-        if let Some(report) = interval.finish_if_due(now, since_start_s, frames, lost, skipped) {
+        if let Some(mut report) = interval.finish_if_due(now, since_start_s, frames, lost, skipped)
+        {
+            report.endpoint = self.tile.as_ref().map(|(_, endpoint)| endpoint.clone());
             match report.json_line() {
                 Ok(json) => {
                     use std::io::Write as _;
@@ -409,7 +441,7 @@ impl<'c> Viewer<'c> {
             .as_ref()
             .filter(|(_, at)| now.saturating_duration_since(*at) < SAVED_NOTE_FOR)
             .map(|(note, _)| note.as_str());
-        banner::banner_lines(&BannerFacts {
+        let mut lines = banner::banner_lines(&BannerFacts {
             fps: self.shown.fps.fps(now),
             picture_px: self.decoder.picture().map(|p| (p.width_px, p.height_px)),
             last_frame: self.decoder.info().map(|i| (i.stream.as_str(), i.source)),
@@ -419,7 +451,11 @@ impl<'c> Viewer<'c> {
             lost: self.receiver.lost(),
             bad: self.bad.total(),
             saved_note,
-        })
+        });
+        if let (Some((index, _)), Some(first)) = (&self.tile, lines.first_mut()) {
+            *first = format!("{}: {first}", index + 1);
+        }
+        lines
     }
 
     fn notice(&self, signal: Signal) -> Vec<String> {
@@ -499,7 +535,7 @@ impl<'c> Viewer<'c> {
 
     fn summary(&self, elapsed: Duration) -> Summary {
         let info = self.decoder.info();
-        Summary::new(&RunTotals {
+        let mut summary = Summary::new(&RunTotals {
             shown: &self.shown,
             elapsed,
             received: self.receiver.received(),
@@ -512,6 +548,319 @@ impl<'c> Viewer<'c> {
             endpoints: &self.config.receive.endpoints,
             connection: &self.receiver.connection(),
             screenshot: self.screenshot_written.as_deref(),
+        });
+        summary.endpoint = self.tile.as_ref().map(|(_, endpoint)| endpoint.clone());
+        summary
+    }
+}
+
+/// The keys that maximise tiles 1 to 9 (the number row and the keypad).
+const TILE_KEYS: [(Keycode, Keycode); 9] = [
+    (Keycode::NUM_1, Keycode::KP_1),
+    (Keycode::NUM_2, Keycode::KP_2),
+    (Keycode::NUM_3, Keycode::KP_3),
+    (Keycode::NUM_4, Keycode::KP_4),
+    (Keycode::NUM_5, Keycode::KP_5),
+    (Keycode::NUM_6, Keycode::KP_6),
+    (Keycode::NUM_7, Keycode::KP_7),
+    (Keycode::NUM_8, Keycode::KP_8),
+    (Keycode::NUM_9, Keycode::KP_9),
+];
+
+/// Several streams in one window: one [`Viewer`] per tile, each with its own connection and
+/// threads, so a slow or dead endpoint only leaves its own tile without pictures.
+struct Grid<'c> {
+    viewers: Vec<Viewer<'c>>,
+    /// The tile filling the window, or `None` for the grid.
+    maximised: Option<usize>,
+    started: Instant,
+    screenshot_written: Option<PathBuf>,
+}
+
+/// Runs one tile per source until a stop condition, the user or a signal ends it; the
+/// summaries are in the sources' order.
+fn run_grid(
+    config: &Config,
+    sources: &[TileSource],
+    quit: &AtomicBool,
+) -> Result<Vec<Summary>, Error> {
+    let tile_configs: Vec<Config> = sources
+        .iter()
+        .map(|source| {
+            let mut tile = config.clone();
+            tile.receive.endpoints = vec![source.endpoint.clone()];
+            tile.screenshot = None;
+            tile
         })
+        .collect();
+    let mut viewers = Vec::with_capacity(sources.len());
+    for (index, (tile_config, source)) in tile_configs.iter().zip(sources).enumerate() {
+        let receiver = Receiver::start(&tile_config.receive)?;
+        let mut viewer = Viewer::new(tile_config, receiver)?;
+        viewer.tile = Some((index, source.endpoint.clone()));
+        viewers.push(viewer);
+    }
+    match &config.stream {
+        Some(stream) => log::info!(
+            "{} tiles, stream {stream} on each of {}",
+            sources.len(),
+            config.endpoints_text()
+        ),
+        None => log::info!("{} tiles: {}", sources.len(), config.endpoints_text()),
+    }
+    let mut grid = Grid {
+        viewers,
+        maximised: config.maximise,
+        started: Instant::now(),
+        screenshot_written: None,
+    };
+    if config.headless {
+        grid.run_headless(config, quit)?;
+    } else {
+        grid.run_windowed(config, quit)?;
+    }
+    let elapsed = grid.started.elapsed();
+    Ok(grid
+        .viewers
+        .iter()
+        .map(|viewer| {
+            let mut summary = viewer.summary(elapsed);
+            summary.screenshot = grid
+                .screenshot_written
+                .as_ref()
+                .map(|p| p.display().to_string());
+            if !config.headless {
+                let (index, endpoint) = viewer.tile.clone().unwrap_or_default();
+                log::info!("{}: {endpoint}: {}", index + 1, summary.line(elapsed));
+            }
+            summary
+        })
+        .collect())
+}
+
+impl Grid<'_> {
+    fn run_windowed(&mut self, config: &Config, quit: &AtomicBool) -> Result<(), Error> {
+        let title = format!("camview - {}", config.endpoints_text());
+        // The grid keeps its size: no single picture to fit the window to.
+        let size_px = config.window_size_px.unwrap_or(DEFAULT_WINDOW_SIZE_PX);
+        let mut opened = window::open(&title, size_px)?;
+        let creator = opened.canvas.texture_creator();
+        let mut screen = Screen::new(opened.canvas, &creator)?;
+        let mut redraw = true;
+        loop {
+            match self.answer_events(&mut opened.events, screen.window_mut()) {
+                Events::Quit => break,
+                Events::Redraw => redraw = true,
+                Events::None => {}
+            }
+            if self.should_stop(config, quit) {
+                break;
+            }
+            if self.step(WINDOW_POLL, Some(&mut screen), std::mem::take(&mut redraw))? {
+                screen.present();
+            }
+            if self.enough_frames() {
+                break;
+            }
+        }
+        self.write_screenshot(config, &mut screen)
+    }
+
+    fn run_headless(&mut self, config: &Config, quit: &AtomicBool) -> Result<(), Error> {
+        let creator = OnceCell::new();
+        let mut screen = match config.screenshot {
+            Some(_) => Some(crate::output::offscreen(
+                config.window_size_px.unwrap_or(DEFAULT_WINDOW_SIZE_PX),
+                &creator,
+            )?),
+            None => None,
+        };
+        while !self.should_stop(config, quit) {
+            let left = config
+                .stop_after
+                .map(|limit| limit.saturating_sub(self.started.elapsed()));
+            let timeout = left.map_or(HEADLESS_POLL, |l| l.min(HEADLESS_POLL));
+            self.step(timeout, screen.as_mut(), false)?;
+            if self.enough_frames() {
+                break;
+            }
+        }
+        match &mut screen {
+            Some(screen) => self.write_screenshot(config, screen),
+            None => Ok(()),
+        }
+    }
+
+    /// One turn over every tile: each takes and decodes its newest frame (waiting its share
+    /// of `timeout`, so a silent endpoint delays the others by that share at most; decoding
+    /// goes on in the tile's own thread meanwhile) and brings
+    /// its text up to date; then the grid is drawn if anything changed (or `redraw`). `true`
+    /// when it was drawn.
+    fn step<T: sdl2::render::RenderTarget>(
+        &mut self,
+        timeout: Duration,
+        mut screen: Option<&mut Screen<'_, T>>,
+        redraw: bool,
+    ) -> Result<bool, Error> {
+        // Each tile waits its share of at most WINDOW_POLL, even headless: a tile's frame
+        // waits for the others' turns, so this bounds what a silent tile adds to its latency.
+        let tiles = self.viewers.len().max(1) as u32;
+        let share = (timeout.min(WINDOW_POLL) / tiles).max(Duration::from_millis(1));
+        let mut fresh = vec![false; self.viewers.len()];
+        let mut changed = redraw;
+        for (index, viewer) in self.viewers.iter_mut().enumerate() {
+            let mut new = viewer.next_frame(share)?;
+            if new {
+                if let (Some(screen), Some(picture)) =
+                    (screen.as_deref_mut(), viewer.decoder.picture())
+                {
+                    if let Err(e) = screen.upload_tile(index, picture) {
+                        new = false;
+                        viewer.unshowable(&e);
+                    }
+                }
+            }
+            let now = Instant::now();
+            viewer.maybe_report(now);
+            changed |= viewer.refresh_text(now, new) || new;
+            fresh[index] = new;
+        }
+        let drawn = match screen {
+            Some(screen) if changed => {
+                self.draw(screen)?;
+                true
+            }
+            _ => false,
+        };
+        // Counted once drawn: the latency is capture to display.
+        let now = Instant::now();
+        for (viewer, new) in self.viewers.iter_mut().zip(fresh) {
+            if new {
+                viewer.record_shown(now);
+            }
+        }
+        Ok(drawn)
+    }
+
+    /// Draws the grid (or the maximised tile) into the back buffer.
+    fn draw<T: sdl2::render::RenderTarget>(&self, screen: &mut Screen<'_, T>) -> Result<(), Error> {
+        let size_px = screen.output_size_px()?;
+        let tiles: Vec<_> = crate::grid::areas(self.viewers.len(), self.maximised, size_px)
+            .into_iter()
+            .filter_map(|(index, area)| Some((index, area, self.viewers.get(index)?.scene())))
+            .collect();
+        screen.draw_tiles(&tiles)
+    }
+
+    /// The keys of one stream (q/Esc, f, s for every tile, b for every tile) and the grid's:
+    /// 1-9 maximise that tile, 0 or Backspace go back to the grid.
+    fn answer_events(&mut self, events: &mut EventPump, window: &mut Window) -> Events {
+        let mut answer = Events::None;
+        for event in events.poll_iter() {
+            match event {
+                Event::Quit { .. } => return Events::Quit,
+                Event::KeyDown {
+                    keycode: Some(key),
+                    repeat: false,
+                    ..
+                } => match key {
+                    Keycode::Q | Keycode::ESCAPE => return Events::Quit,
+                    Keycode::F => window::toggle_fullscreen(window),
+                    Keycode::S => self.viewers.iter_mut().for_each(Viewer::save_current_jpeg),
+                    Keycode::B => {
+                        for viewer in &mut self.viewers {
+                            viewer.text.banner_visible = !viewer.text.banner_visible;
+                        }
+                    }
+                    Keycode::NUM_0 | Keycode::KP_0 | Keycode::BACKSPACE => self.maximised = None,
+                    other => {
+                        let Some(number) = TILE_KEYS
+                            .iter()
+                            .position(|&(row, pad)| other == row || other == pad)
+                        else {
+                            continue;
+                        };
+                        if number >= self.viewers.len() {
+                            log::info!("there is no tile {}", number + 1);
+                            continue;
+                        }
+                        self.maximised = Some(number);
+                    }
+                },
+                Event::Window {
+                    win_event: WindowEvent::Close,
+                    ..
+                } => return Events::Quit,
+                Event::Window {
+                    win_event:
+                        WindowEvent::SizeChanged(..) | WindowEvent::Exposed | WindowEvent::Restored,
+                    ..
+                } => {}
+                _ => continue,
+            }
+            answer = Events::Redraw;
+            let now = Instant::now();
+            for viewer in &mut self.viewers {
+                viewer.text.due = now;
+            }
+        }
+        answer
+    }
+
+    fn should_stop(&self, config: &Config, quit: &AtomicBool) -> bool {
+        quit.load(Ordering::Relaxed)
+            || config
+                .stop_after
+                .is_some_and(|limit| self.started.elapsed() >= limit)
+    }
+
+    /// --frames is per stream: done when every tile has shown that many.
+    fn enough_frames(&self) -> bool {
+        self.viewers.iter().all(Viewer::enough_frames)
+    }
+
+    /// Draws the grid once more and writes it as the --screenshot PNG.
+    fn write_screenshot<T: sdl2::render::RenderTarget>(
+        &mut self,
+        config: &Config,
+        screen: &mut Screen<'_, T>,
+    ) -> Result<(), Error> {
+        let Some(path) = config.screenshot.clone() else {
+            return Ok(());
+        };
+        let now = Instant::now();
+        for viewer in &mut self.viewers {
+            viewer.text.due = now;
+            viewer.refresh_text(now, false);
+        }
+        self.draw(screen)?;
+        let image = screen.read_rgb()?;
+        snapshot::write_png(&path, &image)?;
+        log::info!(
+            "wrote screenshot {} ({}x{})",
+            path.display(),
+            image.width_px,
+            image.height_px
+        );
+        self.screenshot_written = Some(path);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use argh::FromArgs;
+
+    #[test]
+    fn every_endpoint_becomes_a_tile_in_order() {
+        let args =
+            crate::config::Args::from_args(&["camview"], &["b.local", "tcp://a:6000"]).unwrap();
+        let config = Config::from_args(&args).unwrap();
+        let sources: Vec<_> = tile_sources(&config)
+            .into_iter()
+            .map(|s| s.endpoint)
+            .collect();
+        assert_eq!(sources, ["tcp://b.local:5555", "tcp://a:6000"]);
     }
 }

@@ -36,20 +36,26 @@ pub struct Config {
     pub debug_decode_delay: Duration,
     /// Print a JSON line of the last interval's numbers this often (`--report-every`).
     pub report_every: Option<Duration>,
+    /// With several endpoints (a grid): the tile shown maximised at start, counted from 0.
+    pub maximise: Option<usize>,
 }
 
 /// Show a campub or tutorial ZeroMQ video stream in a window, newest frame first. Keys: q or Esc
 /// quits, f toggles fullscreen, s saves the current frame's JPEG in the current directory, b
-/// toggles the banner.
+/// toggles the banner. Several endpoints: one tile per endpoint in a grid; 1-9 maximise that
+/// tile, 0 or Backspace go back to the grid, s saves each tile's frame.
 #[derive(FromArgs, Debug)]
 #[argh(
     error_code(1, "runtime error: no display, a key pair that cannot be written"),
     error_code(2, "bad option or configuration, including an unusable key file"),
-    error_code(3, "--headless ended without a single frame shown")
+    error_code(
+        3,
+        "--headless ended without a single frame shown (in a grid: by some stream)"
+    )
 )]
 pub struct Args {
     /// endpoints to subscribe to (default tcp://127.0.0.1:5555); HOST or HOST:PORT mean
-    /// tcp://HOST:PORT, port 5555 when omitted
+    /// tcp://HOST:PORT, port 5555 when omitted; several make a grid, one tile each
     #[argh(positional, arg_name = "endpoint")]
     pub endpoints: Vec<String>,
 
@@ -124,6 +130,11 @@ pub struct Args {
     /// print the version and exit
     #[argh(switch)]
     pub version: bool,
+
+    /// with several endpoints: start with tile N (1 = the first endpoint) maximised
+    /// (default: the grid)
+    #[argh(option)]
+    pub maximise: Option<usize>,
 
     /// largest picture decoded, in pixels (width x height); a frame declaring more is counted
     /// as bad (too_large) without being decoded, which bounds camview's memory and decoding
@@ -221,6 +232,16 @@ impl Config {
                 _ => return Err(bad("--max-pixels", format!("{n} is outside 1..={largest}"))),
             },
         };
+        let maximise = match raw.maximise {
+            None => None,
+            Some(n) if (1..=endpoints.len()).contains(&n) => Some(n - 1),
+            Some(n) => {
+                return Err(bad(
+                    "--maximise",
+                    format!("{n} is not a tile: give 1 to {}", endpoints.len()),
+                ))
+            }
+        };
         let heap_bound_bytes = Some(crate::memory::heap_bound_bytes(
             limits.max_pixels,
             endpoints.len(),
@@ -253,6 +274,7 @@ impl Config {
             stale_after: Duration::from_millis(raw.stale_after_ms),
             debug_decode_delay: Duration::from_millis(raw.debug_decode_delay_ms),
             report_every,
+            maximise,
         })
     }
 
@@ -342,9 +364,15 @@ mod tests {
             &["--debug-decode-delay-ms", "1000000"],
             &["--max-pixels", "0"],
             &["--max-pixels", "67108865"],
+            &["--maximise", "0"],
+            &["--maximise", "3", "a:1", "b:2"],
         ] {
             assert!(parse(args).is_err(), "{args:?} was taken");
         }
+        assert_eq!(
+            parse(&["--maximise", "2", "a:1", "b:2"]).unwrap().maximise,
+            Some(1)
+        );
         let ok = parse(&["--duration", "0.5", "--width", "640", "--height", "360"]).unwrap();
         assert_eq!(
             (ok.stop_after, ok.window_size_px),

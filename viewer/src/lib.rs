@@ -23,6 +23,7 @@ pub mod config;
 pub mod decode;
 pub mod decode_thread;
 pub mod error;
+pub mod grid;
 pub mod link;
 pub mod memory;
 pub mod monitor;

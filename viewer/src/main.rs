@@ -52,28 +52,20 @@ fn main() -> ExitCode {
     }
 
     match app::run(&config, &quit) {
-        Ok(summary) if config.headless => {
-            match serde_json::to_string(&summary) {
-                Ok(json) => camcli::print_stdout(&json),
-                Err(e) => return fail(exit::RUNTIME, &e),
+        Ok(summaries) if config.headless => {
+            // One line for a single stream; one per tile (each with its endpoint) for a grid.
+            let mut silent = false;
+            for summary in &summaries {
+                match serde_json::to_string(summary) {
+                    Ok(json) => camcli::print_stdout(&json),
+                    Err(e) => return fail(exit::RUNTIME, &e),
+                }
+                if summary.frames_shown == 0 {
+                    silent = true;
+                    no_frame_message(summary);
+                }
             }
-            if summary.frames_shown == 0 {
-                let why = summary
-                    .connection
-                    .iter()
-                    .find(|s| s.state.is_failure())
-                    .map(|s| {
-                        format!(
-                            ": {}: {}",
-                            s.state.headline(),
-                            s.detail.as_deref().unwrap_or("")
-                        )
-                    })
-                    .unwrap_or_default();
-                eprintln!(
-                    "camview: no frame arrived from {}{why}",
-                    config.endpoints_text()
-                );
+            if silent {
                 return ExitCode::from(exit::NO_FRAME);
             }
             ExitCode::SUCCESS
@@ -81,6 +73,26 @@ fn main() -> ExitCode {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => fail(exit::RUNTIME, &e),
     }
+}
+
+/// Says on stderr that a stream showed no frame, and why when its connection knows.
+fn no_frame_message(summary: &camview::stats::Summary) {
+    let why = summary
+        .connection
+        .iter()
+        .find(|s| s.state.is_failure())
+        .map(|s| {
+            format!(
+                ": {}: {}",
+                s.state.headline(),
+                s.detail.as_deref().unwrap_or("")
+            )
+        })
+        .unwrap_or_default();
+    eprintln!(
+        "camview: no frame arrived from {}{why}",
+        summary.endpoints.join(", ")
+    );
 }
 
 /// Parses the command line; help goes to stdout, a mistake is one line on stderr.

@@ -27,12 +27,20 @@ const MESSAGES_PER_CONNECTION: usize = 6;
 /// buffers and the one being decoded.
 const OWN_MESSAGES: usize = 5;
 
-/// The most heap camview needs for `max_pixels` and `endpoints` connections, in bytes.
-pub fn heap_bound_bytes(max_pixels: usize, endpoints: usize) -> usize {
-    let messages = OWN_MESSAGES + MESSAGES_PER_CONNECTION * endpoints.max(1);
+/// The most heap camview needs for `max_pixels` and `tiles` endpoints, in bytes: the base,
+/// plus [`heap_bound_per_tile_bytes`] for each endpoint (one endpoint is one stream; several
+/// are a grid, each tile with its own connection, decoders and messages).
+pub fn heap_bound_bytes(max_pixels: usize, tiles: usize) -> usize {
+    BASE_BYTES.saturating_add(heap_bound_per_tile_bytes(max_pixels).saturating_mul(tiles.max(1)))
+}
+
+/// The heap one stream (one grid tile) may need for `max_pixels`: its decoders' pictures and
+/// texture, libzmq's messages on its connection and its own messages.
+pub fn heap_bound_per_tile_bytes(max_pixels: usize) -> usize {
+    let messages = OWN_MESSAGES + MESSAGES_PER_CONNECTION;
     let max_pixels = max_pixels.min(MAX_PICTURE_DIMENSION_PX * MAX_PICTURE_DIMENSION_PX);
-    BASE_BYTES
-        .saturating_add(BYTES_PER_BUDGET_PIXEL.saturating_mul(max_pixels))
+    BYTES_PER_BUDGET_PIXEL
+        .saturating_mul(max_pixels)
         .saturating_add(messages.saturating_mul(camwire::MAX_MESSAGE_BYTES))
 }
 
@@ -61,14 +69,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_bound_grows_with_the_budget_and_the_connections() {
+    fn the_bound_grows_with_the_budget_and_the_tiles() {
         let default = heap_bound_bytes(crate::decode::DEFAULT_MAX_PIXELS, 1);
         assert_eq!(default, 64 * MIB + 22 * 4096 * 4096 + 11 * 16 * MIB);
         assert_eq!(default / MIB, 592);
         assert!(heap_bound_bytes(1 << 20, 1) < default);
+        // Each further tile has its own decoders, texture and messages.
         assert_eq!(
             heap_bound_bytes(1 << 20, 2) - heap_bound_bytes(1 << 20, 1),
-            6 * 16 * MIB
+            22 * (1 << 20) + 11 * 16 * MIB
+        );
+        assert_eq!(
+            heap_bound_bytes(1 << 20, 4),
+            64 * MIB + 4 * heap_bound_per_tile_bytes(1 << 20)
         );
         assert_eq!(
             heap_bound_bytes(usize::MAX, 1),

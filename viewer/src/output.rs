@@ -124,7 +124,7 @@ impl Output for Offscreen<'_> {
 }
 
 /// An offscreen software renderer of the given size, for headless screenshots.
-fn offscreen<'c>(
+pub fn offscreen<'c>(
     (width_px, height_px): (u32, u32),
     creator: &'c OnceCell<TextureCreator<SurfaceContext<'static>>>,
 ) -> Result<Screen<'c, Surface<'static>>, Error> {

@@ -1,5 +1,7 @@
 //! Drawing with SDL2, on a window or an offscreen surface alike: the picture as a YUV (or RGB)
 //! texture, letterboxed; the banner and the no-signal notice over it; screenshots read back.
+//! In a grid (several endpoints) each tile has its own textures and is drawn into its own
+//! rectangle of the output the same way.
 
 use camtext::TextRenderer;
 use sdl2::pixels::{Color, PixelFormatEnum};
@@ -52,13 +54,20 @@ struct Overlay<'t> {
     texture: Option<SizedTexture<'t>>,
 }
 
+/// One tile's textures: its picture and its text.
+#[derive(Default)]
+struct TileTextures<'t> {
+    picture: Option<PictureTexture<'t>>,
+    banner: Overlay<'t>,
+    notice: Overlay<'t>,
+}
+
 /// An SDL renderer with the textures camview draws; `T` is a window or a surface.
 pub struct Screen<'t, T: RenderTarget> {
     canvas: Canvas<T>,
     creator: &'t TextureCreator<T::Context>,
-    picture: Option<PictureTexture<'t>>,
-    banner: Overlay<'t>,
-    notice: Overlay<'t>,
+    /// One per tile; a single stream is tile 0 filling the output.
+    tiles: Vec<TileTextures<'t>>,
     text: TextRenderer,
 }
 
@@ -68,15 +77,19 @@ impl<'t, T: RenderTarget> Screen<'t, T> {
         Ok(Self {
             canvas,
             creator,
-            picture: None,
-            banner: Overlay::default(),
-            notice: Overlay::default(),
+            tiles: Vec::new(),
             text: TextRenderer::new()?,
         })
     }
 
     /// Uploads a decoded picture, replacing the texture only when the size or layout changes.
     pub fn upload(&mut self, picture: &Picture) -> Result<(), Error> {
+        self.upload_tile(0, picture)
+    }
+
+    /// [`Screen::upload`] for tile `tile`.
+    pub fn upload_tile(&mut self, tile: usize, picture: &Picture) -> Result<(), Error> {
+        let slot = self.tile_mut(tile);
         let (format, texture_size) = match picture.layout {
             Layout::Yuv420 => {
                 let (w, h) = picture.padded_size();
@@ -88,24 +101,25 @@ impl<'t, T: RenderTarget> Screen<'t, T> {
             ),
         };
         let source = Rect::new(0, 0, to_u32(picture.width_px)?, to_u32(picture.height_px)?);
-        let reusable = self
+        let reusable = slot
             .picture
             .as_ref()
             .is_some_and(|p| p.layout == picture.layout && p.texture_size == texture_size);
         if !reusable {
-            self.picture = None;
+            slot.picture = None;
             let texture = self
                 .creator
                 .create_texture_streaming(format, texture_size.0, texture_size.1)
                 .map_err(|e| Error::sdl("create the picture texture", e))?;
-            self.picture = Some(PictureTexture {
+            let slot = self.tile_mut(tile);
+            slot.picture = Some(PictureTexture {
                 texture,
                 layout: picture.layout,
                 texture_size,
                 source,
             });
         }
-        let Some(target) = self.picture.as_mut() else {
+        let Some(target) = self.tile_mut(tile).picture.as_mut() else {
             return Ok(());
         };
         target.source = source;
@@ -130,23 +144,64 @@ impl<'t, T: RenderTarget> Screen<'t, T> {
         }
     }
 
+    fn tile_mut(&mut self, tile: usize) -> &mut TileTextures<'t> {
+        if self.tiles.len() <= tile {
+            self.tiles.resize_with(tile + 1, TileTextures::default);
+        }
+        &mut self.tiles[tile]
+    }
+
+    /// The output's size in pixels.
+    pub fn output_size_px(&self) -> Result<(u32, u32), Error> {
+        self.canvas
+            .output_size()
+            .map_err(|e| Error::sdl("query the output size", e))
+    }
+
     /// Draws the current picture (if any) and `scene` into the back buffer.
     pub fn draw(&mut self, scene: &Scene<'_>) -> Result<(), Error> {
-        let (out_w, out_h) = self
-            .canvas
-            .output_size()
-            .map_err(|e| Error::sdl("query the output size", e))?;
+        let (out_w, out_h) = self.output_size_px()?;
+        self.draw_tiles(&[(0, Rect::new(0, 0, out_w, out_h), *scene)])
+    }
+
+    /// Clears the back buffer and draws each `(tile, area, scene)`: the tile's picture
+    /// letterboxed in its area, its text over it.
+    pub fn draw_tiles(&mut self, tiles: &[(usize, Rect, Scene<'_>)]) -> Result<(), Error> {
+        self.canvas.set_clip_rect(None);
         self.canvas.set_blend_mode(BlendMode::None);
         self.canvas.set_draw_color(Color::RGB(0, 0, 0));
         self.canvas.clear();
+        // Side by side, each tile's text is clipped to its tile; one tile draws as it always did.
+        let clip = tiles.len() > 1;
+        for (tile, area, scene) in tiles {
+            // A tile without a picture yet still has its text to draw (waiting, no signal).
+            self.tile_mut(*tile);
+            if clip {
+                self.canvas.set_clip_rect(Some(*area));
+            }
+            let drawn = self.draw_tile(*tile, *area, scene);
+            if clip {
+                self.canvas.set_clip_rect(None);
+            }
+            drawn?;
+        }
+        Ok(())
+    }
 
-        if let Some(picture) = &self.picture {
-            let dst = letterbox(
+    fn draw_tile(&mut self, tile: usize, area: Rect, scene: &Scene<'_>) -> Result<(), Error> {
+        let (out_w, out_h) = (area.width(), area.height());
+        let (left, top) = (area.x(), area.y());
+        let Some(slot) = self.tiles.get_mut(tile) else {
+            return Ok(());
+        };
+        if let Some(picture) = &slot.picture {
+            let mut dst = letterbox(
                 picture.source.width(),
                 picture.source.height(),
                 out_w,
                 out_h,
             );
+            dst.offset(left, top);
             self.canvas
                 .copy(&picture.texture, picture.source, dst)
                 .map_err(|e| Error::sdl("draw the picture", e))?;
@@ -172,7 +227,7 @@ impl<'t, T: RenderTarget> Screen<'t, T> {
             later_lines_scale: 0.6,
         };
         if let Some((texture, (w, h))) = refresh(
-            &mut self.notice,
+            &mut slot.notice,
             &mut self.text,
             self.creator,
             scene.notice,
@@ -181,19 +236,19 @@ impl<'t, T: RenderTarget> Screen<'t, T> {
             let (w, h) = (*w, *h);
             let x = (i64::from(out_w) - i64::from(w)) / 2;
             let y = (i64::from(out_h) - i64::from(h)) / 2;
-            let dst = Rect::new(x as i32, y as i32, w, h);
+            let dst = Rect::new(left + x as i32, top + y as i32, w, h);
             self.canvas
                 .copy(texture, None, dst)
                 .map_err(|e| Error::sdl("draw the notice", e))?;
         }
         if let Some((texture, (w, h))) = refresh(
-            &mut self.banner,
+            &mut slot.banner,
             &mut self.text,
             self.creator,
             scene.banner,
             banner_style,
         )? {
-            let dst = Rect::new(BANNER_MARGIN_PX, BANNER_MARGIN_PX, *w, *h);
+            let dst = Rect::new(left + BANNER_MARGIN_PX, top + BANNER_MARGIN_PX, *w, *h);
             self.canvas
                 .copy(texture, None, dst)
                 .map_err(|e| Error::sdl("draw the banner", e))?;
@@ -315,6 +370,69 @@ mod tests {
         );
         assert_eq!(letterbox(640, 360, 320, 180), Rect::new(0, 0, 320, 180));
         assert_eq!(letterbox(0, 0, 100, 50), Rect::new(0, 0, 100, 50));
+    }
+
+    /// Two tiles side by side: each picture letterboxed in its own half, each tile's notice
+    /// clipped to its half, nothing drawn where no tile is.
+    #[test]
+    fn draws_tiles_side_by_side_each_in_its_own_area() {
+        let decoded = |rgb: [u8; 3]| {
+            let pixels: Vec<u8> = rgb.repeat(64 * 36);
+            let image = turbojpeg::Image {
+                pixels: &pixels[..],
+                width: 64,
+                pitch: 3 * 64,
+                height: 36,
+                format: turbojpeg::PixelFormat::RGB,
+            };
+            let jpeg = turbojpeg::compress(image, 90, turbojpeg::Subsamp::Sub2x2).unwrap();
+            let mut decoder = crate::decode::Decoder::new().unwrap();
+            decoder.decode(&jpeg).unwrap();
+            decoder
+        };
+        let (red, green) = (decoded([230, 40, 30]), decoded([30, 200, 60]));
+        let surface = sdl2::surface::Surface::new(640, 180, PixelFormatEnum::RGB888).unwrap();
+        let canvas = Canvas::from_surface(surface).unwrap();
+        let creator = canvas.texture_creator();
+        let mut screen = Screen::new(canvas, &creator).unwrap();
+        screen.upload_tile(0, red.picture().unwrap()).unwrap();
+        screen.upload_tile(1, green.picture().unwrap()).unwrap();
+        let notice = vec!["a notice far too wide to fit in a tile of 320 pixels".to_string()];
+        let quiet = Scene::default();
+        let loud = Scene {
+            notice: &notice,
+            ..Scene::default()
+        };
+        screen
+            .draw_tiles(&[
+                (0, Rect::new(0, 0, 320, 180), quiet),
+                (1, Rect::new(320, 0, 320, 180), loud),
+            ])
+            .unwrap();
+        let image = screen.read_rgb().unwrap();
+        let px = |x: u32, y: u32| {
+            let at = ((y * image.width_px + x) * 3) as usize;
+            [image.rgb[at], image.rgb[at + 1], image.rgb[at + 2]]
+        };
+        let close = |[r, g, b]: [u8; 3], [er, eg, eb]: [u8; 3]| {
+            (i32::from(r) - i32::from(er)).abs() < 12
+                && (i32::from(g) - i32::from(eg)).abs() < 12
+                && (i32::from(b) - i32::from(eb)).abs() < 12
+        };
+        // 64x36 in 320x180 fills each tile exactly.
+        assert!(close(px(5, 5), [230, 40, 30]) && close(px(314, 174), [230, 40, 30]));
+        assert!(close(px(326, 5), [30, 200, 60]) && close(px(634, 174), [30, 200, 60]));
+        // The notice of tile 1 spills into neither tile 0 nor past its own edge.
+        let grey_in_tile_0 = (0..320)
+            .flat_map(|x| (0..180).map(move |y| (x, y)))
+            .filter(|&(x, y)| px(x, y) == NOTICE_BOX_RGB)
+            .count();
+        let grey_in_tile_1 = (320..640)
+            .flat_map(|x| (0..180).map(move |y| (x, y)))
+            .filter(|&(x, y)| px(x, y) == NOTICE_BOX_RGB)
+            .count();
+        assert_eq!(grey_in_tile_0, 0);
+        assert!(grey_in_tile_1 > 1000, "{grey_in_tile_1}");
     }
 
     /// The whole drawing path on a software surface: picture colours survive YUV upload and

@@ -283,6 +283,9 @@ pub struct IntervalReport {
     pub latency_ms: LatencySummary,
     pub lost_in_transit: u64,
     pub skipped: u64,
+    /// The tile's endpoint, in a grid (several endpoints); absent for a single stream.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
 }
 
 impl IntervalReport {
@@ -342,6 +345,7 @@ impl IntervalStats {
             latency_ms: self.latency.percentiles().into(),
             lost_in_transit: lost.saturating_sub(self.lost_at_start),
             skipped: skipped.saturating_sub(self.skipped_at_start),
+            endpoint: None,
         };
         *self = Self {
             every: self.every,
@@ -386,6 +390,10 @@ pub struct Summary {
     /// The longest time between two shown frames, in ms (`null` before the second frame).
     pub max_gap_ms: Option<f64>,
     pub screenshot: Option<String>,
+    /// The tile's endpoint, in a grid (one summary line per endpoint); absent for a single
+    /// stream, whose line is unchanged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
 }
 
 /// What the summary is made of, read off the viewer's parts as the run ends.
@@ -434,6 +442,7 @@ impl Summary {
                 .max_gap
                 .map(|gap| (gap.as_secs_f64() * 1e6).round() / 1000.0),
             screenshot: run.screenshot.map(|p| p.display().to_string()),
+            endpoint: None,
         }
     }
 
@@ -735,6 +744,7 @@ mod tests {
             latency_ms: LatencySummary::default(),
             lost_in_transit: 0,
             skipped: 1,
+            endpoint: None,
         };
         assert_eq!(
             report.json_line().unwrap(),

@@ -118,7 +118,7 @@ fn stream_option_shows_only_that_stream() {
 }
 
 #[test]
-fn several_endpoints_are_all_subscribed() {
+fn several_endpoints_each_get_their_own_tile_and_summary_line() {
     let (port_a, port_b) = (free_port(), free_port());
     let jpeg = solid_jpeg(32, 32, [9, 9, 9]);
     let jpeg_b = jpeg.clone();
@@ -138,11 +138,21 @@ fn several_endpoints_are_all_subscribed() {
     b.stop();
 
     assert!(done.status.success(), "{}\n{}", done.stdout, done.stderr);
-    let s = done.summary();
-    assert!(
-        u64_at(&s, "/streams/a") > 0 && u64_at(&s, "/streams/b") > 0,
-        "{s}"
-    );
+    // A grid: one line per endpoint, each with only its own publisher's stream.
+    let lines: Vec<serde_json::Value> = done
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{}", done.stdout);
+    for (line, (stream, endpoint)) in lines
+        .iter()
+        .zip([("a", endpoint(port_a)), ("b", endpoint(port_b))])
+    {
+        assert_eq!(line["endpoint"], endpoint.as_str(), "{line}");
+        assert_eq!(line["streams"].as_object().unwrap().len(), 1, "{line}");
+        assert!(u64_at(line, &format!("/streams/{stream}")) > 0, "{line}");
+    }
 }
 
 #[test]

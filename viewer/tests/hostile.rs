@@ -258,6 +258,75 @@ fn a_huge_multipart_message_is_bounded_and_the_stream_recovers() {
     );
 }
 
+/// The grid's heap bound is per tile (docs/SECURITY.md): with two tiles at `--max-pixels
+/// 921600` it is 64 + 2 x 195 = 455 MiB. One tile's publisher sends the 1 GB multipart
+/// message; the other tile's stream goes on and both come back.
+#[test]
+fn a_huge_multipart_message_in_one_grid_tile_is_bounded_and_both_tiles_go_on() {
+    let _serial = one_at_a_time();
+    let (port_good, port_hostile) = (free_port(), free_port());
+    let good = solid_jpeg(64, 48, [7, 7, 7]);
+    let good_too = good.clone();
+    let _good = Publisher::start(port_good, Duration::from_millis(33), move |tick| {
+        vec![Outgoing::Single(native("good", tick, 64, 48, &good))]
+    });
+    let _hostile = Publisher::start(port_hostile, Duration::from_millis(33), move |tick| {
+        let mut batch = vec![Outgoing::Single(native("hostile", tick, 64, 48, &good_too))];
+        if tick == 30 {
+            batch.push(Outgoing::Multipart(vec![vec![0x55; 1 << 20]; 1000]));
+        }
+        batch
+    });
+    let mut running = spawn(camview().args([
+        "--headless",
+        "--max-pixels",
+        "921600",
+        "--frames",
+        "150",
+        "--duration",
+        "50",
+        &endpoint(port_good),
+        &endpoint(port_hostile),
+    ]));
+    let pid = running.pid();
+    let mut peak_mb = 0;
+    let started = Instant::now();
+    while running.child.try_wait().unwrap().is_none() && started.elapsed() < LIMIT {
+        if let Some(mb) = peak_rss_mb(pid) {
+            peak_mb = peak_mb.max(mb);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let done = running.finish(LIMIT);
+    assert!(done.status.success(), "{}\n{}", done.stdout, done.stderr);
+    let lines: Vec<serde_json::Value> = done
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    eprintln!("peak RSS {peak_mb} MB: {lines:?}");
+    assert_eq!(lines.len(), 2);
+    for line in &lines {
+        assert!(u64_at(line, "/frames_shown") >= 150, "came back: {line}");
+    }
+    assert_eq!(lines[1]["endpoint"], endpoint(port_hostile).as_str());
+    assert!(
+        bad(&lines[1], "oversized") >= 1,
+        "counted as bad: {}",
+        lines[1]
+    );
+    // The good tile reconnects too (every tile watches the one heap): it may count
+    // `oversized` as well, and nothing else.
+    assert_eq!(
+        u64_at(&lines[0], "/bad_messages"),
+        bad(&lines[0], "oversized"),
+        "{}",
+        lines[0]
+    );
+    // Two tiles' bound is 455 MiB; the whole message held would be over 1000 MB.
+    assert!(peak_mb < 650, "camview reached {peak_mb} MB");
+}
+
 #[test]
 fn lying_sequence_numbers_do_not_inflate_lost_in_transit() {
     let _serial = one_at_a_time();

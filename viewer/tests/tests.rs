@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod fuzz_corpus;
+mod grid;
 mod headless;
 mod robustness;
 mod window;
