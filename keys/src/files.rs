@@ -408,7 +408,8 @@ pub fn load_allow_list(path: &Path) -> Result<Vec<PublicKey>, KeyError> {
     Ok(keys)
 }
 
-#[cfg(all(test, unix))]
+#[cfg(test)]
+#[cfg(unix)] // the checks of permission bits and FIFOs
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt as _;
