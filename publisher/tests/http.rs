@@ -641,14 +641,60 @@ fn http_over_tls_with_a_self_signed_certificate() {
     let mut reader = BufReader::new(stream.into_reader());
     let (a, b) = (read_part(&mut reader), read_part(&mut reader));
     assert_ne!(a, b);
-    // A client that does not trust the certificate, and plain HTTP on the TLS port, get nothing.
+    // A client that does not trust the certificate gets nothing.
     assert!(agent().get(&format!("{https}/status")).call().is_err());
-    let answer = raw(&base, b"GET /status HTTP/1.1\r\nHost: x\r\n\r\n");
-    assert!(!answer.contains("200 OK"), "{answer}");
     assert_eq!(
         request_with(&trusting, "GET", &format!("{https}/status"), Some(&login)).status,
         200
     );
+}
+
+#[test]
+fn http_plain_requests_to_the_tls_port_get_400_naming_https_logged_once_per_burst() {
+    let (users, _tokens) = credential_files("http-plain-on-tls");
+    let (cert, key) = self_signed_pair("http-plain-on-tls-pair", &[]);
+    let (mut campub, base) = start(&[
+        "--http-users",
+        &users,
+        "--http-cert",
+        cert.to_str().unwrap(),
+        "--http-key",
+        key.to_str().unwrap(),
+    ]);
+    let addr = base.trim_start_matches("http://");
+    for _ in 0..5 {
+        let answer = raw(&base, b"GET /status HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert!(
+            answer.starts_with("HTTP/1.1 400 Bad Request\r\n"),
+            "{answer:?}"
+        );
+        assert!(
+            answer.ends_with(&format!(
+                "\r\n\r\nThis port speaks HTTPS: use https://{addr}/\n"
+            )),
+            "{answer:?}"
+        );
+    }
+    // Five plain requests, one warning; TLS clients go on as before.
+    assert!(campub.wait_for_log("plain HTTP from 127.0.0.1", Duration::from_secs(5)));
+    let warnings = campub
+        .log()
+        .iter()
+        .filter(|l| l.contains("plain HTTP from"))
+        .count();
+    assert_eq!(warnings, 1, "{:?}", campub.log());
+    let https = base.replace("http://127.0.0.1", "https://localhost");
+    assert_eq!(
+        request_with(
+            &tls_agent(&cert),
+            "GET",
+            &format!("{https}/status"),
+            Some(&basic("ann", "secret-one"))
+        )
+        .status,
+        200
+    );
+    assert!(campub.running());
 }
 
 #[test]
