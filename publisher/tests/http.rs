@@ -315,6 +315,20 @@ fn read_part(reader: &mut impl BufRead) -> Vec<u8> {
         match name.to_ascii_lowercase().as_str() {
             "content-type" => assert_eq!(value, "image/jpeg"),
             "content-length" => length = Some(value.parse::<usize>().unwrap()),
+            "x-timestamp" => {
+                // The capture time, seconds.microseconds since the epoch: a moment ago.
+                let (s, us) = value.split_once('.').unwrap();
+                assert_eq!(us.len(), 6, "{value}");
+                let capture_s = s.parse::<f64>().unwrap() + us.parse::<f64>().unwrap() / 1e6;
+                let now_s = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_secs_f64();
+                assert!(
+                    capture_s <= now_s && capture_s > now_s - 60.0,
+                    "{value} at {now_s}"
+                );
+            }
             other => panic!("unexpected part header {other}"),
         }
     }

@@ -561,9 +561,14 @@ fn stream(state: &State, conn: &Arc<Conn>, head: bool) -> Response<Body> {
             }
             let frame = next_frame(&mut frames, &conn, first).await?;
             conn.frame_taken();
+            // X-Timestamp as uStreamer sends it: the capture time, so a client can tell a
+            // frame's age (docs/HTTP.md).
             let part_head = format!(
-                "--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\n\r\n",
-                frame.jpeg.len()
+                "--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\n\
+                 X-Timestamp: {}.{:06}\r\n\r\n",
+                frame.jpeg.len(),
+                frame.capture_unix_ns / 1_000_000_000,
+                frame.capture_unix_ns % 1_000_000_000 / 1_000
             );
             queue.push_back(frame.jpeg);
             queue.push_back(Bytes::from_static(b"\r\n"));
