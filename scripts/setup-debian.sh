@@ -15,7 +15,8 @@ sudo_cmd=()
 
 packages=(build-essential pkg-config cmake nasm libclang-dev libzmq3-dev libsdl2-dev curl ca-certificates)
 if $want_test; then
-    # iproute2 and nftables: e2e/tests/outage.rs (network namespaces, outages, loss);
+    # iproute2 and nftables: e2e/tests/outage.rs (network namespaces, outages, loss); iproute2
+    # (ip, tc) and curl: e2e/tests/http_slow_link.rs (an HTTP client behind tbf);
     # ffmpeg: publisher/tests/cameras.rs (exec: sources), http.rs and tests/http-clients;
     # chromium: http.rs and tests/http-clients (the page in a real browser); libnss3-tools
     # (certutil): tests/http-clients (Chromium trusting the test certificate).
