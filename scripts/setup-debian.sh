@@ -19,8 +19,9 @@ if $want_test; then
     # (ip, tc) and curl: e2e/tests/http_slow_link.rs (an HTTP client behind tbf);
     # ffmpeg: publisher/tests/cameras.rs (exec: sources), http.rs and tests/http-clients;
     # chromium: http.rs and tests/http-clients (the page in a real browser); libnss3-tools
-    # (certutil): tests/http-clients (Chromium trusting the test certificate).
-    packages+=(xvfb xauth python3 python3-pip python3-venv iproute2 nftables ffmpeg chromium libnss3-tools openssl)
+    # (certutil): tests/http-clients (Chromium trusting the test certificate); vlc-bin and
+    # vlc-plugin-base: tests/http-clients (VLC reading /stream).
+    packages+=(xvfb xauth python3 python3-pip python3-venv iproute2 nftables ffmpeg chromium libnss3-tools openssl vlc-bin vlc-plugin-base)
 fi
 
 missing=()
