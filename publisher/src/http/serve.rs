@@ -223,15 +223,21 @@ async fn connection(
         serve(stream, peer, state, id, evict).await;
         return;
     };
+    // One deadline for the first byte and the handshake (docs/HTTP.md's limits).
+    let deadline = tokio::time::Instant::now() + HEADER_TIMEOUT;
     let first_byte = tokio::select! {
-        peeked = tokio::time::timeout(HEADER_TIMEOUT, first_byte(&stream)) => peeked.ok().flatten(),
+        peeked = tokio::time::timeout_at(deadline, first_byte(&stream)) => peeked.ok().flatten(),
         () = evict.notified() => None,
     };
     match first_byte {
         Some(TLS_HANDSHAKE_RECORD) => {}
         Some(_) => {
             state.plain_on_tls.seen(peer, Instant::now());
-            answer_plain_on_tls(stream).await;
+            // Still among the waiting connections: closed like them when too many arrive.
+            tokio::select! {
+                () = answer_plain_on_tls(stream) => {}
+                () = evict.notified() => {}
+            }
             state.stop_waiting(id);
             return;
         }
@@ -240,7 +246,7 @@ async fn connection(
             return;
         }
     }
-    let handshake = tokio::time::timeout(HEADER_TIMEOUT, acceptor.accept(stream));
+    let handshake = tokio::time::timeout_at(deadline, acceptor.accept(stream));
     let tls = tokio::select! {
         result = handshake => match result {
             Ok(Ok(tls)) => Some(tls),
