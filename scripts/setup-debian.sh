@@ -15,12 +15,14 @@ sudo_cmd=()
 
 packages=(build-essential pkg-config cmake nasm libclang-dev libzmq3-dev libsdl2-dev curl ca-certificates)
 if $want_test; then
-    # iproute2 and nftables: e2e/tests/outage.rs (network namespaces, outages, loss);
+    # iproute2 and nftables: e2e/tests/outage.rs (network namespaces, outages, loss); iproute2
+    # (ip, tc) and curl: e2e/tests/http_slow_link.rs (an HTTP client behind tbf);
     # ffmpeg: publisher/tests/cameras.rs (exec: sources), http.rs and tests/http-clients;
     # chromium: http.rs and tests/http-clients (the page in a real browser); libnss3-tools
-    # (certutil): tests/http-clients (Chromium trusting the test certificate); xdotool:
+    # (certutil): tests/http-clients (Chromium trusting the test certificate); vlc-bin and
+    # vlc-plugin-base: tests/http-clients (VLC reading /stream); xdotool:
     # viewer/tests/grid.rs (keys to the camview grid under Xvfb).
-    packages+=(xvfb xauth python3 python3-pip python3-venv iproute2 nftables ffmpeg chromium libnss3-tools openssl xdotool)
+    packages+=(xvfb xauth python3 python3-pip python3-venv iproute2 nftables ffmpeg chromium libnss3-tools openssl vlc-bin vlc-plugin-base xdotool)
 fi
 
 missing=()

@@ -401,7 +401,13 @@ fn process_and_publish(
     stats.frame_published(bytes, started.elapsed(), latency);
     if let Some(feed) = http {
         // The same JPEG as the ZeroMQ message: one encode serves every HTTP client.
-        feed.frame(out.jpeg, out.width_px, out.height_px, latency);
+        feed.frame(
+            out.jpeg,
+            out.width_px,
+            out.height_px,
+            frame.capture_unix_ns,
+            latency,
+        );
     }
     Ok(true)
 }

@@ -15,6 +15,8 @@ pub struct HttpFrame {
     pub jpeg: Bytes,
     pub width_px: u32,
     pub height_px: u32,
+    /// When the source captured it (wall clock, as in the ZeroMQ header): /stream's X-Timestamp.
+    pub capture_unix_ns: u64,
     pub published_at: Instant,
 }
 
@@ -94,7 +96,14 @@ impl Feed {
     }
 
     /// One frame published on ZeroMQ: HTTP clients get the same JPEG.
-    pub fn frame(&self, jpeg: &[u8], width_px: u32, height_px: u32, latency: Duration) {
+    pub fn frame(
+        &self,
+        jpeg: &[u8],
+        width_px: u32,
+        height_px: u32,
+        capture_unix_ns: u64,
+        latency: Duration,
+    ) {
         self.published.fetch_add(1, Ordering::Relaxed);
         self.bytes.fetch_add(jpeg.len() as u64, Ordering::Relaxed);
         let latency_ns = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
@@ -104,6 +113,7 @@ impl Feed {
             jpeg: Bytes::copy_from_slice(jpeg),
             width_px,
             height_px,
+            capture_unix_ns,
             published_at: Instant::now(),
         }));
     }
@@ -188,8 +198,8 @@ mod tests {
         let feed = Feed::new();
         let mut a = feed.subscribe();
         let b = feed.subscribe();
-        feed.frame(&[0xFF, 0xD8, 1], 640, 360, Duration::from_millis(2));
-        feed.frame(&[0xFF, 0xD8, 2], 640, 360, Duration::from_millis(4));
+        feed.frame(&[0xFF, 0xD8, 1], 640, 360, 0, Duration::from_millis(2));
+        feed.frame(&[0xFF, 0xD8, 2], 640, 360, 0, Duration::from_millis(4));
         let fa = a.borrow_and_update().clone().unwrap();
         let fb = b.borrow().clone().unwrap();
         assert_eq!(&fa.jpeg[..], &[0xFF, 0xD8, 2]);
@@ -201,7 +211,7 @@ mod tests {
     fn figures_turn_totals_into_rates() {
         let feed = Feed::new();
         for _ in 0..3 {
-            feed.frame(&[0; 1000], 640, 360, Duration::from_millis(3));
+            feed.frame(&[0; 1000], 640, 360, 0, Duration::from_millis(3));
         }
         feed.frame_failed();
         if let Ok(mut w) = feed.window.lock() {

@@ -82,7 +82,13 @@ fn tiny_jpeg() -> Vec<u8> {
 pub fn request(request: &[u8]) -> Vec<u8> {
     let fixture = fixture();
     let feed = Arc::new(Feed::new());
-    feed.frame(&fixture.jpeg, 16, 16, Duration::from_millis(1));
+    feed.frame(
+        &fixture.jpeg,
+        16,
+        16,
+        camwire::unix_time_ns(),
+        Duration::from_millis(1),
+    );
     let config = HttpConfig {
         addr: (Ipv6Addr::LOCALHOST, 0).into(),
         access: Access::Credentials(fixture.credentials.clone()),
@@ -139,7 +145,13 @@ pub fn request(request: &[u8]) -> Vec<u8> {
         drop(client);
         // With the client gone the server must end the connection by itself: at once, or for a
         // /stream waiting for a frame, when the next frame finds no one to take it.
-        feed.frame(&fixture.jpeg, 16, 16, Duration::from_millis(1));
+        feed.frame(
+            &fixture.jpeg,
+            16,
+            16,
+            camwire::unix_time_ns(),
+            Duration::from_millis(1),
+        );
         if tokio::time::timeout(ANSWER_TIMEOUT, served).await.is_err() {
             panic!("the server kept a connection whose client had gone");
         }

@@ -52,6 +52,7 @@ pub struct State {
     /// One Argon2 verification at a time: a flood of logins takes one core, not all.
     verifying: Semaphore,
     tls: Option<tokio_rustls::TlsAcceptor>,
+    plain_on_tls: PlainOnTls,
 }
 
 impl State {
@@ -76,6 +77,7 @@ impl State {
             started: Instant::now(),
             verifying: Semaphore::new(1),
             tls: config.tls.clone().map(tokio_rustls::TlsAcceptor::from),
+            plain_on_tls: PlainOnTls::default(),
         }
     }
 
@@ -235,7 +237,30 @@ async fn connection(
         serve(stream, peer, state, id, evict).await;
         return;
     };
-    let handshake = tokio::time::timeout(HEADER_TIMEOUT, acceptor.accept(stream));
+    // One deadline for the first byte and the handshake (docs/HTTP.md's limits).
+    let deadline = tokio::time::Instant::now() + HEADER_TIMEOUT;
+    let first_byte = tokio::select! {
+        peeked = tokio::time::timeout_at(deadline, first_byte(&stream)) => peeked.ok().flatten(),
+        () = evict.notified() => None,
+    };
+    match first_byte {
+        Some(TLS_HANDSHAKE_RECORD) => {}
+        Some(_) => {
+            state.plain_on_tls.seen(peer, Instant::now());
+            // Still among the waiting connections: closed like them when too many arrive.
+            tokio::select! {
+                () = answer_plain_on_tls(stream) => {}
+                () = evict.notified() => {}
+            }
+            state.stop_waiting(id);
+            return;
+        }
+        None => {
+            state.stop_waiting(id);
+            return;
+        }
+    }
+    let handshake = tokio::time::timeout_at(deadline, acceptor.accept(stream));
     let tls = tokio::select! {
         result = handshake => match result {
             Ok(Ok(tls)) => Some(tls),
@@ -253,6 +278,89 @@ async fn connection(
     match tls {
         Some(tls) => serve(tls, peer, state, id, evict).await,
         None => state.stop_waiting(id),
+    }
+}
+
+/// The first byte of every TLS connection: the content type of a handshake record (RFC 8446
+/// section 5.1). Plain HTTP starts with a method's letter.
+const TLS_HANDSHAKE_RECORD: u8 = 0x16;
+
+/// The first byte the client sent, left in the socket for the TLS handshake; None at EOF.
+async fn first_byte(stream: &tokio::net::TcpStream) -> Option<u8> {
+    let mut byte = [0_u8; 1];
+    match stream.peek(&mut byte).await {
+        Ok(1) => Some(byte[0]),
+        _ => None,
+    }
+}
+
+/// Plain HTTP on the TLS port: a short 400 that names the right scheme, then close. The request
+/// is read (up to the header limit, briefly) before closing, so that the kernel does not answer
+/// unread bytes with a reset that would destroy the 400 before the client reads it.
+async fn answer_plain_on_tls(mut stream: tokio::net::TcpStream) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let host = stream
+        .local_addr()
+        .map_or_else(|_| "HOST:PORT".to_owned(), |addr| addr.to_string());
+    let body = format!("This port speaks HTTPS: use https://{host}/\n");
+    let answer = format!(
+        "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut request = vec![0_u8; MAX_HEADER_BYTES];
+    let _ = tokio::time::timeout(Duration::from_millis(200), stream.read(&mut request)).await;
+    let _ = tokio::time::timeout(HEADER_TIMEOUT, async {
+        stream.write_all(answer.as_bytes()).await?;
+        stream.shutdown().await?;
+        // Until the client closes: its unread bytes would turn our close into a reset.
+        let mut drained = 0_usize;
+        while drained < MAX_HEADER_BYTES {
+            match stream.read(&mut request).await? {
+                0 => break,
+                n => drained += n,
+            }
+        }
+        Ok::<_, std::io::Error>(())
+    })
+    .await;
+}
+
+/// Plain-HTTP requests to the TLS port, logged once per burst like failed logins.
+#[derive(Default)]
+struct PlainOnTls {
+    /// When the current burst's first request came, and how many since.
+    burst: Mutex<Option<(Instant, u64)>>,
+}
+
+/// A burst of plain requests ends this long after its first one.
+const PLAIN_ON_TLS_BURST: Duration = Duration::from_secs(60);
+
+impl PlainOnTls {
+    fn seen(&self, peer: IpAddr, now: Instant) {
+        let Ok(mut burst) = self.burst.lock() else {
+            return;
+        };
+        match burst.as_mut() {
+            Some((since, count)) if now.duration_since(*since) <= PLAIN_ON_TLS_BURST => {
+                *count += 1;
+            }
+            _ => {
+                if let Some((_, count)) = *burst {
+                    if count > 1 {
+                        log::info!(
+                            "HTTP: {count} plain-HTTP requests to the HTTPS port in the last burst"
+                        );
+                    }
+                }
+                log::warn!(
+                    "HTTP: plain HTTP from {peer} on the HTTPS port: answered 400 \"use https://\" \
+                     (logged once per {} s)",
+                    PLAIN_ON_TLS_BURST.as_secs()
+                );
+                *burst = Some((now, 1));
+            }
+        }
     }
 }
 
@@ -479,9 +587,14 @@ fn stream(state: &State, conn: &Arc<Conn>, head: bool) -> Response<Body> {
             }
             let frame = next_frame(&mut frames, &conn, first).await?;
             conn.frame_taken();
+            // X-Timestamp as uStreamer sends it: the capture time, so a client can tell a
+            // frame's age (docs/HTTP.md).
             let part_head = format!(
-                "--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\n\r\n",
-                frame.jpeg.len()
+                "--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\n\
+                 X-Timestamp: {}.{:06}\r\n\r\n",
+                frame.jpeg.len(),
+                frame.capture_unix_ns / 1_000_000_000,
+                frame.capture_unix_ns % 1_000_000_000 / 1_000
             );
             queue.push_back(frame.jpeg);
             queue.push_back(Bytes::from_static(b"\r\n"));
