@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::config::{Config, SourceKind};
 use crate::publish::{self, Publisher};
 use crate::security::ZapHandler;
-use crate::{http, pipeline, service};
+use crate::{announce, http, pipeline, service};
 
 /// Streams until SIGINT/SIGTERM (Ok) or a runtime error.
 pub fn run(config: &Config) -> Result<(), pipeline::RunError> {
@@ -76,6 +76,17 @@ pub fn run(config: &Config) -> Result<(), pipeline::RunError> {
         }
         _ => None,
     };
+    // Dropped when run() returns, after the pipeline stopped: the goodbye goes out then.
+    let _announcer = if config.announce {
+        start_announcer(
+            config,
+            &publisher.endpoint(),
+            _http.as_ref().map(|s| s.addr().port()),
+        )
+    } else {
+        log::info!("not announced on the LAN (mDNS): --no-announce");
+        None
+    };
     if config.source == SourceKind::Pattern {
         log::info!("no camera: streaming the built-in test pattern");
     }
@@ -102,6 +113,34 @@ pub fn run(config: &Config) -> Result<(), pipeline::RunError> {
     );
     notifier.stopping();
     result
+}
+
+/// Announces the stream on the LAN; a failure is logged, not fatal: the stream works without it.
+fn start_announcer(
+    config: &Config,
+    bound_endpoint: &str,
+    http_port: Option<u16>,
+) -> Option<announce::Announcer> {
+    let announcement = announce::Announcement {
+        stream: config.stream.as_str().to_owned(),
+        wire: match config.wire {
+            publish::WireMode::Native => "native",
+            publish::WireMode::Base64 => "base64",
+        },
+        curve_public_key: config
+            .security
+            .curve
+            .as_ref()
+            .map(|pair| pair.public.to_string()),
+        http_port,
+    };
+    match announce::Announcer::start(&config.bind, bound_endpoint, &announcement) {
+        Ok(announcer) => announcer,
+        Err(e) => {
+            log::warn!("{e}; viewers must be given the endpoint");
+            None
+        }
+    }
 }
 
 /// Says at start where HTTP clients watch, and who may.

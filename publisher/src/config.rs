@@ -188,6 +188,11 @@ pub struct Args {
     #[argh(option, default = "crate::http::DEFAULT_MAX_CLIENTS")]
     pub http_max_clients: usize,
 
+    /// do not announce the stream on the LAN with mDNS/DNS-SD (`_campub._tcp`, what
+    /// `camview --discover` finds). Default: announced unless --bind is loopback only
+    #[argh(switch)]
+    pub no_announce: bool,
+
     /// log level: off, error, warn, info, debug or trace (or a filter: campub=debug); RUST_LOG,
     /// when set, wins. Under systemd each line carries its priority for the journal. Default: info
     #[argh(option, default = "String::from(\"info\")")]
@@ -348,6 +353,8 @@ pub struct Config {
     pub orientation: Orientation,
     /// --http and its options; None: no HTTP server.
     pub http: Option<HttpConfig>,
+    /// Announce the stream with mDNS/DNS-SD (off with --no-announce).
+    pub announce: bool,
 }
 
 fn parse_size(s: &str) -> Result<(u32, u32), String> {
@@ -457,6 +464,7 @@ impl Config {
             rpicam_args: args.rpicam_arg.clone(),
             orientation: Orientation::new(args.rotate, args.hflip, args.vflip),
             http,
+            announce: !args.no_announce,
         })
     }
 }

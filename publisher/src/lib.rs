@@ -17,6 +17,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod announce;
 pub mod app;
 pub mod capture;
 pub mod config;

@@ -50,14 +50,26 @@ pub struct Config {
     error_code(2, "bad option or configuration, including an unusable key file"),
     error_code(
         3,
-        "--headless ended without a single frame shown (in a grid: by some stream)"
+        "--headless ended without a single frame shown (in a grid: by some stream); \
+         --discover found nothing"
     )
 )]
 pub struct Args {
-    /// endpoints to subscribe to (default tcp://127.0.0.1:5555); HOST or HOST:PORT mean
-    /// tcp://HOST:PORT, port 5555 when omitted; several make a grid, one tile each
+    /// endpoints to subscribe to; HOST or HOST:PORT mean tcp://HOST:PORT, port 5555 when
+    /// omitted; several make a grid, one tile each (default: the campub found on the LAN by
+    /// mDNS, waiting until one answers)
     #[argh(positional, arg_name = "endpoint")]
     pub endpoints: Vec<String>,
+
+    /// list the campubs announced on the LAN (mDNS/DNS-SD), one tab-separated line each: name,
+    /// endpoint, stream, wire, curve, key; then exit (exit code 3 when none answered)
+    #[argh(switch)]
+    pub discover: bool,
+
+    /// how long --discover (and camview with no endpoint, per round) listens, in seconds
+    /// (default: 3)
+    #[argh(option, default = "3.0")]
+    pub discover_seconds: f64,
 
     /// show only this stream name, as given to campub --stream (default: every message; the
     /// tutorial's base64 frames carry no name and are shown only without --stream)

@@ -22,6 +22,7 @@ pub mod banner;
 pub mod config;
 pub mod decode;
 pub mod decode_thread;
+pub mod discover;
 pub mod error;
 pub mod grid;
 pub mod link;

@@ -8,12 +8,12 @@ use std::sync::Arc;
 use argh::FromArgs;
 
 use camview::config::{Args, Config};
-use camview::{app, security};
+use camview::{app, discover, security};
 
 use camcli::exit;
 
 fn main() -> ExitCode {
-    let args = match parse_args() {
+    let mut args = match parse_args() {
         Ok(args) => args,
         Err(code) => return code,
     };
@@ -39,17 +39,24 @@ fn main() -> ExitCode {
             Err(e) => fail(exit::RUNTIME, &e),
         };
     }
-    let config = match Config::from_args(&args) {
-        Ok(config) => config,
-        Err(e) => return fail(exit::USAGE, &e),
-    };
-
     let quit = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         if let Err(e) = signal_hook::flag::register(signal, Arc::clone(&quit)) {
             log::warn!("cannot handle signal {signal}: {e}");
         }
     }
+    if args.discover || args.endpoints.is_empty() {
+        if let Err(code) = discover_endpoints(&mut args, &quit) {
+            return code;
+        }
+        if args.discover || args.endpoints.is_empty() {
+            return ExitCode::SUCCESS;
+        }
+    }
+    let config = match Config::from_args(&args) {
+        Ok(config) => config,
+        Err(e) => return fail(exit::USAGE, &e),
+    };
 
     match app::run(&config, &quit) {
         Ok(summaries) if config.headless => {
@@ -93,6 +100,64 @@ fn no_frame_message(summary: &camview::stats::Summary) {
         "camview: no frame arrived from {}{why}",
         summary.endpoints.join(", ")
     );
+}
+
+/// `--discover`: prints what answers and ends camview (`Err` carries the exit code; 3 when
+/// nothing answered). No endpoint: waits until a campub answers, takes the first as the endpoint
+/// (and its announced key, trust on first use, when no --server-key is given) and names the rest.
+fn discover_endpoints(args: &mut Args, quit: &AtomicBool) -> Result<(), ExitCode> {
+    let seconds = args.discover_seconds;
+    if !(0.1..=3600.0).contains(&seconds) {
+        return Err(fail(
+            exit::USAGE,
+            &format_args!("bad --discover-seconds {seconds}: must be 0.1-3600"),
+        ));
+    }
+    let round = std::time::Duration::from_secs_f64(seconds);
+    if args.discover {
+        let found = discover::browse(round, quit).map_err(|e| fail(exit::RUNTIME, &e))?;
+        for publisher in &found {
+            camcli::print_stdout(&publisher.line());
+        }
+        if found.is_empty() {
+            eprintln!("camview: no campub answered on the LAN (mDNS) within {seconds} s");
+            return Err(ExitCode::from(exit::NO_FRAME));
+        }
+        return Ok(());
+    }
+    let found = discover::wait_for_publishers(round, quit).map_err(|e| fail(exit::RUNTIME, &e))?;
+    // Today one stream per window: the first is shown, the others named. The grid takes all
+    // of discover::endpoints(&found).
+    let Some(first) = found.first() else {
+        return Ok(());
+    };
+    log::info!("found on the LAN: {}", first.line());
+    for other in &found[1..] {
+        log::info!(
+            "also found: {} (camview {} to watch it)",
+            other.line(),
+            other.endpoint
+        );
+    }
+    if args.server_key.is_none() && first.curve {
+        match &first.key {
+            Some(key) => {
+                log::warn!(
+                    "{} encrypts with CURVE: trusting the key it announced ({key}) on first use; \
+                     anyone on the LAN can announce a key, so check it against campub's log and \
+                     pass --server-key from then on (docs/SECURITY.md)",
+                    first.name
+                );
+                args.server_key = Some(format!("z85:{key}"));
+            }
+            None => log::warn!(
+                "{} encrypts with CURVE but announced no usable key: give --server-key",
+                first.name
+            ),
+        }
+    }
+    args.endpoints = discover::endpoints(&found[..1]);
+    Ok(())
 }
 
 /// Parses the command line; help goes to stdout, a mistake is one line on stderr.
