@@ -93,13 +93,19 @@ pub fn txt_properties(announcement: &Announcement) -> Vec<(String, String)> {
     txt
 }
 
-/// This machine's host name, for the instance and host names (Linux: the kernel's UTS name).
+/// This machine's host name, for the instance and host names: uname(2), which the systemd
+/// unit's ProcSubset=pid (no /proc/sys) leaves readable.
 fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|name| name.trim().to_owned())
-        .filter(|name| !name.is_empty())
-        .unwrap_or_else(|| "campub".to_owned())
+    let name = rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .trim()
+        .to_owned();
+    if name.is_empty() {
+        "campub".to_owned()
+    } else {
+        name
+    }
 }
 
 /// A DNS label from a host name: letters, digits and '-' (mDNS host names are DNS labels).
