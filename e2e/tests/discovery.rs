@@ -367,3 +367,22 @@ fn discover_with_nothing_announced_exits_3_and_says_so() {
         done.stderr
     );
 }
+
+#[test]
+fn a_bad_option_with_no_endpoint_is_refused_before_any_browse() {
+    let _serial = one_at_a_time();
+    let lan = Lan::new("bad");
+    for args in [
+        &["--stream", "no spaces"][..],
+        &["--discover", "--discover-seconds", "0"][..],
+    ] {
+        let done = run(Lan::command_in(&lan.viewer, "camview").args(args), LIMIT);
+        assert_eq!(done.status.code(), Some(2), "{args:?}: {}", done.stderr);
+        assert!(done.stderr.contains("bad "), "{args:?}: {}", done.stderr);
+        assert!(
+            !done.stderr.contains("still looking"),
+            "{args:?}: {}",
+            done.stderr
+        );
+    }
+}

@@ -46,6 +46,10 @@ fn main() -> ExitCode {
         }
     }
     if args.discover || args.endpoints.is_empty() {
+        // A bad option is reported at once, not after a browse that may wait for ever.
+        if let Err(e) = Config::from_args(&args) {
+            return fail(exit::USAGE, &e);
+        }
         if let Err(code) = discover_endpoints(&mut args, &quit) {
             return code;
         }
