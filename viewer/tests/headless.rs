@@ -214,7 +214,8 @@ fn help_gives_every_default_and_unit() {
     assert!(done.status.success());
     let help = done.stdout;
     for needle in [
-        "default tcp://127.0.0.1:5555",
+        "found on the LAN by mDNS",
+        "--discover-seconds",
         "--stale-after-ms",
         "(default: 1500)",
         "milliseconds",
