@@ -594,6 +594,13 @@ mod tests {
     }
 
     #[test]
+    fn announcing_is_on_by_default_and_off_with_no_announce_in_the_config_file() {
+        assert!(config_from_file("announce-default", "stream = a\n").announce);
+        assert!(!config_from_file("announce-off", "no-announce = true\n").announce);
+        assert!(config_from_file("announce-false", "no-announce = false\n").announce);
+    }
+
+    #[test]
     fn config_file_options_merge_and_the_command_line_wins() {
         let path = std::env::temp_dir().join(format!("campub-conf-{}.conf", std::process::id()));
         std::fs::write(&path, "# camera\ndevice = /dev/video2\nsize = 640x480  # VGA\nfps = 15\nlist-formats = false\nstream = \"porch\"\n").unwrap();
