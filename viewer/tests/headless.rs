@@ -214,7 +214,7 @@ fn help_gives_every_default_and_unit() {
     assert!(done.status.success());
     let help = done.stdout;
     for needle in [
-        "found on the LAN by mDNS",
+        "waiting until one answers",
         "--discover-seconds",
         "--stale-after-ms",
         "(default: 1500)",
