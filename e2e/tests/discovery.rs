@@ -283,6 +283,40 @@ fn camview_with_no_endpoint_finds_a_publisher_and_shows_its_frames() {
 }
 
 #[test]
+fn camview_with_no_endpoint_shows_every_open_publisher_found_in_the_grid() {
+    let _serial = one_at_a_time();
+    let lan = Lan::new("grid");
+    let _door = lan.campub(&["--stream", "door", "--bind", "tcp://*:5557"]);
+    let _yard = lan.campub(&["--stream", "yard", "--bind", "tcp://*:5558"]);
+    let done = run(
+        Lan::command_in(&lan.viewer, "camview").args([
+            "--headless",
+            "--frames",
+            "5",
+            "--duration",
+            "25",
+            "--discover-seconds",
+            "2",
+        ]),
+        LIMIT,
+    );
+    assert!(done.status.success(), "{}", done.stderr);
+    // One JSON line per tile, in the order found (by name).
+    let lines: Vec<serde_json::Value> = done
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let mut streams: Vec<&str> = lines.iter().filter_map(|l| l["stream"].as_str()).collect();
+    streams.sort_unstable();
+    assert_eq!(streams, ["door", "yard"], "{}", done.stdout);
+    for line in &lines {
+        assert!(u64_at(line, "/frames_shown") >= 5, "{line}");
+    }
+}
+
+#[test]
 fn camview_with_no_endpoint_keeps_looking_until_a_publisher_appears() {
     let _serial = one_at_a_time();
     let lan = Lan::new("wait");

@@ -107,8 +107,9 @@ fn no_frame_message(summary: &camview::stats::Summary) {
 }
 
 /// `--discover`: prints what answers and ends camview (`Err` carries the exit code; 3 when
-/// nothing answered). No endpoint: waits until a campub answers, takes the first as the endpoint
-/// (and its announced key, trust on first use, when no --server-key is given) and names the rest.
+/// nothing answered). No endpoint: waits until a campub answers, then shows every one found that
+/// shares the first one's security in the grid (with the first's announced key, trust on first
+/// use, when no --server-key is given) and names the rest.
 fn discover_endpoints(args: &mut Args, quit: &AtomicBool) -> Result<(), ExitCode> {
     let seconds = args.discover_seconds;
     if !(0.1..=3600.0).contains(&seconds) {
@@ -130,15 +131,21 @@ fn discover_endpoints(args: &mut Args, quit: &AtomicBool) -> Result<(), ExitCode
         return Ok(());
     }
     let found = discover::wait_for_publishers(round, quit).map_err(|e| fail(exit::RUNTIME, &e))?;
-    // Today one stream per window: the first is shown, the others named. The grid takes all
-    // of discover::endpoints(&found).
+    // Every publisher that shares the first one's security (all open, or the same announced
+    // key: camview has one --server-key for all its endpoints) gets a tile of the grid; the
+    // others are named, to be watched on their own.
     let Some(first) = found.first() else {
         return Ok(());
     };
-    log::info!("found on the LAN: {}", first.line());
-    for other in &found[1..] {
+    let same_security =
+        |p: &discover::Found| p.curve == first.curve && (!first.curve || p.key == first.key);
+    let (shown, others): (Vec<_>, Vec<_>) = found.iter().cloned().partition(same_security);
+    for publisher in &shown {
+        log::info!("found on the LAN: {}", publisher.line());
+    }
+    for other in &others {
         log::info!(
-            "also found: {} (camview {} to watch it)",
+            "also found, with another key: {} (camview --server-key ... {} to watch it)",
             other.line(),
             other.endpoint
         );
@@ -160,7 +167,7 @@ fn discover_endpoints(args: &mut Args, quit: &AtomicBool) -> Result<(), ExitCode
             ),
         }
     }
-    args.endpoints = discover::endpoints(&found[..1]);
+    args.endpoints = discover::endpoints(&shown);
     Ok(())
 }
 
