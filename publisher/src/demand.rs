@@ -74,6 +74,11 @@ pub fn describe(change: Change, viewers: Viewers) -> String {
         Change::WentIdle => "idle: nobody is watching; capturing without encoding until a \
                              viewer connects"
             .to_owned(),
+        Change::Resumed { idle_for } if viewers.zmq.is_none() => format!(
+            "resumed after {:.1} s idle: campub can no longer see its ZeroMQ subscribers' \
+             links, so it streams from now on whether anyone watches or not",
+            idle_for.as_secs_f64()
+        ),
         Change::Resumed { idle_for } => {
             let who = match viewers {
                 Viewers { http: 0, .. } => "a ZeroMQ subscriber",
@@ -142,6 +147,17 @@ mod tests {
         let mut off = Demand::new(false);
         assert_eq!(off.update(NOBODY, 5, t0), None);
         assert!(!off.is_idle());
+    }
+
+    #[test]
+    fn the_log_says_when_campub_went_blind() {
+        let resumed = Change::Resumed {
+            idle_for: Duration::from_millis(1500),
+        };
+        let blind = Viewers { zmq: None, http: 0 };
+        assert!(describe(resumed, blind).starts_with(
+            "resumed after 1.5 s idle: campub can no longer see its ZeroMQ subscribers' links"
+        ));
     }
 
     #[test]
