@@ -23,3 +23,20 @@ pub fn write_file(path: &Path, bytes: &[u8], mode: u32) -> String {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
     path.to_str().unwrap().to_owned()
 }
+
+/// The committed corpus of a fuzz target (`fuzz/corpus/TARGET`), its inputs in file-name
+/// order, for the tests that replay it through the fuzzer's entry point.
+pub fn fuzz_corpus(target: &str) -> Vec<Vec<u8>> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fuzz/corpus")
+        .join(target);
+    let mut paths: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    paths.sort();
+    paths
+        .iter()
+        .map(|path| std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
+        .collect()
+}
