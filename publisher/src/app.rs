@@ -47,6 +47,21 @@ pub fn run(config: &Config) -> Result<(), pipeline::RunError> {
         config.stream.clone(),
         config.security.curve.as_ref(),
     )?;
+    for endpoint in &config.connect {
+        let curve = match (&config.connect_server_key, &config.security.curve) {
+            (Some(server), Some(pair)) => Some((pair, server)),
+            _ => None,
+        };
+        publisher.connect(&context, endpoint, curve)?;
+        log::info!(
+            "dialling out to {endpoint} ({}); reconnecting by itself whenever it goes away",
+            if curve.is_some() {
+                "encrypted, CURVE"
+            } else {
+                "not encrypted: --connect-server-key encrypts it"
+            }
+        );
+    }
     log::info!(
         "publishing {} JPEGs, {} px wide, quality {}, on {} (stream {:?})",
         match config.wire {

@@ -116,6 +116,18 @@ pub struct Args {
     #[argh(option, default = "String::from(DEFAULT_BIND)")]
     pub bind: String,
 
+    /// also dial out to this ZeroMQ endpoint, e.g. tcp://relay.example.org:5556: a camrelay
+    /// that takes the stream from there (a Pi behind NAT needs no port forwarding; campub
+    /// reconnects forever, backing off to 5 s). Repeatable. Default: none
+    #[argh(option)]
+    pub connect: Vec<String>,
+
+    /// the relay's public key (a public key file, or z85:KEY) for --connect: the stream to it is
+    /// encrypted (CURVE), with --curve-secret-key as campub's own key (the relay's
+    /// --publishers-allow lists its public key). Default: none, not encrypted
+    #[argh(option)]
+    pub connect_server_key: Option<String>,
+
     /// wire format: "native" (stream name + header + raw JPEG, see docs/PROTOCOL.md) or
     /// "base64" (exactly the tutorial's server.py, for its client.py). Default: native
     #[argh(option, default = "WireMode::Native")]
@@ -338,6 +350,10 @@ pub struct Config {
     pub width_px: u32,
     pub quality: u8,
     pub bind: String,
+    /// --connect: relays campub dials out to.
+    pub connect: Vec<String>,
+    /// --connect-server-key: the relays' public key (CURVE toward them).
+    pub connect_server_key: Option<camkeys::PublicKey>,
     pub wire: WireMode,
     pub stream: StreamName,
     pub stats_interval: Duration,
@@ -440,6 +456,26 @@ impl Config {
         }
         check_bind_endpoint(&args.bind)?;
         let security = security_config(args)?;
+        for endpoint in &args.connect {
+            camwire::Endpoint::parse(endpoint, camwire::Direction::Connect)
+                .map_err(|why| format!("--connect {endpoint:?}: {why}"))?;
+        }
+        let connect_server_key = match (&args.connect_server_key, &security.curve) {
+            (None, _) => None,
+            (Some(_), _) if args.connect.is_empty() => {
+                return Err("--connect-server-key: only with --connect".into())
+            }
+            (Some(_), None) => {
+                return Err(
+                    "--connect-server-key needs --curve-secret-key: campub's own key, \
+                            which the relay's --publishers-allow lists"
+                        .into(),
+                )
+            }
+            (Some(key), Some(_)) => Some(
+                camkeys::load_public_arg(key).map_err(|e| format!("--connect-server-key: {e}"))?,
+            ),
+        };
         let http = http_config(args)?;
         Ok(Self {
             source,
@@ -454,6 +490,8 @@ impl Config {
             width_px: args.width,
             quality: args.quality,
             bind: args.bind.clone(),
+            connect: args.connect.clone(),
+            connect_server_key,
             wire: args.wire,
             stream,
             stats_interval: Duration::from_secs_f64(args.stats_interval),

@@ -104,6 +104,103 @@ impl LowLatencyListener {
     }
 }
 
+/// Tunes the TCP connections a connecting ZeroMQ socket makes (`campub --connect`) as the
+/// listener's accepted ones are: `TCP_NOTSENT_LOWAT` and `TCP_USER_TIMEOUT`. libzmq has no
+/// option for either and `ZMQ_USE_FD` works only for binding, so the socket's monitor reports
+/// each connection's descriptor (ZMQ_EVENT_CONNECTED) and the options are set on it before the
+/// next message is sent. The descriptor is libzmq's; it is only tuned, and checked to be a
+/// connected TCP socket first.
+pub struct OutgoingTuner {
+    monitor: zmq::Socket,
+    /// Connections tuned so far (for tests and the log).
+    pub tuned: u64,
+    /// The descriptors of the outgoing connections open now.
+    open: Vec<RawFd>,
+}
+
+/// ZeroMQ's inproc endpoints are per context: a process-wide counter keeps them apart.
+static MONITOR_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+impl OutgoingTuner {
+    /// Starts monitoring `socket` (call before it connects).
+    pub fn start(context: &zmq::Context, socket: &zmq::Socket) -> zmq::Result<Self> {
+        let id = MONITOR_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let address = format!("inproc://campub-outgoing-{}-{id}", std::process::id());
+        socket.monitor(
+            &address,
+            zmq::SocketEvent::CONNECTED as i32 | zmq::SocketEvent::DISCONNECTED as i32,
+        )?;
+        let monitor = context.socket(zmq::PAIR)?;
+        monitor.connect(&address)?;
+        Ok(Self {
+            monitor,
+            tuned: 0,
+            open: Vec::new(),
+        })
+    }
+
+    /// Outgoing connections open at the last [`tune_new_connections`](Self::tune_new_connections).
+    pub fn connected(&self) -> usize {
+        self.open.len()
+    }
+
+    /// Tunes the connections made since the last call; never blocks.
+    pub fn tune_new_connections(&mut self) {
+        loop {
+            let Ok(event) = self.monitor.recv_bytes(zmq::DONTWAIT) else {
+                return;
+            };
+            // The endpoint part that follows; its text is not needed.
+            while self.monitor.get_rcvmore().unwrap_or(false) {
+                if self.monitor.recv_bytes(zmq::DONTWAIT).is_err() {
+                    break;
+                }
+            }
+            // A monitor event: the event number (u16), then its value (u32: the descriptor).
+            let (Some(kind), Some(fd)) = (
+                event
+                    .get(0..2)
+                    .and_then(|b| <[u8; 2]>::try_from(b).ok())
+                    .map(u16::from_ne_bytes),
+                event
+                    .get(2..6)
+                    .and_then(|b| <[u8; 4]>::try_from(b).ok())
+                    .map(RawFd::from_ne_bytes),
+            ) else {
+                continue;
+            };
+            if kind == zmq::SocketEvent::DISCONNECTED as u16 {
+                // Also reported for accepted connections: only ours are counted.
+                self.open.retain(|open| *open != fd);
+                continue;
+            }
+            self.open.push(fd);
+            match tune_outgoing(fd) {
+                Ok(()) => self.tuned += 1,
+                Err(e) => log::warn!(
+                    "cannot bound the unsent data of a new outgoing connection \
+                     (descriptor {fd}): {e}"
+                ),
+            }
+        }
+    }
+}
+
+/// Sets the unsent-data and retransmission limits on a connected TCP socket of libzmq's.
+fn tune_outgoing(fd: RawFd) -> std::io::Result<()> {
+    // SAFETY of the borrow: libzmq reported the descriptor as its new connection a moment ago
+    // and closes it only on its own I/O thread after a disconnect, which the monitor would
+    // report next; the checks below refuse anything that is not a connected TCP socket.
+    #[allow(unsafe_code)]
+    let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    let kind = rustix::net::sockopt::socket_type(borrowed)?;
+    if kind != rustix::net::SocketType::STREAM || rustix::net::getpeername(borrowed)?.is_none() {
+        return Err(std::io::Error::other("not a connected TCP socket"));
+    }
+    set_tcp_notsent_lowat(fd, NOTSENT_LOWAT_BYTES)?;
+    set_tcp_option(fd, libc::TCP_USER_TIMEOUT, USER_TIMEOUT_MS)
+}
+
 /// Sets TCP_NOTSENT_LOWAT, which none of our socket crates exposes.
 pub(crate) fn set_tcp_notsent_lowat(fd: RawFd, bytes: u32) -> std::io::Result<()> {
     set_tcp_option(fd, libc::TCP_NOTSENT_LOWAT, bytes)

@@ -6,7 +6,7 @@ use camkeys::KeyPair;
 use camwire::{encode_native, FrameHeader, StreamName};
 
 use crate::links::{LinkSummary, LinkWatch};
-use crate::listener::{LowLatencyListener, TcpBind};
+use crate::listener::{LowLatencyListener, OutgoingTuner, TcpBind};
 use crate::shed::DescriptorGuard;
 
 /// How frames go on the wire.
@@ -34,6 +34,9 @@ impl std::str::FromStr for WireMode {
 /// ZMTP heartbeats let libzmq notice a vanished subscriber and free its queue.
 const HEARTBEAT_IVL_MS: i32 = 1000;
 const HEARTBEAT_TIMEOUT_MS: i32 = 3000;
+/// `campub --connect`: the first reconnection after 100 ms, then backing off to 5 s.
+const RECONNECT_IVL_MS: i32 = 100;
+const RECONNECT_IVL_MAX_MS: i32 = 5000;
 /// A connection that has not finished its ZMTP (and CURVE) handshake within this long is
 /// dropped. libzmq's default, 30 s, let each silent or half-greeting connection hold a
 /// descriptor and memory that long; a legitimate handshake takes a few round trips (docs/WIFI.md
@@ -80,26 +83,33 @@ pub enum PublishError {
     Socket(zmq::Error),
     #[error("cannot start the descriptor guard: {0}")]
     Guard(std::io::Error),
+    #[error("cannot connect to {endpoint}: {source}")]
+    Connect {
+        endpoint: String,
+        source: zmq::Error,
+    },
     #[error("send failed: {0}")]
     Send(zmq::Error),
 }
 
-pub struct Publisher {
+/// campub's publishing socket without the frame encoding: a bound PUB socket that keeps only
+/// the newest message per subscriber connection, a little unsent data per connection, drops
+/// silent or oversized peers, and watches its subscribers' links. campub's [`Publisher`] sends
+/// its frames through it; camrelay sends the messages it relays through it unchanged.
+pub struct PubSocket {
     socket: zmq::Socket,
-    mode: WireMode,
-    stream: StreamName,
-    next_seq: u64,
-    message: Vec<u8>,
     links: Option<LinkWatch>,
     _guard: Option<DescriptorGuard>,
+    /// Outgoing connections (`connect`): tunes each one libzmq makes.
+    tuner: Option<OutgoingTuner>,
 }
 
-impl Publisher {
+impl PubSocket {
+    /// Binds a PUB socket to `endpoint` (a CURVE server with `curve`; its allow-list is the
+    /// context's ZAP handler, started by the caller).
     pub fn bind(
         context: &zmq::Context,
         endpoint: &str,
-        mode: WireMode,
-        stream: StreamName,
         curve: Option<&KeyPair>,
     ) -> Result<Self, PublishError> {
         let mut socket = context.socket(zmq::PUB).map_err(PublishError::Socket)?;
@@ -129,12 +139,9 @@ impl Publisher {
         let listener = bind_low_latency(&mut socket, endpoint)?;
         let mut publisher = Self {
             socket,
-            mode,
-            stream,
-            next_seq: 0,
-            message: Vec::new(),
             links: None,
             _guard: None,
+            tuner: None,
         };
         let bound = publisher.endpoint();
         publisher.links = LinkWatch::new(&bound);
@@ -146,6 +153,77 @@ impl Publisher {
                 Some(DescriptorGuard::start(listener, port).map_err(PublishError::Guard)?);
         }
         Ok(publisher)
+    }
+
+    /// Also dials out to `endpoint` (campub --connect: a relay, reconnecting forever with
+    /// backoff), a CURVE client of the relay's key with `curve` (own key pair, relay's public
+    /// key), else unencrypted. libzmq takes a socket's options when it binds or connects, so the
+    /// bound side keeps its own security.
+    ///
+    /// The bound on unsent data holds as for accepted connections: the queue keeps the newest
+    /// frame (CONFLATE, a socket option), and each connection libzmq makes gets
+    /// `TCP_NOTSENT_LOWAT` and `TCP_USER_TIMEOUT` as soon as its monitor reports it
+    /// (`listener::OutgoingTuner`; libzmq has no option for them). What it costs: the frames
+    /// sent in the moment between connecting and tuning see the kernel's default buffering; the
+    /// relay's link is not judged (it counts as one subscriber while connected, so campub does
+    /// not idle while a relay takes the stream, even when nobody watches there).
+    pub fn connect(
+        &mut self,
+        context: &zmq::Context,
+        endpoint: &str,
+        curve: Option<(&KeyPair, &camkeys::PublicKey)>,
+    ) -> Result<(), PublishError> {
+        let socket = &self.socket;
+        match curve {
+            Some((pair, server)) => socket
+                .set_curve_serverkey(server.as_bytes())
+                .and_then(|()| socket.set_curve_publickey(pair.public.as_bytes()))
+                .and_then(|()| socket.set_curve_secretkey(pair.secret.as_bytes()))
+                .map_err(PublishError::Socket)?,
+            // The NULL mechanism for what is connected from now on.
+            None => socket
+                .set_curve_server(false)
+                .map_err(PublishError::Socket)?,
+        }
+        // Reconnect after 100 ms, backing off to 5 s while the relay stays away.
+        socket
+            .set_reconnect_ivl(RECONNECT_IVL_MS)
+            .map_err(PublishError::Socket)?;
+        socket
+            .set_reconnect_ivl_max(RECONNECT_IVL_MAX_MS)
+            .map_err(PublishError::Socket)?;
+        if self.tuner.is_none() {
+            self.tuner = Some(OutgoingTuner::start(context, socket).map_err(PublishError::Socket)?);
+        }
+        socket
+            .connect(endpoint)
+            .map_err(|source| PublishError::Connect {
+                endpoint: endpoint.to_owned(),
+                source,
+            })
+    }
+
+    /// Outgoing connections (`connect`) open now.
+    fn outgoing_now(&mut self) -> usize {
+        self.tuner.as_mut().map_or(0, |tuner| {
+            tuner.tune_new_connections();
+            tuner.connected()
+        })
+    }
+
+    /// Sends one single-part message without blocking: a subscriber whose queue is full misses
+    /// it (its queue keeps the newest message).
+    pub fn send(&mut self, message: &[u8]) -> Result<(), PublishError> {
+        if let Some(tuner) = &mut self.tuner {
+            tuner.tune_new_connections();
+        }
+        self.socket
+            .send(message, zmq::DONTWAIT)
+            .map_err(PublishError::Send)?;
+        if let Some(links) = &mut self.links {
+            links.published(message.len(), std::time::Instant::now());
+        }
+        Ok(())
     }
 
     /// The subscribers seen since the last call, and how many are on links slower than the
@@ -161,9 +239,15 @@ impl Publisher {
         }
     }
 
-    /// How many subscribers are connected now, when campub can see its links (for /status).
-    pub fn subscribers_now(&self) -> Option<usize> {
-        self.links.as_ref().and_then(LinkWatch::subscribers_now)
+    /// How many subscribers are connected now, when campub can see its links (for /status and
+    /// idling): the accepted ones and the relays it dialled out to.
+    pub fn subscribers_now(&mut self) -> Option<usize> {
+        let outgoing = self.outgoing_now();
+        match (&self.links, &self.tuner) {
+            (Some(links), _) => links.subscribers_now().map(|n| n + outgoing),
+            (None, Some(_)) => Some(outgoing),
+            (None, None) => None,
+        }
     }
 
     /// The endpoint actually bound (with the port filled in when `:0` or `*` was asked for).
@@ -172,6 +256,63 @@ impl Publisher {
             Ok(Ok(endpoint)) => endpoint,
             _ => String::from("?"),
         }
+    }
+}
+
+/// campub's frames on a [`PubSocket`]: the wire format, the sequence numbers.
+pub struct Publisher {
+    socket: PubSocket,
+    mode: WireMode,
+    stream: StreamName,
+    next_seq: u64,
+    message: Vec<u8>,
+}
+
+impl Publisher {
+    pub fn bind(
+        context: &zmq::Context,
+        endpoint: &str,
+        mode: WireMode,
+        stream: StreamName,
+        curve: Option<&KeyPair>,
+    ) -> Result<Self, PublishError> {
+        Ok(Self {
+            socket: PubSocket::bind(context, endpoint, curve)?,
+            mode,
+            stream,
+            next_seq: 0,
+            message: Vec::new(),
+        })
+    }
+
+    /// The subscribers seen since the last call (see [`PubSocket::take_link_summary`]).
+    pub fn take_link_summary(&mut self) -> Option<LinkSummary> {
+        self.socket.take_link_summary()
+    }
+
+    /// Looks at the subscribers' connections now (see [`LinkWatch::refresh`]).
+    pub fn refresh_links(&mut self) {
+        self.socket.refresh_links();
+    }
+
+    /// How many subscribers are connected now, when campub can see its links (for /status).
+    pub fn subscribers_now(&mut self) -> Option<usize> {
+        self.socket.subscribers_now()
+    }
+
+    /// Also dials out to a relay (see [`PubSocket::connect`]).
+    pub fn connect(
+        &mut self,
+        context: &zmq::Context,
+        endpoint: &str,
+        curve: Option<(&KeyPair, &camkeys::PublicKey)>,
+    ) -> Result<(), PublishError> {
+        self.socket.connect(context, endpoint, curve)
+    }
+
+    /// The endpoint actually bound (with the port filled in when `:0` or `*` was asked for).
+    pub fn endpoint(&self) -> String {
+        self.socket.endpoint()
     }
 
     /// Sends one frame; returns the number of bytes put on the wire, or `None` when the message
@@ -200,12 +341,7 @@ impl Publisher {
         if self.message.len() > camwire::MAX_MESSAGE_BYTES {
             return Ok(None);
         }
-        self.socket
-            .send(&self.message[..], zmq::DONTWAIT)
-            .map_err(PublishError::Send)?;
-        if let Some(links) = &mut self.links {
-            links.published(self.message.len(), std::time::Instant::now());
-        }
+        self.socket.send(&self.message)?;
         self.next_seq += 1;
         Ok(Some(self.message.len()))
     }

@@ -5,7 +5,8 @@
 //! - [`net`], [`fs`]: free loopback ports, scratch directories, files with a mode;
 //! - [`media`]: test JPEGs and native messages, a ZeroMQ test publisher;
 //! - [`screen`]: a private Xvfb display and PNG screenshots checked by pixel;
-//! - [`keys`]: CURVE key pairs made by the programs themselves.
+//! - [`keys`]: CURVE key pairs made by the programs themselves;
+//! - [`netns`]: hosts made of network namespaces, veth links, tbf slow links, NAT.
 //!
 //! ```no_run
 //! use testkit::{bin, net};
@@ -24,6 +25,7 @@ pub mod fs;
 pub mod keys;
 pub mod media;
 pub mod net;
+pub mod netns;
 pub mod screen;
 
 pub use bin::{

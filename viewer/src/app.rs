@@ -41,12 +41,26 @@ const SAVED_NOTE_FOR: Duration = Duration::from_secs(4);
 /// before such a gap is not shown after it: it is that much older than it looks.
 const LOOP_GAP_MEANS_STALL: Duration = Duration::from_secs(1);
 
-/// Where one tile's pictures come from. Today an endpoint given on the command line; later
-/// a relay's stream directory or mDNS discovery can add theirs through [`tile_sources`].
+/// Where one tile's pictures come from: an endpoint given on the command line (or found with
+/// mDNS), or one stream of a relay's directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TileSource {
     /// The ZeroMQ endpoint the tile subscribes to (normalised).
     pub endpoint: String,
+    /// One stream of a relay: the tile subscribes to it alone, on a connection of its own, so
+    /// that the relay keeps the newest frame of each stream for this viewer (it keeps one
+    /// message per connection). `None`: what `--stream` says.
+    pub stream: Option<StreamName>,
+}
+
+impl TileSource {
+    /// How the tile is named in the log and the JSON: the endpoint, and the relay's stream.
+    fn label(&self) -> String {
+        match &self.stream {
+            Some(stream) => format!("{} {stream}", self.endpoint),
+            None => self.endpoint.clone(),
+        }
+    }
 }
 
 /// The one place that turns what the user asked for into the tiles to show, in order.
@@ -57,6 +71,7 @@ pub fn tile_sources(config: &Config) -> Vec<TileSource> {
         .iter()
         .map(|endpoint| TileSource {
             endpoint: endpoint.clone(),
+            stream: None,
         })
         .collect()
 }
@@ -84,6 +99,34 @@ pub fn run(config: &Config, quit: &AtomicBool) -> Result<Vec<Summary>, Error> {
         viewer.run_headless(quit)?;
     } else {
         viewer.run_windowed(quit)?;
+    }
+    if let Some(streams) = viewer.relay_streams() {
+        // A relay: one tile, and one connection, per stream it carries.
+        let endpoint = config
+            .receive
+            .endpoints
+            .first()
+            .cloned()
+            .unwrap_or_default();
+        let names: Vec<&str> = streams.iter().map(StreamName::as_str).collect();
+        log::info!(
+            "{endpoint} is a relay carrying {} streams ({}): one tile and connection each",
+            streams.len(),
+            names.join(", ")
+        );
+        let sources: Vec<TileSource> = streams
+            .into_iter()
+            .map(|stream| TileSource {
+                endpoint: endpoint.clone(),
+                stream: Some(stream),
+            })
+            .collect();
+        let mut rest = config.clone();
+        rest.stop_after = config
+            .stop_after
+            .map(|limit| limit.saturating_sub(viewer.started.elapsed()));
+        drop(viewer);
+        return run_grid(&rest, &sources, quit);
     }
     let elapsed = viewer.started.elapsed();
     let summary = viewer.summary(elapsed);
@@ -376,9 +419,22 @@ impl<'c> Viewer<'c> {
         }
     }
 
-    /// A signal, or --duration is over.
+    /// The streams of the relay this single viewer turned out to be connected to: a viewer of
+    /// a whole endpoint (no `--stream`, not a tile) that received a relay's directory listing
+    /// streams hands over to a grid of them.
+    fn relay_streams(&self) -> Option<Vec<StreamName>> {
+        if self.tile.is_some() || self.config.stream.is_some() {
+            return None;
+        }
+        self.receiver
+            .directory()
+            .filter(|streams| !streams.is_empty())
+    }
+
+    /// A signal, or --duration is over, or a relay's directory came (see `relay_streams`).
     fn should_stop(&self, quit: &AtomicBool) -> bool {
-        quit.load(Ordering::Relaxed)
+        self.relay_streams().is_some()
+            || quit.load(Ordering::Relaxed)
             || self
                 .config
                 .stop_after
@@ -589,6 +645,10 @@ fn run_grid(
         .map(|source| {
             let mut tile = config.clone();
             tile.receive.endpoints = vec![source.endpoint.clone()];
+            if let Some(stream) = &source.stream {
+                tile.receive.subscription = stream.subscription();
+                tile.stream = Some(stream.clone());
+            }
             tile.screenshot = None;
             tile
         })
@@ -597,7 +657,7 @@ fn run_grid(
     for (index, (tile_config, source)) in tile_configs.iter().zip(sources).enumerate() {
         let receiver = Receiver::start(&tile_config.receive)?;
         let mut viewer = Viewer::new(tile_config, receiver)?;
-        viewer.tile = Some((index, source.endpoint.clone()));
+        viewer.tile = Some((index, source.label()));
         viewers.push(viewer);
     }
     match &config.stream {

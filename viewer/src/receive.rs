@@ -85,6 +85,8 @@ pub struct ReceiveCounters {
     /// Where messages refused without decoding are counted (the wire format says they are
     /// malformed), with those the viewer could not decode or show.
     bad: Arc<BadMessages>,
+    /// The newest relay directory (camrelay's list of its streams), if any came.
+    directory: std::sync::Mutex<Option<Vec<camwire::StreamName>>>,
 }
 
 impl ReceiveCounters {
@@ -94,6 +96,13 @@ impl ReceiveCounters {
 
     pub fn lost(&self) -> u64 {
         self.lost.load(Ordering::Relaxed)
+    }
+
+    /// The newest relay directory received (see [`Receiver::directory`]).
+    fn set_directory(&self, names: Vec<camwire::StreamName>) {
+        if let Ok(mut directory) = self.directory.lock() {
+            *directory = Some(names);
+        }
     }
 
     fn add_bad(&self, reason: &'static str) {
@@ -166,6 +175,16 @@ impl Receiver {
     /// Each endpoint's connection state, from the socket monitor.
     pub fn connection(&self) -> Vec<EndpointStatus> {
         self.monitor.statuses()
+    }
+
+    /// The streams a relay (camrelay) said it carries in its newest directory message; `None`
+    /// when none arrived (a publisher, not a relay).
+    pub fn directory(&self) -> Option<Vec<camwire::StreamName>> {
+        self.counters
+            .directory
+            .lock()
+            .ok()
+            .and_then(|directory| directory.clone())
     }
 
     /// The newest message, waiting up to `timeout` for one. A message that waited longer than
@@ -436,6 +455,17 @@ fn receive_one(
             std::thread::sleep(Duration::from_millis(RECV_TIMEOUT_MS as u64));
             return Received::Nothing;
         }
+    }
+    if camwire::is_directory(&msg) && !msg.get_more() {
+        // A relay's list of its streams (camrelay): not a frame, never shown or counted.
+        match camwire::parse_directory(&msg) {
+            Ok(names) => counters.set_directory(names),
+            Err(e) => {
+                log::debug!("refused a directory message: {e}");
+                counters.add_bad(e.reason());
+            }
+        }
+        return Received::Refused;
     }
     counters.received.fetch_add(1, Ordering::Relaxed);
     if msg.get_more() {

@@ -42,6 +42,8 @@ pub enum WireError {
     MalformedJpeg(&'static str),
     #[error("invalid base64: {0}")]
     Base64(String),
+    #[error("malformed relay directory: {0}")]
+    BadDirectory(&'static str),
 }
 
 impl WireError {
@@ -61,6 +63,7 @@ impl WireError {
             WireError::NotJpeg => "not_jpeg",
             WireError::MalformedJpeg(_) => "malformed_jpeg",
             WireError::Base64(_) => "bad_base64",
+            WireError::BadDirectory(_) => "bad_directory",
         }
     }
 }

@@ -25,6 +25,7 @@
 //! `docs/PROTOCOL.md`.
 
 mod detect;
+mod directory;
 mod endpoint;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -33,6 +34,10 @@ mod jpeg;
 
 pub use detect::{
     classify, decode_base64_into, encode_base64_into, Message, MessageKind, NativeFrame,
+};
+pub use directory::{
+    encode_directory, is_directory, is_reserved_stream_name, parse_directory, DIRECTORY_STREAM,
+    DIRECTORY_SUBSCRIPTION, MAX_DIRECTORY_STREAMS,
 };
 pub use endpoint::{Direction, Endpoint, EndpointError};
 pub use header::{

@@ -1,0 +1,176 @@
+//! camrelay's options, checked once at the top.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use argh::FromArgs;
+use campub::security::{AllowList, SecurityConfig};
+
+/// Relays campub streams: takes them from many publishers (connecting to them with --from, or
+/// accepting publishers that dial in with --listen, as `campub --connect` does) and republishes
+/// each to any number of viewers, with campub's guarantees one hop further: newest frame per
+/// viewer connection, little unsent data per connection, heartbeats, CURVE with allow-lists.
+/// The messages pass through unchanged. Viewers (camview) subscribe to each stream on a
+/// connection of its own, which keeps the newest frame per (viewer, stream); the streams are
+/// listed in a directory message (docs/PROTOCOL.md). See docs/SCALING.md.
+///
+/// Exit codes: 0 stopped by SIGINT/SIGTERM, 1 runtime error, 2 bad option.
+#[derive(FromArgs, Debug)]
+pub struct Args {
+    /// the ZeroMQ endpoint viewers connect to. Default: tcp://*:5555
+    #[argh(option, default = "String::from(\"tcp://*:5555\")")]
+    pub bind: String,
+
+    /// a publisher to take streams from, e.g. tcp://pi.local:5555 (campub's --bind);
+    /// repeatable; reconnects by itself whenever it goes away
+    #[argh(option)]
+    pub from: Vec<String>,
+
+    /// the public key (file, or z85:KEY) of a --from publisher, in the same order as --from
+    /// (one key for all when given once); needs --curve-secret-key. Default: not encrypted
+    #[argh(option)]
+    pub from_server_key: Vec<String>,
+
+    /// accept publishers that dial in (campub --connect) on this endpoint, e.g. tcp://*:5556.
+    /// Default: none
+    #[argh(option)]
+    pub listen: Option<String>,
+
+    /// the relay's own secret key file (campub keygen writes one): CURVE server toward viewers
+    /// and --listen publishers, CURVE client toward --from publishers. Default: not encrypted
+    #[argh(option)]
+    pub curve_secret_key: Option<PathBuf>,
+
+    /// with --curve-secret-key: admit only the viewers whose public keys are in this file or
+    /// directory. Default: any viewer that has the relay's public key
+    #[argh(option)]
+    pub allow: Option<PathBuf>,
+
+    /// with --curve-secret-key and --listen: admit only the publishers whose public keys are in
+    /// this file or directory. Default: any publisher that has the relay's public key
+    #[argh(option)]
+    pub publishers_allow: Option<PathBuf>,
+
+    /// seconds a stream may send nothing before the directory stops listing it. Default: 10
+    #[argh(option, default = "10.0")]
+    pub stream_timeout: f64,
+
+    /// keep taking and forwarding streams while no viewer is connected. Default: off: with no
+    /// viewer the relay unsubscribes from its publishers (nothing crosses their links) and
+    /// subscribes again when the first viewer connects
+    #[argh(switch)]
+    pub no_idle: bool,
+
+    /// seconds between stats lines in the log; 0 turns them off. Default: 10
+    #[argh(option, default = "10.0")]
+    pub stats_interval: f64,
+
+    /// log level: off, error, warn, info, debug, trace. Default: info
+    #[argh(option, default = "String::from(\"info\")")]
+    pub log_level: String,
+
+    /// print the version and exit
+    #[argh(switch)]
+    pub version: bool,
+}
+
+/// A publisher the relay dials.
+#[derive(Debug, Clone)]
+pub struct From {
+    pub endpoint: String,
+    /// Its public key: the relay is a CURVE client of it.
+    pub server_key: Option<camkeys::PublicKey>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub bind: String,
+    pub from: Vec<From>,
+    pub listen: Option<String>,
+    /// The relay's key pair and the viewers' allow-list.
+    pub viewers: SecurityConfig,
+    /// The publishers' allow-list (--listen).
+    pub publishers_allow: Option<AllowList>,
+    pub stream_timeout: Duration,
+    pub idle: bool,
+    pub stats_interval: Duration,
+}
+
+impl Config {
+    pub fn from_args(args: &Args) -> Result<Self, String> {
+        if args.from.is_empty() && args.listen.is_none() {
+            return Err(
+                "no publisher: give --from ENDPOINT (repeatable) and/or --listen ENDPOINT".into(),
+            );
+        }
+        camwire::Endpoint::parse(&args.bind, camwire::Direction::Bind)
+            .map_err(|why| format!("--bind {:?}: {why}", args.bind))?;
+        if let Some(listen) = &args.listen {
+            camwire::Endpoint::parse(listen, camwire::Direction::Bind)
+                .map_err(|why| format!("--listen {listen:?}: {why}"))?;
+        }
+        let curve = args
+            .curve_secret_key
+            .as_deref()
+            .map(camkeys::load_secret_file)
+            .transpose()
+            .map_err(|e| format!("--curve-secret-key: {e}"))?;
+        let load_allow = |option: &str, path: &Option<PathBuf>| -> Result<_, String> {
+            match (path, &curve) {
+                (None, _) => Ok(None),
+                (Some(_), None) => Err(format!(
+                    "{option} needs --curve-secret-key: without encryption no key is checked"
+                )),
+                (Some(path), Some(_)) => AllowList::load(path)
+                    .map(Some)
+                    .map_err(|e| format!("{option}: {e}")),
+            }
+        };
+        let allow = load_allow("--allow", &args.allow)?;
+        let publishers_allow = load_allow("--publishers-allow", &args.publishers_allow)?;
+        if publishers_allow.is_some() && args.listen.is_none() {
+            return Err("--publishers-allow: only with --listen".into());
+        }
+        let keys = args
+            .from_server_key
+            .iter()
+            .map(|k| camkeys::load_public_arg(k).map_err(|e| format!("--from-server-key: {e}")))
+            .collect::<Result<Vec<_>, _>>()?;
+        if !keys.is_empty() && curve.is_none() {
+            return Err("--from-server-key needs --curve-secret-key: the relay's own key".into());
+        }
+        if keys.len() > 1 && keys.len() != args.from.len() {
+            return Err(format!(
+                "--from-server-key given {} times for {} --from: give one for all or one each",
+                keys.len(),
+                args.from.len()
+            ));
+        }
+        let mut from = Vec::new();
+        for (i, endpoint) in args.from.iter().enumerate() {
+            camwire::Endpoint::parse(endpoint, camwire::Direction::Connect)
+                .map_err(|why| format!("--from {endpoint:?}: {why}"))?;
+            from.push(From {
+                endpoint: endpoint.clone(),
+                server_key: keys.get(if keys.len() == 1 { 0 } else { i }).copied(),
+            });
+        }
+        let seconds = |option: &str, value: f64, min: f64| {
+            if value.is_finite() && value >= min {
+                Ok(Duration::from_secs_f64(value))
+            } else {
+                Err(format!("{option} {value}: must be at least {min} seconds"))
+            }
+        };
+        Ok(Self {
+            bind: args.bind.clone(),
+            from,
+            listen: args.listen.clone(),
+            viewers: SecurityConfig { curve, allow },
+            publishers_allow,
+            stream_timeout: seconds("--stream-timeout", args.stream_timeout, 1.0)?,
+            idle: !args.no_idle,
+            stats_interval: seconds("--stats-interval", args.stats_interval, 0.0)?,
+        })
+    }
+}
