@@ -5,6 +5,7 @@
 
 mod campub;
 mod grid;
+mod relay;
 mod restarts;
 mod security;
 mod slow_subscriber;

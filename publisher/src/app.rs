@@ -37,7 +37,12 @@ pub fn run(config: &Config) -> Result<(), pipeline::RunError> {
     let context = zmq::Context::new();
     // The ZAP handler is bound before the PUB socket, so no viewer is ever let in unchecked.
     let _zap = match &config.security.allow {
-        Some(allow) => Some(ZapHandler::start(&context, allow.clone(), reload)?),
+        Some(allow) => Some(ZapHandler::start(
+            &context,
+            allow.clone(),
+            reload,
+            "viewer",
+        )?),
         None => None,
     };
     let mut publisher = Publisher::bind(

@@ -70,24 +70,34 @@ pub struct ZapHandler {
 impl ZapHandler {
     /// Binds the handler in `context` (before any socket of that context binds, so no
     /// handshake ever finds it missing) and starts answering. `reload` set to true makes the
-    /// handler read the allow-list again.
+    /// handler read the allow-list again. `peer` names who connects, for the log ("viewer",
+    /// "publisher").
     pub fn start(
         context: &zmq::Context,
         allow: AllowList,
         reload: Arc<AtomicBool>,
+        peer: &'static str,
     ) -> Result<Self, SecurityError> {
         let socket = context.socket(zmq::REP).map_err(SecurityError::Zap)?;
         socket.set_linger(0).map_err(SecurityError::Zap)?;
         socket.bind(ZAP_ENDPOINT).map_err(SecurityError::Zap)?;
-        let worker = Worker::spawn("zap", move |stop| serve(&socket, allow, stop, &reload))
-            .map_err(SecurityError::Thread)?;
+        let worker = Worker::spawn("zap", move |stop| {
+            serve(&socket, allow, stop, &reload, peer)
+        })
+        .map_err(SecurityError::Thread)?;
         Ok(Self { _worker: worker })
     }
 }
 
-fn serve(socket: &zmq::Socket, mut allow: AllowList, stop: &AtomicBool, reload: &AtomicBool) {
+fn serve(
+    socket: &zmq::Socket,
+    mut allow: AllowList,
+    stop: &AtomicBool,
+    reload: &AtomicBool,
+    peer: &'static str,
+) {
     let mut allowed: HashSet<PublicKey> = allow.keys.iter().copied().collect();
-    let mut log = DecisionLog::default();
+    let mut log = DecisionLog::new(peer);
     while !stop.load(Ordering::Relaxed) {
         if reload.swap(false, Ordering::Relaxed) {
             match AllowList::load(&allow.path) {
@@ -100,7 +110,7 @@ fn serve(socket: &zmq::Socket, mut allow: AllowList, stop: &AtomicBool, reload: 
                     );
                     allowed = fresh.keys.iter().copied().collect();
                     allow = fresh;
-                    log = DecisionLog::default();
+                    log = DecisionLog::new(peer);
                 }
                 Err(e) => log::error!("SIGHUP: keeping the previous allow-list: {e}"),
             }
@@ -180,6 +190,8 @@ fn answer(
 /// refused viewer retries every second and a hostile one may try many keys.
 #[derive(Debug, Default)]
 struct DecisionLog {
+    /// Who connects: "viewer", "publisher".
+    peer: &'static str,
     admitted: HashSet<PublicKey>,
     refused: HashSet<PublicKey>,
     window_start: Option<Instant>,
@@ -188,15 +200,25 @@ struct DecisionLog {
 }
 
 impl DecisionLog {
+    fn new(peer: &'static str) -> Self {
+        Self {
+            peer,
+            ..Self::default()
+        }
+    }
+
     fn admitted(&mut self, key: &PublicKey, address: &str) {
         if remember(&mut self.admitted, key) {
-            log::info!("admitted viewer key {key} from {address}");
+            log::info!("admitted {} key {key} from {address}", self.peer);
         }
     }
 
     fn refused(&mut self, key: &PublicKey, address: &str, now: Instant) {
         if remember(&mut self.refused, key) && self.may_log(now) {
-            log::warn!("refused viewer key {key} from {address}: not on the allow-list");
+            log::warn!(
+                "refused {} key {key} from {address}: not on the allow-list",
+                self.peer
+            );
         }
     }
 
@@ -262,7 +284,7 @@ mod tests {
         let ok = KeyPair::generate().unwrap().public;
         let other = KeyPair::generate().unwrap().public;
         let allowed: HashSet<PublicKey> = [ok].into_iter().collect();
-        let mut log = DecisionLog::default();
+        let mut log = DecisionLog::new("viewer");
         let now = Instant::now();
         let reply = answer(&request("CURVE", &[ok.as_bytes()]), &allowed, &mut log, now);
         assert_eq!(reply.len(), 6);
@@ -291,7 +313,7 @@ mod tests {
 
     #[test]
     fn refusals_are_logged_once_per_key_and_rate_limited() {
-        let mut log = DecisionLog::default();
+        let mut log = DecisionLog::new("viewer");
         let start = Instant::now();
         let key = KeyPair::generate().unwrap().public;
         for _ in 0..100 {

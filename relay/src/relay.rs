@@ -18,6 +18,10 @@ use crate::config::Config;
 /// The directory goes out this often (and at once when the streams change): a viewer that
 /// connects learns the streams within it.
 const DIRECTORY_EVERY: Duration = Duration::from_secs(1);
+/// A viewer that just connected gets the directory this many times, this far apart, before
+/// the once-a-second rhythm (see `watch_viewers`).
+const DIRECTORY_REPEATS_FOR_A_NEW_VIEWER: u32 = 4;
+const DIRECTORY_REPEAT_EVERY: Duration = Duration::from_millis(100);
 /// The loop wakes at least this often (stop flag, links, directory, idle).
 const POLL_MS: i64 = 100;
 /// Messages taken from one publisher socket before the others get a turn.
@@ -84,6 +88,10 @@ pub struct Relay {
     stats_due: Instant,
     idle: bool,
     idle_since: Option<Instant>,
+    /// Directories still to send at [`DIRECTORY_REPEAT_EVERY`] for a viewer that just came.
+    directory_repeats: u32,
+    /// Viewer connections at the last look (None: links not visible).
+    viewers_seen: Option<usize>,
     bad_logged: Option<Instant>,
     /// Keep the ZAP handlers and contexts alive as long as the sockets.
     _zap: Vec<ZapHandler>,
@@ -91,9 +99,9 @@ pub struct Relay {
 }
 
 impl Relay {
-    /// Binds the viewers' socket and the publishers' sockets. `reload` (SIGHUP) makes the
-    /// allow-lists be read again.
-    pub fn start(config: Config, reload: &Arc<AtomicBool>) -> Result<Self, RelayError> {
+    /// Binds the viewers' socket and the publishers' sockets. The `reload` flags (SIGHUP) make
+    /// the viewers' and the publishers' allow-lists be read again.
+    pub fn start(config: Config, reload: &Reload) -> Result<Self, RelayError> {
         // Two contexts: each has its own ZAP handler, one for the viewers' allow-list, one for
         // the publishers'. Messages cross between them through this thread.
         let viewer_context = zmq::Context::new();
@@ -103,14 +111,16 @@ impl Relay {
             zap.push(ZapHandler::start(
                 &viewer_context,
                 allow.clone(),
-                Arc::clone(reload),
+                Arc::clone(&reload.viewers),
+                "viewer",
             )?);
         }
         if let Some(allow) = &config.publishers_allow {
             zap.push(ZapHandler::start(
                 &publisher_context,
                 allow.clone(),
-                Arc::clone(reload),
+                Arc::clone(&reload.publishers),
+                "publisher",
             )?);
         }
         let viewers =
@@ -218,6 +228,8 @@ impl Relay {
             stats_due: now + config.stats_interval,
             idle: false,
             idle_since: None,
+            viewers_seen: None,
+            directory_repeats: 0,
             bad_logged: None,
             config,
             _zap: zap,
@@ -368,11 +380,20 @@ impl Relay {
     /// their links; subscribes again as soon as one is.
     fn watch_viewers(&mut self, now: Instant) {
         self.viewers.refresh_links();
+        let viewers = self.viewers.subscribers_now();
+        // A viewer that just connected learns the streams at once, not within a second.
+        // Sent a few times: the link is seen before the viewer's subscription has reached the
+        // socket, and a message sent before that does not reach the viewer.
+        if viewers.unwrap_or(0) > self.viewers_seen.unwrap_or(0) {
+            self.directory_repeats = DIRECTORY_REPEATS_FOR_A_NEW_VIEWER;
+            self.directory_due = now;
+        }
+        self.viewers_seen = viewers;
         if !self.config.idle {
             return;
         }
         // None: the links cannot be seen; never idle blind.
-        let nobody = self.viewers.subscribers_now() == Some(0);
+        let nobody = viewers == Some(0);
         if nobody && !self.idle {
             self.idle = true;
             self.idle_since = Some(now);
@@ -432,7 +453,13 @@ impl Relay {
         if self.idle || (now < self.directory_due && !self.directory_changed) {
             return Ok(());
         }
-        self.directory_due = now + DIRECTORY_EVERY;
+        self.directory_repeats = self.directory_repeats.saturating_sub(1);
+        self.directory_due = now
+            + if self.directory_repeats > 0 {
+                DIRECTORY_REPEAT_EVERY
+            } else {
+                DIRECTORY_EVERY
+            };
         self.directory_changed = false;
         let names: Vec<StreamName> = self
             .streams
@@ -564,19 +591,30 @@ fn notify(states: &[sd_notify::NotifyState<'_>]) {
     }
 }
 
+/// SIGHUP's flags: one per allow-list, each cleared by the handler that reloads it.
+pub struct Reload {
+    pub viewers: Arc<AtomicBool>,
+    pub publishers: Arc<AtomicBool>,
+}
+
 /// Registers SIGINT/SIGTERM (stop) and SIGHUP (reload the allow-lists).
-pub fn signals() -> Result<(Arc<AtomicBool>, Arc<AtomicBool>), RelayError> {
+pub fn signals() -> Result<(Arc<AtomicBool>, Reload), RelayError> {
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, Arc::clone(&stop))
             .map_err(|source| RelayError::Signal { signal, source })?;
     }
-    let reload = Arc::new(AtomicBool::new(false));
-    signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&reload)).map_err(
-        |source| RelayError::Signal {
-            signal: signal_hook::consts::SIGHUP,
-            source,
-        },
-    )?;
+    let reload = Reload {
+        viewers: Arc::new(AtomicBool::new(false)),
+        publishers: Arc::new(AtomicBool::new(false)),
+    };
+    for flag in [&reload.viewers, &reload.publishers] {
+        signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(flag)).map_err(
+            |source| RelayError::Signal {
+                signal: signal_hook::consts::SIGHUP,
+                source,
+            },
+        )?;
+    }
     Ok((stop, reload))
 }

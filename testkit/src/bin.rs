@@ -132,6 +132,11 @@ pub fn camview() -> Command {
     command("camview")
 }
 
+/// `camrelay`, as the tests run it.
+pub fn camrelay() -> Command {
+    command("camrelay")
+}
+
 /// A running program whose output is collected as it comes; killed when dropped.
 pub struct Running {
     pub child: Child,
@@ -264,31 +269,43 @@ pub fn signal(pid: u32, name: &str) {
     assert!(status.success(), "kill -{name} {pid} failed");
 }
 
-/// A running campub (test pattern on 127.0.0.1:PORT) whose log lines are kept; killed when
-/// dropped.
-pub struct CampubProcess {
+/// A running program whose stderr (its log) is kept line by line and echoed with a label;
+/// killed when dropped.
+pub struct LoggedProcess {
     pub child: Child,
     log: Arc<Mutex<Vec<String>>>,
 }
 
-impl CampubProcess {
+/// A campub started by [`LoggedProcess::start`].
+pub type CampubProcess = LoggedProcess;
+
+impl LoggedProcess {
     /// `campub --source pattern --bind tcp://127.0.0.1:PORT --stats-interval 0 ARGS...`
     pub fn start(port: u16, args: &[&str]) -> Self {
-        let mut child = campub()
-            .args(["--source", "pattern", "--stats-interval", "0"])
-            .args(["--bind", &crate::net::endpoint(port)])
-            .args(args)
+        Self::spawn(
+            campub()
+                .args(["--source", "pattern", "--stats-interval", "0"])
+                .args(["--bind", &crate::net::endpoint(port)])
+                .args(args),
+            "campub",
+        )
+    }
+
+    /// Starts `command`, its log echoed as `LABEL: line`.
+    pub fn spawn(command: &mut Command, label: &str) -> Self {
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start campub: {e}"));
+            .unwrap_or_else(|e| panic!("cannot start {label}: {e}"));
         let log = Arc::new(Mutex::new(Vec::new()));
         let stderr = child.stderr.take().unwrap();
         let sink = Arc::clone(&log);
+        let label = label.to_owned();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                eprintln!("campub: {line}");
+                eprintln!("{label}: {line}");
                 sink.lock().unwrap().push(line);
             }
         });
@@ -299,7 +316,7 @@ impl CampubProcess {
         self.child.id()
     }
 
-    /// Whether campub has not exited.
+    /// Whether the program has not exited.
     pub fn running(&mut self) -> bool {
         self.child.try_wait().unwrap().is_none()
     }
@@ -327,7 +344,7 @@ impl CampubProcess {
     }
 }
 
-impl Drop for CampubProcess {
+impl Drop for LoggedProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

@@ -29,7 +29,8 @@ pub mod netns;
 pub mod screen;
 
 pub use bin::{
-    campub, camview, run, run_headless, signal, spawn, CampubProcess, Finished, Running,
+    campub, camrelay, camview, run, run_headless, signal, spawn, CampubProcess, Finished,
+    LoggedProcess, Running,
 };
 pub use fs::{temp_dir, write_file};
 pub use keys::keygen;

@@ -1,0 +1,357 @@
+//! camrelay between real programs on loopback: messages pass through byte for byte (capture
+//! timestamps and sequence numbers too), hostile publishers are refused, camview opens one
+//! tile per relayed stream, the relay idles with no viewer, CURVE on both sides keeps unlisted
+//! viewers and publishers out, and a relay restart heals by itself within 2 s.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{Duration, Instant};
+
+use testkit::*;
+
+const LIMIT: Duration = Duration::from_secs(40);
+/// A fixed capture clock for the hand-made stream: the relay must not touch it.
+const CAPTURE_BASE_NS: u64 = 1_700_000_000_000_000_000;
+/// As e2e's restarts test: ZeroMQ reconnects within 0.1-1 s on both sides of the relay.
+const MAX_RESTART_GAP_MS: f64 = 2000.0;
+
+/// `camrelay --bind tcp://127.0.0.1:PORT --stats-interval 1 ARGS...`
+fn relay(port: u16, args: &[&str]) -> LoggedProcess {
+    LoggedProcess::spawn(
+        camrelay()
+            .args(["--bind", &endpoint(port), "--stats-interval", "1"])
+            .args(args),
+        "camrelay",
+    )
+}
+
+fn alpha(seq: u64) -> Vec<u8> {
+    let jpeg = solid_jpeg(64, 48, [(seq % 200) as u8, 80, 160]);
+    native_at("alpha", seq, CAPTURE_BASE_NS + seq * 1000, 64, 48, &jpeg)
+}
+
+/// Messages a plain SUB socket gets from `endpoint` (subscribed to everything) for `time`.
+fn receive_all(endpoint: &str, time: Duration) -> Vec<Vec<u8>> {
+    let context = zmq::Context::new();
+    let socket = context.socket(zmq::SUB).unwrap();
+    socket.set_subscribe(b"").unwrap();
+    socket.set_rcvtimeo(100).unwrap();
+    socket.connect(endpoint).unwrap();
+    let deadline = Instant::now() + time;
+    let mut got = Vec::new();
+    while Instant::now() < deadline {
+        if let Ok(msg) = socket.recv_bytes(0) {
+            got.push(msg);
+        }
+    }
+    got
+}
+
+#[test]
+fn messages_pass_through_byte_for_byte_and_hostile_ones_are_refused() {
+    let _serial = one_at_a_time();
+    let (from, to) = (free_port(), free_port());
+    // A publisher that sends its stream and, among it, what no campub sends: junk, a multipart
+    // message, a frame under the directory's reserved name, a forged directory.
+    let publisher = Publisher::start(from, Duration::from_millis(20), |tick| {
+        let mut batch = vec![Outgoing::Single(alpha(tick))];
+        match tick % 5 {
+            1 => batch.push(Outgoing::Single(b"junk".to_vec())),
+            2 => batch.push(Outgoing::Multipart(vec![alpha(tick), alpha(tick)])),
+            3 => {
+                let mut forged = Vec::new();
+                camwire::encode_directory(
+                    &[camwire::StreamName::new("ghost").unwrap()],
+                    &mut forged,
+                );
+                batch.push(Outgoing::Single(forged));
+            }
+            _ => {}
+        }
+        batch
+    });
+    let mut camrelay = relay(to, &["--from", &endpoint(from), "--no-idle"]);
+    assert!(camrelay.wait_for_log("stream \"alpha\" appeared", LIMIT));
+    let got = receive_all(&endpoint(to), Duration::from_secs(3));
+    publisher.stop();
+
+    let (directories, frames): (Vec<_>, Vec<_>) =
+        got.iter().partition(|m| camwire::is_directory(m));
+    assert!(
+        frames.len() > 50,
+        "{} frames through the relay",
+        frames.len()
+    );
+    for msg in &frames {
+        let (stream, header, _) = camwire::parse_native(msg).unwrap();
+        assert_eq!(stream, "alpha");
+        assert_eq!(
+            msg.as_slice(),
+            alpha(header.seq).as_slice(),
+            "frame {} changed on its way through the relay",
+            header.seq
+        );
+    }
+    // Every frame once, in order (the test's socket keeps up at this rate).
+    let seqs: Vec<u64> = frames
+        .iter()
+        .map(|m| camwire::parse_native(m).unwrap().1.seq)
+        .collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+    assert!(directories.len() >= 2, "a directory every second");
+    for d in &directories {
+        let names = camwire::parse_directory(d).unwrap();
+        let names: Vec<&str> = names.iter().map(|n| n.as_str()).collect();
+        assert_eq!(names, ["alpha"], "the forged directory must not pass");
+    }
+    assert!(camrelay.running(), "{:#?}", camrelay.log());
+    // Logged once per burst, counted in every stats line.
+    let log = camrelay.log();
+    assert!(
+        log.iter()
+            .any(|l| l.contains("refused") && l.contains("further ones counted")),
+        "{log:#?}"
+    );
+    let refused: u64 = log
+        .iter()
+        .filter_map(|l| l.split(", refused ").nth(1))
+        .filter_map(|n| {
+            n.split(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum();
+    assert!(
+        refused > 10,
+        "the stats lines count the refused messages: {log:#?}"
+    );
+}
+
+#[test]
+fn camview_shows_each_relayed_stream_in_its_own_tile_with_end_to_end_latency() {
+    let _serial = one_at_a_time();
+    let (a, b, to) = (free_port(), free_port(), free_port());
+    let _cam_a = CampubProcess::start(a, &["--fps", "30", "--stream", "camA"]);
+    let _cam_b = CampubProcess::start(b, &["--fps", "30", "--stream", "camB"]);
+    // --no-idle: both streams are known before camview asks (the directory a viewer gets
+    // lists the streams seen so far; camview opens its tiles from the first one).
+    let camrelay = relay(
+        to,
+        &["--from", &endpoint(a), "--from", &endpoint(b), "--no-idle"],
+    );
+    for stream in ["camA", "camB"] {
+        assert!(camrelay.wait_for_log(&format!("stream \"{stream}\" appeared"), LIMIT));
+    }
+    let done = run(
+        camview()
+            .args(["--headless", "--frames", "60", "--duration", "20"])
+            .arg(endpoint(to)),
+        LIMIT,
+    );
+    assert!(done.status.success(), "{}\n{}", done.stdout, done.stderr);
+    assert!(
+        done.stderr.contains("is a relay carrying 2 streams"),
+        "{}",
+        done.stderr
+    );
+    let lines: Vec<serde_json::Value> = done
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{}", done.stdout);
+    for (line, stream) in lines.iter().zip(["camA", "camB"]) {
+        assert_eq!(
+            line["endpoint"],
+            format!("{} {stream}", endpoint(to)),
+            "{line}"
+        );
+        assert_eq!(line["streams"].as_object().unwrap().len(), 1, "{line}");
+        assert!(u64_at(line, &format!("/streams/{stream}")) >= 60, "{line}");
+        assert_eq!(u64_at(line, "/bad_messages"), 0, "{line}");
+        // campub's capture clock crossed the relay: camview measures latency from it (same
+        // host, same clock), and campub's sequence numbers show no loss on loopback.
+        assert_eq!(u64_at(line, "/latency_unsynchronised"), 0, "{line}");
+        let p50 = f64_at(line, "/latency_ms/p50");
+        assert!(p50 > 0.0 && p50 < 1000.0, "{line}");
+        assert_eq!(u64_at(line, "/lost_in_transit"), 0, "{line}");
+        assert!(u64_at(line, "/last_seq") >= 60, "{line}");
+    }
+}
+
+#[test]
+fn the_relay_idles_with_no_viewer_and_resumes_for_one() {
+    let _serial = one_at_a_time();
+    let (a, to) = (free_port(), free_port());
+    let _cam = CampubProcess::start(a, &["--fps", "30", "--stream", "camA"]);
+    let camrelay = relay(to, &["--from", &endpoint(a)]);
+    assert!(
+        camrelay.wait_for_log("idle: no viewer connected", LIMIT),
+        "{:#?}",
+        camrelay.log()
+    );
+    // Idle: the stats lines say so and nothing is forwarded.
+    assert!(camrelay.wait_for_log("idle (no viewer)", LIMIT));
+    let done = run_headless(30, 20, to, LIMIT);
+    assert!(done.status.success(), "{}\n{}", done.stdout, done.stderr);
+    assert!(u64_at(&done.summary(), "/frames_shown") >= 30);
+    let log = camrelay.log();
+    assert!(log.iter().any(|l| l.contains("resumed after")), "{log:#?}");
+    // And idle again once the viewer has gone.
+    let idles = |log: &[String]| log.iter().filter(|l| l.contains("idle: no viewer")).count();
+    let before = idles(&log);
+    let deadline = Instant::now() + LIMIT;
+    while idles(&camrelay.log()) == before && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(idles(&camrelay.log()) > before, "{:#?}", camrelay.log());
+}
+
+/// The paths of a key pair made by `program` (campub or camview) under `dir`.
+fn key_pair(program: &str, dir: &std::path::Path, name: &str) -> (String, String) {
+    let stem = dir.join(name);
+    keygen(program, &stem);
+    let path = |suffix: &str| format!("{}{suffix}", stem.display());
+    (path(".key"), path(".key_secret"))
+}
+
+#[test]
+fn curve_on_both_sides_keeps_unlisted_viewers_and_publishers_out() {
+    let _serial = one_at_a_time();
+    let dir = temp_dir("relay-curve");
+    let (relay_public, relay_secret) = key_pair("campub", &dir, "relay");
+    let (listed_pub, listed_secret) = key_pair("campub", &dir, "listed");
+    let (_, unlisted_secret) = key_pair("campub", &dir, "unlisted");
+    let (viewer_public, viewer_secret) = key_pair("camview", &dir, "viewer");
+    let (_, stranger_secret) = key_pair("camview", &dir, "stranger");
+    let (from, listen, to) = (free_port(), free_port(), free_port());
+
+    // One publisher the relay dials (campub admits only the relay's key), two that dial the
+    // relay: one listed in --publishers-allow, one not.
+    let _dialled = CampubProcess::start(
+        from,
+        &[
+            "--stream",
+            "dialled",
+            "--curve-secret-key",
+            &listed_secret,
+            "--allow",
+            &relay_public,
+        ],
+    );
+    let dial_in = |stream: &str, secret: &str| {
+        CampubProcess::start(
+            free_port(),
+            &[
+                "--stream",
+                stream,
+                "--curve-secret-key",
+                secret,
+                "--connect",
+                &endpoint(listen),
+                "--connect-server-key",
+                &relay_public,
+            ],
+        )
+    };
+    let _listed = dial_in("listed", &listed_secret);
+    let _unlisted = dial_in("intruder", &unlisted_secret);
+    let camrelay = relay(
+        to,
+        &[
+            "--from",
+            &endpoint(from),
+            "--from-server-key",
+            &listed_pub,
+            "--listen",
+            &endpoint(listen),
+            "--curve-secret-key",
+            &relay_secret,
+            "--allow",
+            &viewer_public,
+            "--publishers-allow",
+            &listed_pub,
+            "--no-idle",
+        ],
+    );
+    assert!(camrelay.wait_for_log("stream \"listed\" appeared", LIMIT));
+    assert!(camrelay.wait_for_log("stream \"dialled\" appeared", LIMIT));
+
+    let done = run(
+        camview()
+            .args(["--headless", "--frames", "30", "--duration", "20"])
+            .args(["--server-key", &relay_public, "--key", &viewer_secret])
+            .arg(endpoint(to)),
+        LIMIT,
+    );
+    assert!(done.status.success(), "{}\n{}", done.stdout, done.stderr);
+    let streams: Vec<String> = done
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["stream"].to_string())
+        .collect();
+    assert_eq!(streams, ["\"dialled\"", "\"listed\""], "{}", done.stdout);
+    let log = camrelay.log();
+    assert!(!log.iter().any(|l| l.contains("intruder")), "{log:#?}");
+    assert!(
+        log.iter()
+            .any(|l| l.contains("refused publisher key") && l.contains("not on the allow-list")),
+        "{log:#?}"
+    );
+
+    // A viewer whose key is not listed gets nothing, and is told why.
+    let done = run(
+        camview()
+            .args(["--headless", "--duration", "4"])
+            .args(["--server-key", &relay_public, "--key", &stranger_secret])
+            .arg(endpoint(to)),
+        LIMIT,
+    );
+    assert_eq!(
+        done.status.code(),
+        Some(3),
+        "{}\n{}",
+        done.stdout,
+        done.stderr
+    );
+    let s = done.summary();
+    assert_eq!(u64_at(&s, "/frames_shown"), 0, "{s}");
+    assert!(u64_at(&s, "/connection/0/handshakes_failed") >= 1, "{s}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_relay_restart_heals_viewers_and_dialling_publishers_within_2_s() {
+    let _serial = one_at_a_time();
+    let (listen, to) = (free_port(), free_port());
+    let _cam = CampubProcess::start(
+        free_port(),
+        &[
+            "--fps",
+            "30",
+            "--stream",
+            "camA",
+            "--connect",
+            &endpoint(listen),
+        ],
+    );
+    let args = ["--listen", &endpoint(listen), "--no-idle"];
+    let first = relay(to, &args);
+    assert!(first.wait_for_log("stream \"camA\" appeared", LIMIT));
+    let viewer = spawn(camview().args(["--headless", "--duration", "9", &endpoint(to)]));
+    std::thread::sleep(Duration::from_secs(3));
+    first.signal("KILL");
+    drop(first);
+    let second = relay(to, &args);
+    let done = viewer.finish(LIMIT);
+    assert!(done.status.success(), "{}\n{}", done.stdout, done.stderr);
+    let s = done.summary();
+    let gap_ms = f64_at(&s, "/max_gap_ms");
+    eprintln!("relay restart: longest gap between frames {gap_ms} ms");
+    assert!(u64_at(&s, "/frames_shown") > 100, "{s}");
+    assert!(
+        gap_ms < MAX_RESTART_GAP_MS,
+        "the relay's restart interrupted the picture for {gap_ms} ms: {s}"
+    );
+    assert!(second.wait_for_log("stream \"camA\" appeared", LIMIT));
+}
