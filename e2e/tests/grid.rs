@@ -50,13 +50,11 @@ fn start_campubs() -> Vec<(CampubProcess, String)> {
         .collect()
 }
 
-#[test]
-fn four_campubs_in_one_camview_grid_each_tile_its_own_camera() {
-    let _serial = one_at_a_time();
+/// camview's window (960x540, four tiles) on `endpoints`: each tile shows its campub's
+/// picture, in FLIPS order.
+fn assert_four_tiles(endpoints: &[&str], what: &str) {
     let display = Display::open();
-    let campubs = start_campubs();
-    let endpoints: Vec<&str> = campubs.iter().map(|(_, e)| e.as_str()).collect();
-    let dir = temp_dir("e2e-grid");
+    let dir = temp_dir(what);
     let shot = dir.join("grid.png");
     let done = run(
         camview()
@@ -66,7 +64,7 @@ fn four_campubs_in_one_camview_grid_each_tile_its_own_camera() {
             .args(["--no-banner", "--width", "960", "--height", "540"])
             .args(["--frames", "20", "--duration", "20", "--screenshot"])
             .arg(&shot)
-            .args(&endpoints),
+            .args(endpoints),
         LIMIT,
     );
     assert!(done.status.success(), "{}\n{}", done.stdout, done.stderr);
@@ -86,11 +84,39 @@ fn four_campubs_in_one_camview_grid_each_tile_its_own_camera() {
         assert_eq!(
             &seen,
             expected,
-            "tile {} (campub {:?})",
+            "{what}: tile {} (campub {:?})",
             tile + 1,
             FLIPS[tile].0
         );
     }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn four_campubs_through_one_relay_fill_four_tiles_each_its_own_camera() {
+    let _serial = one_at_a_time();
+    let campubs = start_campubs();
+    let relay_port = free_port();
+    let mut relay = LoggedProcess::spawn(
+        camrelay()
+            .args(["--bind", &endpoint(relay_port), "--no-idle"])
+            .args(campubs.iter().flat_map(|(_, e)| ["--from", e.as_str()])),
+        "camrelay",
+    );
+    for i in 1..=4 {
+        assert!(relay.wait_for_log(&format!("stream \"cam{i}\" appeared"), LIMIT));
+    }
+    // One endpoint, four streams: camview asks the relay which, one tile each (by name).
+    assert_four_tiles(&[&endpoint(relay_port)], "e2e-grid-relay");
+    assert!(relay.running(), "{:#?}", relay.log());
+}
+
+#[test]
+fn four_campubs_in_one_camview_grid_each_tile_its_own_camera() {
+    let _serial = one_at_a_time();
+    let campubs = start_campubs();
+    let endpoints: Vec<&str> = campubs.iter().map(|(_, e)| e.as_str()).collect();
+    assert_four_tiles(&endpoints, "e2e-grid");
 
     // Headless: one JSON line per camera, in order, each with its endpoint and stream name.
     let done = run(
@@ -122,5 +148,4 @@ fn four_campubs_in_one_camview_grid_each_tile_its_own_camera() {
     for (campub, _) in &mut campubs.into_iter().collect::<Vec<_>>() {
         assert!(campub.running(), "a campub died: {:?}", campub.log());
     }
-    std::fs::remove_dir_all(dir).unwrap();
 }
