@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds campub_VERSION_ARCH.deb: the binary in /usr/bin, the systemd units in
+# Builds campub_VERSION_ARCH.deb: campub and camrelay in /usr/bin, the systemd units in
 # /lib/systemd/system, /etc/campub/campub.conf as a conffile, Depends computed by
 # dpkg-shlibdeps from the binary (as dh_shlibdeps does), maintainer scripts from
 # packaging/debian/ (Debian's systemd conventions; nothing is enabled or started).
@@ -33,7 +33,7 @@ target_dir="${CARGO_TARGET_DIR:-target}"
 case "$target" in
     "") deb_arch=$(dpkg --print-architecture) multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
         binary="$target_dir/release/campub"
-        cargo build --release --locked -p campub >&2 ;;
+        cargo build --release --locked -p campub -p camrelay >&2 ;;
     aarch64-unknown-linux-gnu) deb_arch=arm64 multiarch=aarch64-linux-gnu ;;
     armv7-unknown-linux-gnueabihf) deb_arch=armhf multiarch=arm-linux-gnueabihf ;;
     *) echo "build-deb: unknown target $target" >&2; exit 2 ;;
@@ -42,6 +42,8 @@ if [ -n "$target" ]; then
     binary="$target_dir/$target/release/campub"
     [ -x "$binary" ] || { echo "build-deb: no $binary: run scripts/cross-build.sh $target first" >&2; exit 1; }
 fi
+relay="$(dirname "$binary")/camrelay"
+[ -x "$relay" ] || { echo "build-deb: no $relay: run scripts/cross-build.sh ${target:-} first" >&2; exit 1; }
 
 version=$(cargo metadata --no-deps --format-version 1 \
     | python3 -c 'import json,sys; print(next(p["version"] for p in json.load(sys.stdin)["packages"] if p["name"]=="campub"))')
@@ -53,6 +55,10 @@ install -D -m 0755 "$binary" "$root/usr/bin/campub"
 install -D -m 0644 systemd/campub.service "$root/lib/systemd/system/campub.service"
 install -D -m 0644 systemd/campub@.service "$root/lib/systemd/system/campub@.service"
 install -D -m 0644 systemd/campub.conf "$root/etc/campub/campub.conf"
+install -D -m 0755 "$relay" "$root/usr/bin/camrelay"
+install -D -m 0644 systemd/camrelay.service "$root/lib/systemd/system/camrelay.service"
+install -D -m 0644 systemd/camrelay.conf "$root/etc/campub/camrelay.conf"
+install -D -m 0644 docs/SCALING.md "$root/usr/share/doc/campub/SCALING.md"
 install -D -m 0644 systemd/README.md "$root/usr/share/doc/campub/README.systemd.md"
 install -d "$root/usr/share/doc/campub"
 cat >"$root/usr/share/doc/campub/copyright" <<EOF
@@ -70,7 +76,7 @@ printf 'Source: campub\n\nPackage: campub\nArchitecture: any\n' >"$work/src/debi
 search=()
 [ -z "$sysroot" ] || search=("-S$(realpath "$sysroot")")
 depends=$(cd "$work/src" && DEB_HOST_ARCH=$deb_arch DEB_HOST_MULTIARCH=$multiarch \
-    dpkg-shlibdeps -O "${search[@]}" -e"$root/usr/bin/campub" 2>"$work/shlibdeps.err" | sed -n 's/^shlibs:Depends=//p') || true
+    dpkg-shlibdeps -O "${search[@]}" -e"$root/usr/bin/campub" -e"$root/usr/bin/camrelay" 2>"$work/shlibdeps.err" | sed -n 's/^shlibs:Depends=//p') || true
 if [ -z "$depends" ]; then
     cat "$work/shlibdeps.err" >&2
     echo "build-deb: dpkg-shlibdeps failed; for $deb_arch run cross/install-deps.sh [--sysroot DIR] ${target:-} first" >&2
@@ -79,7 +85,7 @@ fi
 
 install -d "$root/DEBIAN"
 install -m 0755 packaging/debian/postinst packaging/debian/prerm packaging/debian/postrm "$root/DEBIAN/"
-echo /etc/campub/campub.conf >"$root/DEBIAN/conffiles"
+printf '%s\n' /etc/campub/campub.conf /etc/campub/camrelay.conf >"$root/DEBIAN/conffiles"
 cat >"$root/DEBIAN/control" <<EOF
 Package: campub
 Version: $version
@@ -94,6 +100,9 @@ Description: headless camera publisher: V4L2 -> JPEG -> ZeroMQ
  wide, encodes it with libjpeg-turbo and publishes it on a ZeroMQ PUB socket, for camview or
  any ZeroMQ subscriber. It runs as a hardened systemd service (campub.service, or
  campub@video0.service per camera) configured in /etc/campub/campub.conf.
+ .
+ camrelay (camrelay.service, /etc/campub/camrelay.conf) relays the streams of many campubs to
+ many viewers, and lets a campub behind NAT dial out to it.
  .
  Installing does not enable or start the service: sudo systemctl enable --now campub
 EOF

@@ -27,15 +27,23 @@ echo "test-deb: Depends: $depends"
 for lib in libc6 libzmq5; do
     [[ "$depends" == *"$lib "* || "$depends" == *"$lib," || "$depends" == *"$lib" ]] || fail "Depends lacks $lib"
 done
-[ "$(dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./conffiles)" = /etc/campub/campub.conf ] \
-    || fail "conffiles is not exactly /etc/campub/campub.conf"
+[ "$(dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./conffiles)" = "$(printf '%s\n' /etc/campub/campub.conf /etc/campub/camrelay.conf)" ] \
+    || fail "conffiles is not exactly campub.conf and camrelay.conf"
 
 # Install: no systemd here, so postinst must cope (and must not enable or start anything).
 dpkg -i "$deb" >/dev/null
 for f in /usr/bin/campub /lib/systemd/system/campub.service /lib/systemd/system/campub@.service \
-    /etc/campub/campub.conf /usr/share/doc/campub/copyright; do
+    /etc/campub/campub.conf /usr/share/doc/campub/copyright /usr/bin/camrelay \
+    /lib/systemd/system/camrelay.service /etc/campub/camrelay.conf; do
     [ -f "$f" ] || fail "$f missing after install"
 done
+[ ! -e /etc/systemd/system/multi-user.target.wants/camrelay.service ] || fail "install enabled camrelay"
+/usr/bin/camrelay --help >/dev/null || fail "camrelay --help"
+# camrelay's shipped configuration is valid as it is (a bad one exits 2 at once; a good one
+# runs until stopped).
+timeout -s TERM 2 /usr/bin/camrelay --config /etc/campub/camrelay.conf --bind tcp://127.0.0.1:0 \
+    --listen tcp://127.0.0.1:0 --stats-interval 0 2>/dev/null && status=0 || status=$?
+[ "$status" -eq 124 ] || [ "$status" -eq 0 ] || fail "camrelay with the shipped camrelay.conf exited $status"
 [ -x /usr/bin/campub ] || fail "/usr/bin/campub not executable"
 [ "$(stat -c %a /etc/campub/campub.conf)" = 644 ] || fail "campub.conf mode"
 dpkg-query -W -f='${Conffiles}\n' campub | grep -q '/etc/campub/campub.conf' || fail "dpkg does not list the conffile"
@@ -109,7 +117,8 @@ echo "test-deb: the installed campub streams with the unit's command line"
 
 # Purge: everything the package installed goes, the conffile too.
 dpkg --purge campub >/dev/null
-for f in /usr/bin/campub /lib/systemd/system/campub.service /etc/campub/campub.conf; do
+for f in /usr/bin/campub /lib/systemd/system/campub.service /etc/campub/campub.conf \
+    /usr/bin/camrelay /lib/systemd/system/camrelay.service /etc/campub/camrelay.conf; do
     [ ! -e "$f" ] || fail "$f left after purge"
 done
 trap - EXIT

@@ -3,7 +3,8 @@
 # campub and camview (with the floor, a bare libjpeg-turbo encode, measured beside them), the
 # tutorial's Python pipeline on the same frames (installed from PyPI into a venv), and campub ->
 # camview end to end on loopback, campub's CPU per frame with 0-50 HTTP and ZeroMQ clients
-# (bench-clients); several runs, medians, ratios, one table.
+# (bench-clients), camrelay's CPU and added latency (bench-relay); several runs, medians, ratios,
+# one table.
 #
 #   scripts/bench.sh [--quick] [--runs N] [--profile PROFILE] [--arm]
 #
@@ -58,7 +59,7 @@ load() { cut -d' ' -f1-3 /proc/loadavg; }
 load_before=$(load)
 
 echo "bench: building ($profile)"
-nice_run cargo build --locked "${cargo_profile[@]}" -p campub -p camview -p cambench --bins
+nice_run cargo build --locked "${cargo_profile[@]}" -p campub -p camview -p camrelay -p cambench --bins
 nice_run cargo bench --locked "${bench_profile[@]}" -p cambench --bench campub --bench camview --no-run
 if $arm; then
     nice_run scripts/cross-build.sh --native aarch64-unknown-linux-gnu
@@ -133,6 +134,14 @@ else
 fi
 nice_run "$bin_dir/bench-clients" --campub "$bin_dir/campub" "${clients_args[@]}" > "$out/clients.txt"
 
+echo "bench: camrelay's CPU and added latency against direct subscribers"
+if $quick; then
+    relay_args=(--viewers 1,10 --grid 2x2 --seconds 2 --runs 1)
+else
+    relay_args=(--viewers 1,10,100 --grid 8x10 --seconds 10 --runs "$runs")
+fi
+nice_run "$bin_dir/bench-relay" --campub "$bin_dir/campub" --camrelay "$bin_dir/camrelay" "${relay_args[@]}" > "$out/relay.txt"
+
 size_of() { [ -f "$1" ] && { cp "$1" "$out/stripped"; strip "$out/stripped"; stat -c %s "$out/stripped"; } || echo null; }
 x86_bytes=$(size_of target/release/campub)
 arm_bytes=$( [ -f target/aarch64-unknown-linux-gnu/release/campub ] \
@@ -146,4 +155,6 @@ EOF
     python3 bench/report.py "$out"
     printf '\n### CPU per frame with clients (bench-clients: medians of %s runs)\n\n' "$runs"
     grep '^|' "$out/clients.txt"
+    printf '\n### camrelay (bench-relay: medians of %s runs)\n\n' "$runs"
+    grep '^|' "$out/relay.txt"
 } | tee "$out/report.md"

@@ -53,12 +53,13 @@ units() (
     trap 'rm -rf "$root"' EXIT
     mkdir -p "$root/lib/systemd" "$root/usr/bin" "$root/etc/campub"
     cp -a /lib/systemd/system "$root/lib/systemd/"
-    cp systemd/campub.service systemd/campub@.service "$root/lib/systemd/system/"
-    cp systemd/campub.conf "$root/etc/campub/"
+    cp systemd/campub.service systemd/campub@.service systemd/camrelay.service "$root/lib/systemd/system/"
+    cp systemd/campub.conf systemd/camrelay.conf "$root/etc/campub/"
     printf '#!/bin/sh\n' >"$root/usr/bin/campub"
-    chmod 755 "$root/usr/bin/campub"
-    systemd-analyze verify --root="$root" campub.service campub@video0.service
-    for unit in campub.service campub@video0.service; do
+    cp "$root/usr/bin/campub" "$root/usr/bin/camrelay"
+    chmod 755 "$root/usr/bin/campub" "$root/usr/bin/camrelay"
+    systemd-analyze verify --root="$root" campub.service campub@video0.service camrelay.service
+    for unit in campub.service campub@video0.service camrelay.service; do
         systemd-analyze security --offline=yes --root="$root" --threshold=20 "$unit" | tail -n 1
     done
 )
@@ -113,10 +114,11 @@ check_deb() (
     grep -E "Machine: +$3\$" <<<"$header" >/dev/null
     grep -E "Flags: .*$4" <<<"$header" >/dev/null
     for f in usr/bin/campub lib/systemd/system/campub.service lib/systemd/system/campub@.service \
-        etc/campub/campub.conf usr/share/doc/campub/copyright; do
+        etc/campub/campub.conf usr/share/doc/campub/copyright usr/bin/camrelay \
+        lib/systemd/system/camrelay.service etc/campub/camrelay.conf; do
         [ -f "$unpacked/$f" ] || { echo "ci-pi: $f missing in $deb" >&2; exit 1; }
     done
-    [ "$(dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./conffiles)" = /etc/campub/campub.conf ]
+    [ "$(dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./conffiles)" = "$(printf '%s\n' /etc/campub/campub.conf /etc/campub/camrelay.conf)" ]
 )
 
 deb_arm64() (

@@ -88,7 +88,7 @@ fi
 for target in "${targets[@]}"; do
     echo "cross-build: $target ($($sysroot && echo sysroot || { $native && echo native; } || echo cross))"
     if $sysroot; then use_sysroot "$target"; fi
-    build "$target" build --release --locked -p campub
+    build "$target" build --release --locked -p campub -p camrelay
     if [ ${#test_args[@]} -gt 0 ]; then
         # In a process group of its own, which is killed afterwards: under qemu-user a process
         # the tests spawn can deadlock between fork and exec (seen once in about 45 runs: the

@@ -12,6 +12,7 @@
 
 pub mod cpu;
 pub mod inputs;
+pub mod procs;
 pub mod subscriber;
 
 /// Why benchmark inputs or helpers could not be set up.

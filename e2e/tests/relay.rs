@@ -355,3 +355,45 @@ fn a_relay_restart_heals_viewers_and_dialling_publishers_within_2_s() {
     );
     assert!(second.wait_for_log("stream \"camA\" appeared", LIMIT));
 }
+
+#[test]
+fn camrelay_exits_2_on_a_bad_option_and_0_on_sigterm_with_its_config_file() {
+    let _serial = one_at_a_time();
+    let done = run(camrelay().args(["--from", "tcp://*:5555"]), LIMIT);
+    assert_eq!(done.status.code(), Some(2), "{}", done.stderr);
+    assert!(done.stderr.contains("--from"), "{}", done.stderr);
+    assert_eq!(done.stderr.lines().count(), 1, "{}", done.stderr);
+
+    // The options of a config file (systemd/camrelay.conf's format), the command line winning.
+    let dir = temp_dir("relay-config");
+    let (a, to) = (free_port(), free_port());
+    let conf = dir.join("camrelay.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "# test\nfrom = {}\nbind = tcp://127.0.0.1:1\nno-idle = true\nstats-interval = 0\n",
+            endpoint(a)
+        ),
+    )
+    .unwrap();
+    let _cam = CampubProcess::start(a, &["--stream", "conf"]);
+    let running = spawn(
+        camrelay()
+            .arg("--config")
+            .arg(&conf)
+            .args(["--bind", &endpoint(to)]),
+    );
+    let viewer = run_headless(20, 20, to, LIMIT);
+    assert!(viewer.status.success(), "{}", viewer.stderr);
+    assert!(u64_at(&viewer.summary(), "/streams/conf") >= 20);
+    let started = Instant::now();
+    let done = running.terminate(LIMIT);
+    assert_eq!(done.status.code(), Some(0), "{}", done.stderr);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "SIGTERM took {:?}",
+        started.elapsed()
+    );
+    assert!(done.stderr.contains("stopped"), "{}", done.stderr);
+    std::fs::remove_dir_all(dir).unwrap();
+}

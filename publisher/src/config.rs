@@ -456,10 +456,16 @@ impl Config {
         }
         check_bind_endpoint(&args.bind)?;
         let security = security_config(args)?;
-        for endpoint in &args.connect {
-            camwire::Endpoint::parse(endpoint, camwire::Direction::Connect)
-                .map_err(|why| format!("--connect {endpoint:?}: {why}"))?;
-        }
+        // As camview takes them (HOST:PORT means tcp://HOST:PORT), in the form libzmq takes.
+        let connect = args
+            .connect
+            .iter()
+            .map(|endpoint| {
+                camwire::Endpoint::parse(endpoint, camwire::Direction::Connect)
+                    .map(|e| e.to_string())
+                    .map_err(|why| format!("--connect {endpoint:?}: {why}"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let connect_server_key = match (&args.connect_server_key, &security.curve) {
             (None, _) => None,
             (Some(_), _) if args.connect.is_empty() => {
@@ -490,7 +496,7 @@ impl Config {
             width_px: args.width,
             quality: args.quality,
             bind: args.bind.clone(),
-            connect: args.connect.clone(),
+            connect,
             connect_server_key,
             wire: args.wire,
             stream,
@@ -629,6 +635,43 @@ mod tests {
         )
         .unwrap();
         Config::from_args(&args).unwrap()
+    }
+
+    #[test]
+    fn connect_takes_endpoints_and_its_key_only_with_curve() {
+        let config = config_from_file(
+            "connect",
+            "connect = tcp://relay.example:5556\nconnect = 10.0.0.2:5556\n",
+        );
+        assert_eq!(
+            config.connect,
+            ["tcp://relay.example:5556", "tcp://10.0.0.2:5556"]
+        );
+        assert!(config.connect_server_key.is_none());
+        let key = format!(
+            "z85:{}",
+            camkeys::KeyPair::generate().unwrap().public.to_z85()
+        );
+        for (args, why) in [
+            (vec!["--connect", "tcp://*:5556"], "--connect"),
+            (vec!["--connect", "relay:0"], "--connect"),
+            (
+                vec!["--connect-server-key", key.as_str()],
+                "only with --connect",
+            ),
+            (
+                vec![
+                    "--connect",
+                    "tcp://r:5556",
+                    "--connect-server-key",
+                    key.as_str(),
+                ],
+                "needs --curve-secret-key",
+            ),
+        ] {
+            let err = parse(&args).unwrap_err();
+            assert!(err.contains(why), "{args:?}: {err}");
+        }
     }
 
     #[test]

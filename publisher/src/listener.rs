@@ -292,6 +292,36 @@ mod tests {
         );
     }
 
+    #[test]
+    fn outgoing_connections_get_the_unsent_limit_too() {
+        let peer = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let context = zmq::Context::new();
+        let socket = context.socket(zmq::PUB).unwrap();
+        socket.set_linger(0).unwrap();
+        let mut tuner = OutgoingTuner::start(&context, &socket).unwrap();
+        socket
+            .connect(&format!("tcp://{}", peer.local_addr().unwrap()))
+            .unwrap();
+        let (accepted, _) = peer.accept().unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while tuner.tuned == 0 && std::time::Instant::now() < deadline {
+            tuner.tune_new_connections();
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert_eq!((tuner.tuned, tuner.connected()), (1, 1));
+        let fd = tuner.open[0];
+        assert_eq!(tcp_option(fd, libc::TCP_NOTSENT_LOWAT), NOTSENT_LOWAT_BYTES);
+        assert_eq!(tcp_option(fd, libc::TCP_USER_TIMEOUT), USER_TIMEOUT_MS);
+        // The peer goes away: the connection is no longer counted.
+        drop(accepted);
+        drop(peer);
+        while tuner.connected() > 0 && std::time::Instant::now() < deadline {
+            tuner.tune_new_connections();
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert_eq!(tuner.connected(), 0);
+    }
+
     #[allow(unsafe_code)]
     fn tcp_option(fd: RawFd, option: libc::c_int) -> u32 {
         let mut value: libc::c_int = 0;

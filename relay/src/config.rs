@@ -69,6 +69,11 @@ pub struct Args {
     #[argh(option, default = "String::from(\"info\")")]
     pub log_level: String,
 
+    /// read options from this file first: one "name = value" per line with the long option
+    /// names (systemd/camrelay.conf); options on the command line win
+    #[argh(option)]
+    pub config: Option<PathBuf>,
+
     /// print the version and exit
     #[argh(switch)]
     pub version: bool,
@@ -148,10 +153,12 @@ impl Config {
         }
         let mut from = Vec::new();
         for (i, endpoint) in args.from.iter().enumerate() {
-            camwire::Endpoint::parse(endpoint, camwire::Direction::Connect)
-                .map_err(|why| format!("--from {endpoint:?}: {why}"))?;
+            // HOST:PORT means tcp://HOST:PORT, as for camview.
+            let endpoint = camwire::Endpoint::parse(endpoint, camwire::Direction::Connect)
+                .map_err(|why| format!("--from {endpoint:?}: {why}"))?
+                .to_string();
             from.push(From {
-                endpoint: endpoint.clone(),
+                endpoint,
                 server_key: keys.get(if keys.len() == 1 { 0 } else { i }).copied(),
             });
         }
@@ -172,5 +179,56 @@ impl Config {
             idle: !args.no_idle,
             stats_interval: seconds("--stats-interval", args.stats_interval, 0.0)?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Config, String> {
+        let args = Args::from_args(&["camrelay"], args).map_err(|e| e.output)?;
+        Config::from_args(&args)
+    }
+
+    #[test]
+    fn publishers_come_from_from_or_listen() {
+        let config = parse(&["--from", "pi.local:5555", "--from", "tcp://10.0.0.3:7"]).unwrap();
+        let endpoints: Vec<&str> = config.from.iter().map(|f| f.endpoint.as_str()).collect();
+        assert_eq!(endpoints, ["tcp://pi.local:5555", "tcp://10.0.0.3:7"]);
+        assert!(config.idle && config.listen.is_none());
+        assert_eq!(config.bind, "tcp://*:5555");
+        let config = parse(&["--listen", "tcp://*:5556", "--no-idle"]).unwrap();
+        assert_eq!(config.listen.as_deref(), Some("tcp://*:5556"));
+        assert!(!config.idle);
+    }
+
+    #[test]
+    fn bad_options_say_what_is_wrong() {
+        let key = format!(
+            "z85:{}",
+            camkeys::KeyPair::generate().unwrap().public.to_z85()
+        );
+        for (args, why) in [
+            (vec![], "no publisher"),
+            (vec!["--from", "tcp://*:5555"], "--from"),
+            (vec!["--listen", "pi:5556"], "--listen"),
+            (vec!["--from", "a:1", "--bind", "nowhere"], "--bind"),
+            (
+                vec!["--from", "a:1", "--allow", "/tmp"],
+                "needs --curve-secret-key",
+            ),
+            (
+                vec!["--from", "a:1", "--from-server-key", key.as_str()],
+                "needs --curve-secret-key",
+            ),
+            (
+                vec!["--from", "a:1", "--stream-timeout", "0.1"],
+                "--stream-timeout",
+            ),
+        ] {
+            let err = parse(&args).unwrap_err();
+            assert!(err.contains(why), "{args:?}: {err}");
+        }
     }
 }

@@ -8,6 +8,14 @@ use camrelay::relay::{self, Relay};
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().collect();
+    // The config file's options go in front of the command line's (campub's format and rules).
+    let argv = match campub::config::merge_config_file(&argv) {
+        Ok(argv) => argv,
+        Err(message) => {
+            camcli::print_error("camrelay", &message);
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
     let rest: Vec<&str> = argv
         .get(1..)
         .unwrap_or_default()

@@ -87,6 +87,11 @@ fn parse_tcp(rest: &str, direction: Direction) -> Result<Endpoint, EndpointError
             Direction::Connect => "missing or invalid host",
         }));
     }
+    if host == "*" && direction == Direction::Connect {
+        return Err(EndpointError(
+            "* (every interface) is for binding: give the host to connect to",
+        ));
+    }
     let port = match (port, direction) {
         ("*", Direction::Bind) => 0,
         (digits, Direction::Bind) => digits

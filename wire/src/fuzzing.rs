@@ -1,9 +1,10 @@
 //! The entry point shared by the `wire_message` fuzz target and the replay of its corpus
 //! (`tests/fuzz_corpus.rs`): every reader of the wire format on one input, with the promises
-//! each makes checked. It panics only when a promise breaks, which is what a fuzzer looks for.
+//! each makes checked (the relay's directory reader too). It panics only when a promise breaks, which is what a fuzzer looks for.
 
 use crate::{
-    classify, decode_base64_into, encode_native, parse_native, Message, StreamName, HEADER_LEN,
+    classify, decode_base64_into, encode_directory, encode_native, is_reserved_stream_name,
+    parse_directory, parse_native, Message, StreamName, HEADER_LEN, MAX_DIRECTORY_STREAMS,
 };
 
 /// Runs `classify`, `parse_native` and `decode_base64_into` on `msg`.
@@ -37,6 +38,14 @@ pub fn check_message(msg: &[u8]) {
     if let Ok((stream, header, jpeg)) = parse_native(msg) {
         assert!(stream.len() + 1 + HEADER_LEN + jpeg.len() <= msg.len());
         assert!(header.width_px >= 1 && header.height_px >= 1);
+    }
+    // A relay's directory: valid names only, each once, and it encodes back to the same bytes.
+    if let Ok(names) = parse_directory(msg) {
+        assert!(names.len() <= MAX_DIRECTORY_STREAMS);
+        assert!(names.iter().all(|n| !is_reserved_stream_name(n.as_str())));
+        let mut again = Vec::new();
+        encode_directory(&names, &mut again);
+        assert_eq!(again, msg, "directory parse and encode disagree");
     }
     let mut out = Vec::new();
     if decode_base64_into(msg, &mut out).is_ok() {

@@ -16,13 +16,14 @@
 //! Markdown tables, then one JSON object per line with every measurement.
 
 use std::io::{Read as _, Write as _};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use cambench::procs::{free_port, median, threads_cpu_ns};
 use cambench::BenchError;
 
 #[derive(argh::FromArgs)]
@@ -78,20 +79,6 @@ struct Sample {
 /// Settling time: campub's first frames, the clients' connections and first frames.
 const SETTLE: Duration = Duration::from_secs(2);
 const START_TIMEOUT: Duration = Duration::from_secs(20);
-
-fn free_port() -> Result<u16, BenchError> {
-    let listener = TcpListener::bind("127.0.0.1:0").map_err(|source| BenchError::Io {
-        what: "finding a free port".into(),
-        source,
-    })?;
-    listener
-        .local_addr()
-        .map(|a| a.port())
-        .map_err(|source| BenchError::Io {
-            what: "finding a free port".into(),
-            source,
-        })
-}
 
 /// A campub under measurement; dropping it stops it.
 struct Campub {
@@ -186,28 +173,9 @@ impl Campub {
         }
     }
 
-    /// CPU time of every thread so far, in nanoseconds: the first field of each thread's
-    /// /proc/PID/task/TID/schedstat (time on a CPU, user and system), far finer than the
-    /// clock ticks of /proc/PID/stat.
+    /// CPU time of every thread so far, in nanoseconds.
     fn cpu_ns(&self) -> Result<u64, BenchError> {
-        let dir = format!("/proc/{}/task", self.child.id());
-        let tasks = std::fs::read_dir(&dir).map_err(|source| BenchError::Io {
-            what: format!("reading {dir}"),
-            source,
-        })?;
-        let mut total_ns = 0;
-        for task in tasks.flatten() {
-            // A thread may end between the listing and the read: it is simply not counted.
-            let Ok(schedstat) = std::fs::read_to_string(task.path().join("schedstat")) else {
-                continue;
-            };
-            total_ns += schedstat
-                .split(' ')
-                .next()
-                .and_then(|ns| ns.parse::<u64>().ok())
-                .ok_or_else(|| BenchError::Other(format!("{dir}: unexpected schedstat")))?;
-        }
-        Ok(total_ns)
+        threads_cpu_ns(self.child.id())
     }
 }
 
@@ -393,15 +361,6 @@ fn measure_idle(campub_path: &str, source: &str, window: Duration) -> Result<f64
         )));
     }
     Ok(cpu1.saturating_sub(cpu0) as f64 / 1e6 / (t1 - t0).as_secs_f64())
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    match values.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => values[n / 2],
-        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
-    }
 }
 
 fn run(args: &Args) -> Result<(), BenchError> {
