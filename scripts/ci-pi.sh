@@ -144,11 +144,21 @@ deb_armhf() (
     [[ "$version" == "campub "* ]]
 )
 
+# The size budget: campub's stripped aarch64 binary stays under 4 MB (camrelay is not counted:
+# a binary of its own that a Pi which only publishes never runs).
+# The release profile strips (Cargo.toml: strip = true).
+size_budget() (
+    bytes=$(stat -c %s "target/$target/release/campub")
+    echo "ci-pi: stripped aarch64 campub: $bytes bytes (budget 4194304)"
+    [ "$bytes" -lt 4194304 ]
+)
+
 step units units
 if $use_cross; then
     step podman-setup podman_for_ci
 fi
 step "$target build+test" build_aarch64
+step "aarch64 size budget" size_budget
 step "$target vivid VM" tests/vm/run.sh --arch aarch64
 step deb-amd64 packaging/test-deb.sh
 step "systemd amd64 VM" tests/vm/systemd/run.sh
