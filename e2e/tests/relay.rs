@@ -398,3 +398,101 @@ fn camrelay_exits_2_on_a_bad_option_and_0_on_sigterm_with_its_config_file() {
     assert!(done.stderr.contains("stopped"), "{}", done.stderr);
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// A GET on loopback: (status, content type, body). Any status is an answer.
+fn http_get(url: &str, authorization: Option<&str>) -> (u16, String, Vec<u8>) {
+    let agent = ureq::AgentBuilder::new()
+        .timeout_connect(Duration::from_secs(10))
+        .timeout_read(Duration::from_secs(10))
+        .build();
+    let mut request = agent.get(url);
+    if let Some(value) = authorization {
+        request = request.set("Authorization", value);
+    }
+    let response = match request.call() {
+        Ok(r) | Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("GET {url}: {e}"),
+    };
+    let status = response.status();
+    let kind = response.content_type().to_owned();
+    let mut body = Vec::new();
+    if kind != "multipart/x-mixed-replace" {
+        std::io::Read::read_to_end(&mut response.into_reader(), &mut body).unwrap();
+    } else {
+        // The first 200 kB of an endless stream: several parts.
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(response.into_reader(), 200_000),
+            &mut body,
+        )
+        .unwrap();
+    }
+    (status, kind, body)
+}
+
+#[test]
+fn a_relayed_stream_over_http_wakes_an_idle_relay_and_needs_its_token() {
+    let _serial = one_at_a_time();
+    let dir = temp_dir("relay-http");
+    let token = "relay-test-token-0123456789";
+    let tokens = write_file(&dir.join("tokens"), format!("{token}\n").as_bytes(), 0o600);
+    let (a, to, http_port) = (free_port(), free_port(), free_port());
+    let _cam = CampubProcess::start(a, &["--fps", "30", "--stream", "camA"]);
+    let camrelay = relay(
+        to,
+        &[
+            "--from",
+            &endpoint(a),
+            "--http-stream",
+            &format!("camA@127.0.0.1:{http_port}"),
+            "--http-token-file",
+            &tokens,
+        ],
+    );
+    assert!(camrelay.wait_for_log("idle: no viewer connected", LIMIT));
+    let base = format!("http://127.0.0.1:{http_port}");
+    let bearer = format!("Bearer {token}");
+
+    let (status, _, _) = http_get(&format!("{base}/snapshot.jpg"), None);
+    assert_eq!(status, 401, "no token, no picture");
+    // While the relay idles, a snapshot waits for a fresh frame (the last one before idling is
+    // older than a snapshot may be after this sleep): the relay resumes for it.
+    std::thread::sleep(Duration::from_millis(1500));
+    let (status, kind, jpeg) = http_get(&format!("{base}/snapshot.jpg"), Some(&bearer));
+    assert_eq!(
+        (status, kind.as_str()),
+        (200, "image/jpeg"),
+        "{:#?}",
+        camrelay.log()
+    );
+    assert!(jpeg.starts_with(&[0xFF, 0xD8]) && jpeg.len() > 5_000);
+    assert!(
+        camrelay.wait_for_log("an HTTP client is waiting for a frame", LIMIT),
+        "{:#?}",
+        camrelay.log()
+    );
+    let (status, kind, body) = http_get(&format!("{base}/stream"), Some(&bearer));
+    assert_eq!((status, kind.as_str()), (200, "multipart/x-mixed-replace"));
+    let parts = body.windows(2).filter(|w| *w == [0xFF, 0xD8]).count();
+    assert!(parts >= 3, "{parts} JPEG parts in the first 200 kB");
+    // /status: the figures are sampled once a second.
+    let deadline = Instant::now() + LIMIT;
+    let status = loop {
+        let (code, _, json) = http_get(&format!("{base}/status"), Some(&bearer));
+        assert_eq!(code, 200);
+        let status: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        if u64_at(&status, "/published_total") > 3 || Instant::now() > deadline {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(status["stream"], "camA", "{status}");
+    assert!(u64_at(&status, "/published_total") > 3, "{status}");
+    assert_eq!(
+        (u64_at(&status, "/width_px"), u64_at(&status, "/height_px")),
+        (640, 360)
+    );
+    let (status, _, metrics) = http_get(&format!("{base}/metrics"), Some(&bearer));
+    assert_eq!(status, 200);
+    assert!(String::from_utf8_lossy(&metrics).contains("published"));
+    std::fs::remove_dir_all(dir).unwrap();
+}

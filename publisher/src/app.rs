@@ -91,7 +91,7 @@ pub fn run(config: &Config) -> Result<(), pipeline::RunError> {
                     quality: config.quality,
                 },
             )?;
-            log_http(http_config, server.addr());
+            http::log_start(http_config, server.addr());
             Some(server)
         }
         _ => None,
@@ -164,35 +164,6 @@ fn start_announcer(
 }
 
 /// Says at start where HTTP clients watch, and who may.
-fn log_http(config: &http::HttpConfig, addr: std::net::SocketAddr) {
-    let scheme = if config.tls.is_some() {
-        "https"
-    } else {
-        "http"
-    };
-    log::info!(
-        "HTTP on {scheme}://{addr}/ (/stream, /snapshot.jpg, /status, /metrics; at most {} \
-         clients)",
-        config.max_clients
-    );
-    match (&config.access, config.tls.is_some()) {
-        (http::Access::Open, _) => {
-            log::warn!("--http-open: no authentication, anyone who can reach {addr} can watch")
-        }
-        (http::Access::Credentials(_), true) => {}
-        (http::Access::Credentials(credentials), false) => log::warn!(
-            "HTTP without TLS: {} and the picture cross the network IN THE CLEAR, readable by \
-             anyone on the way; add --http-cert and --http-key (campub tls-selfsigned makes a \
-             pair) or use it only on a network you trust",
-            if credentials.has_users() {
-                "passwords (HTTP Basic)"
-            } else {
-                "bearer tokens"
-            }
-        ),
-    }
-}
-
 /// Says at start who can watch.
 fn log_security(config: &Config) {
     let Some(pair) = &config.security.curve else {

@@ -10,8 +10,7 @@ use camwire::StreamName;
 use crate::capture::controls::ControlRequest;
 use crate::capture::exec::ExecFormat;
 use crate::capture::v4l2::{CameraRequest, FormatChoice};
-use crate::http::auth::Credentials;
-use crate::http::{Access, HttpConfig};
+use crate::http::HttpConfig;
 use crate::orient::{Orientation, Rotation};
 use crate::publish::WireMode;
 use crate::security::{AllowList, SecurityConfig};
@@ -524,69 +523,24 @@ fn check_bind_endpoint(endpoint: &str) -> Result<(), String> {
 /// Checks --http and loads its users and tokens: a file that cannot be used is a configuration
 /// error, and so is --http with no way in (authentication is on unless --http-open says not).
 fn http_config(args: &Args) -> Result<Option<HttpConfig>, String> {
-    let Some(addr) = &args.http else {
-        if args.http_open
-            || args.http_users.is_some()
-            || args.http_token_file.is_some()
-            || args.http_cert.is_some()
-            || args.http_key.is_some()
-        {
-            return Err(
-                "--http-open, --http-users, --http-token-file, --http-cert and --http-key need \
-                 --http"
-                    .into(),
-            );
-        }
-        return Ok(None);
-    };
-    let addr: std::net::SocketAddr = addr.parse().map_err(|_| {
-        format!("--http {addr:?}: expected ADDR:PORT, e.g. 0.0.0.0:8080 or [::]:8080")
-    })?;
-    if args.http_max_clients == 0 || args.http_max_clients > 10_000 {
-        return Err(format!(
-            "--http-max-clients {}: must be 1-10000",
-            args.http_max_clients
-        ));
-    }
-    let access =
-        match (args.http_open, &args.http_users, &args.http_token_file) {
-            (true, None, None) => Access::Open,
-            (true, _, _) => return Err(
-                "--http-open turns authentication off: not with --http-users or --http-token-file"
-                    .into(),
-            ),
-            (false, None, None) => {
-                return Err(format!(
-                    "--http {addr}: needs --http-users FILE (campub passwd writes it) and/or \
-                 --http-token-file FILE, or --http-open to let anyone watch"
-                ))
-            }
-            (false, users, tokens) => {
-                let mut credentials = Credentials::default();
-                if let Some(path) = users {
-                    credentials
-                        .load_users(path)
-                        .map_err(|e| format!("--http-users {e}"))?;
-                }
-                if let Some(path) = tokens {
-                    credentials
-                        .load_tokens(path)
-                        .map_err(|e| format!("--http-token-file {e}"))?;
-                }
-                Access::Credentials(credentials)
-            }
-        };
-    let tls = match (&args.http_cert, &args.http_key) {
-        (None, None) => None,
-        (Some(cert), Some(key)) => Some(crate::http::tls::server_config(cert, key)?),
-        _ => return Err("--http-cert and --http-key go together".into()),
-    };
-    Ok(Some(HttpConfig {
+    let addr = args
+        .http
+        .as_deref()
+        .map(|addr| {
+            addr.parse().map_err(|_| {
+                format!("--http {addr:?}: expected ADDR:PORT, e.g. 0.0.0.0:8080 or [::]:8080")
+            })
+        })
+        .transpose()?;
+    crate::http::config_from(&crate::http::HttpOptions {
         addr,
-        access,
+        open: args.http_open,
+        users: args.http_users.as_deref(),
+        tokens: args.http_token_file.as_deref(),
+        cert: args.http_cert.as_deref(),
+        key: args.http_key.as_deref(),
         max_clients: args.http_max_clients,
-        tls,
-    }))
+    })
 }
 
 /// Loads the CURVE key and the allow-list: a key that cannot be used is a configuration error.

@@ -4,7 +4,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use argh::FromArgs;
+use campub::http::HttpConfig;
 use campub::security::{AllowList, SecurityConfig};
+use camwire::StreamName;
 
 /// Relays campub streams: takes them from many publishers (connecting to them with --from, or
 /// accepting publishers that dial in with --listen, as `campub --connect` does) and republishes
@@ -50,6 +52,36 @@ pub struct Args {
     /// this file or directory. Default: any publisher that has the relay's public key
     #[argh(option)]
     pub publishers_allow: Option<PathBuf>,
+
+    /// serve one stream over HTTP as campub's --http does (/, /stream, /snapshot.jpg, /status,
+    /// /metrics), e.g. garden@0.0.0.0:8080; repeatable, one address each; needs --http-users
+    /// and/or --http-token-file, or --http-open. Default: none
+    #[argh(option)]
+    pub http_stream: Vec<String>,
+
+    /// with --http-stream: a users file (`campub passwd FILE USER` writes it); HTTP Basic
+    #[argh(option)]
+    pub http_users: Option<PathBuf>,
+
+    /// with --http-stream: a file of bearer tokens, one per line (mode 0600)
+    #[argh(option)]
+    pub http_token_file: Option<PathBuf>,
+
+    /// with --http-stream: no authentication at all (logged as a warning at start)
+    #[argh(switch)]
+    pub http_open: bool,
+
+    /// with --http-stream: serve HTTPS with this PEM certificate and --http-key
+    #[argh(option)]
+    pub http_cert: Option<PathBuf>,
+
+    /// with --http-cert: its PEM private key (mode 0600)
+    #[argh(option)]
+    pub http_key: Option<PathBuf>,
+
+    /// with --http-stream: clients served at once per stream; the others get 503. Default: 32
+    #[argh(option, default = "campub::http::DEFAULT_MAX_CLIENTS")]
+    pub http_max_clients: usize,
 
     /// seconds a stream may send nothing before the directory stops listing it. Default: 10
     #[argh(option, default = "10.0")]
@@ -99,6 +131,8 @@ pub struct Config {
     pub stream_timeout: Duration,
     pub idle: bool,
     pub stats_interval: Duration,
+    /// --http-stream: the streams served over HTTP, each with its server's configuration.
+    pub http: Vec<(StreamName, HttpConfig)>,
 }
 
 impl Config {
@@ -169,7 +203,9 @@ impl Config {
                 Err(format!("{option} {value}: must be at least {min} seconds"))
             }
         };
+        let http = http_streams(args)?;
         Ok(Self {
+            http,
             bind: args.bind.clone(),
             from,
             listen: args.listen.clone(),
@@ -180,6 +216,52 @@ impl Config {
             stats_interval: seconds("--stats-interval", args.stats_interval, 0.0)?,
         })
     }
+}
+
+/// --http-stream NAME@ADDR:PORT, each with the shared HTTP options.
+fn http_streams(args: &Args) -> Result<Vec<(StreamName, HttpConfig)>, String> {
+    let options = |addr| campub::http::HttpOptions {
+        addr,
+        open: args.http_open,
+        users: args.http_users.as_deref(),
+        tokens: args.http_token_file.as_deref(),
+        cert: args.http_cert.as_deref(),
+        key: args.http_key.as_deref(),
+        max_clients: args.http_max_clients,
+    };
+    if args.http_stream.is_empty() {
+        if args.http_open
+            || args.http_users.is_some()
+            || args.http_token_file.is_some()
+            || args.http_cert.is_some()
+            || args.http_key.is_some()
+        {
+            return Err(
+                "--http-open, --http-users, --http-token-file, --http-cert and \
+                        --http-key need --http-stream"
+                    .into(),
+            );
+        }
+        return Ok(Vec::new());
+    }
+    let mut streams: Vec<(StreamName, HttpConfig)> = Vec::new();
+    for text in &args.http_stream {
+        let bad = |why: &str| format!("--http-stream {text:?}: {why}");
+        let (name, addr) = text
+            .split_once('@')
+            .ok_or_else(|| bad("expected STREAM@ADDR:PORT, e.g. garden@0.0.0.0:8080"))?;
+        let name = StreamName::new(name).map_err(|e| bad(&e.to_string()))?;
+        let addr = addr
+            .parse()
+            .map_err(|_| bad("expected ADDR:PORT after @, e.g. 0.0.0.0:8080 or [::]:8080"))?;
+        if streams.iter().any(|(n, c)| *n == name || c.addr == addr) {
+            return Err(bad("each stream once, each address once"));
+        }
+        let config =
+            campub::http::config_from(&options(Some(addr)))?.ok_or_else(|| bad("no address"))?;
+        streams.push((name, config));
+    }
+    Ok(streams)
 }
 
 #[cfg(test)]
@@ -198,7 +280,18 @@ mod tests {
         assert_eq!(endpoints, ["tcp://pi.local:5555", "tcp://10.0.0.3:7"]);
         assert!(config.idle && config.listen.is_none());
         assert_eq!(config.bind, "tcp://*:5555");
-        let config = parse(&["--listen", "tcp://*:5556", "--no-idle"]).unwrap();
+        let config = parse(&[
+            "--listen",
+            "tcp://*:5556",
+            "--no-idle",
+            "--http-open",
+            "--http-stream",
+            "door@127.0.0.1:8080",
+        ])
+        .unwrap();
+        assert_eq!(config.http.len(), 1);
+        assert_eq!(config.http[0].0.as_str(), "door");
+        assert_eq!(config.http[0].1.addr.to_string(), "127.0.0.1:8080");
         assert_eq!(config.listen.as_deref(), Some("tcp://*:5556"));
         assert!(!config.idle);
     }
@@ -225,6 +318,43 @@ mod tests {
             (
                 vec!["--from", "a:1", "--stream-timeout", "0.1"],
                 "--stream-timeout",
+            ),
+            (vec!["--from", "a:1", "--http-open"], "need --http-stream"),
+            (
+                vec![
+                    "--from",
+                    "a:1",
+                    "--http-stream",
+                    "garden:8080",
+                    "--http-open",
+                ],
+                "STREAM@ADDR:PORT",
+            ),
+            (
+                vec![
+                    "--from",
+                    "a:1",
+                    "--http-stream",
+                    "garden@8080",
+                    "--http-open",
+                ],
+                "ADDR:PORT",
+            ),
+            (
+                vec!["--from", "a:1", "--http-stream", "garden@127.0.0.1:8080"],
+                "--http-open",
+            ),
+            (
+                vec![
+                    "--from",
+                    "a:1",
+                    "--http-open",
+                    "--http-stream",
+                    "g@127.0.0.1:8080",
+                    "--http-stream",
+                    "g@127.0.0.1:8081",
+                ],
+                "each stream once",
             ),
         ] {
             let err = parse(&args).unwrap_err();

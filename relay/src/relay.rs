@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use campub::http::{Feed, HttpError, HttpServer, PipelineTotals, SourceInfo};
 use campub::publish::{PubSocket, PublishError, HANDSHAKE_IVL_MS};
 use campub::security::{make_curve_server, SecurityError, ZapHandler};
 use camwire::StreamName;
@@ -44,6 +45,8 @@ pub enum RelayError {
     Security(#[from] SecurityError),
     #[error("publishers' socket ({what}): {source}")]
     Upstream { what: String, source: zmq::Error },
+    #[error("{0}")]
+    Http(#[from] HttpError),
     #[error("cannot register for signal {signal}: {source}")]
     Signal { signal: i32, source: std::io::Error },
 }
@@ -76,8 +79,15 @@ struct Window {
     not_forwarded_idle: u64,
 }
 
+/// One stream served over HTTP (--http-stream): campub's server, fed by the relay.
+struct HttpStream {
+    feed: Arc<Feed>,
+    server: HttpServer,
+}
+
 pub struct Relay {
     viewers: PubSocket,
+    http: BTreeMap<String, HttpStream>,
     upstream: Vec<Upstream>,
     streams: BTreeMap<String, StreamStats>,
     config: Config,
@@ -216,9 +226,26 @@ impl Relay {
                 allow.path.display()
             ),
         }
+        let mut http = BTreeMap::new();
+        for (name, http_config) in &config.http {
+            let feed = Arc::new(Feed::new());
+            let server = HttpServer::start(
+                http_config,
+                Arc::clone(&feed),
+                SourceInfo {
+                    description: format!("camrelay: stream {name} as the relay receives it"),
+                    stream: name.as_str().to_owned(),
+                    // Not known to a relay: it passes the JPEGs on as they come.
+                    quality: 0,
+                },
+            )?;
+            campub::http::log_start(http_config, server.addr());
+            http.insert(name.as_str().to_owned(), HttpStream { feed, server });
+        }
         let now = Instant::now();
         let mut relay = Self {
             viewers,
+            http,
             upstream,
             streams: BTreeMap::new(),
             directory: Vec::new(),
@@ -243,6 +270,14 @@ impl Relay {
     /// Where viewers connect (with the port filled in).
     pub fn viewers_endpoint(&self) -> String {
         self.viewers.endpoint()
+    }
+
+    /// Where each --http-stream is served (ports filled in).
+    pub fn http_addrs(&self) -> Vec<(String, std::net::SocketAddr)> {
+        self.http
+            .iter()
+            .map(|(name, h)| (name.clone(), h.server.addr()))
+            .collect()
     }
 
     /// Relays until `stop` is set.
@@ -315,8 +350,8 @@ impl Relay {
     }
 
     fn relay_one(&mut self, index: usize, msg: &[u8]) -> Result<(), RelayError> {
-        let stream = match camwire::parse_native(msg) {
-            Ok((stream, _, _)) => stream,
+        let (stream, header, jpeg) = match camwire::parse_native(msg) {
+            Ok(parsed) => parsed,
             Err(e) => {
                 self.bad(index, &format!("not a native campub frame ({e})"));
                 return Ok(());
@@ -350,6 +385,16 @@ impl Relay {
         stats.frames += 1;
         stats.total_frames += 1;
         stats.bytes += msg.len() as u64;
+        if let Some(http) = self.http.get(stream) {
+            let age_ns = camwire::unix_time_ns().saturating_sub(header.capture_unix_ns);
+            http.feed.frame(
+                jpeg,
+                u32::from(header.width_px),
+                u32::from(header.height_px),
+                header.capture_unix_ns,
+                Duration::from_nanos(age_ns),
+            );
+        }
         if self.idle {
             self.window.not_forwarded_idle += 1;
             return Ok(());
@@ -392,8 +437,19 @@ impl Relay {
         if !self.config.idle {
             return;
         }
-        // None: the links cannot be seen; never idle blind.
-        let nobody = viewers == Some(0);
+        for (name, http) in &self.http {
+            let captured = self.streams.get(name).map_or(0, |s| s.total_frames);
+            http.feed.maybe_sample(|| PipelineTotals {
+                captured,
+                dropped_encoder_busy: 0,
+                dropped_source: 0,
+                zmq_subscribers: viewers,
+            });
+        }
+        // None: the links cannot be seen; never idle blind. HTTP clients waiting for a frame
+        // are viewers too.
+        let http_watchers: usize = self.http.values().map(|h| h.feed.watchers()).sum();
+        let nobody = viewers == Some(0) && http_watchers == 0;
         if nobody && !self.idle {
             self.idle = true;
             self.idle_since = Some(now);
@@ -405,7 +461,14 @@ impl Relay {
             let idle_for = self
                 .idle_since
                 .map_or(0.0, |t| now.duration_since(t).as_secs_f64());
-            log::info!("resumed after {idle_for:.1} s idle: a viewer connected");
+            log::info!(
+                "resumed after {idle_for:.1} s idle: {}",
+                if http_watchers > 0 && viewers.unwrap_or(0) == 0 {
+                    "an HTTP client is waiting for a frame"
+                } else {
+                    "a viewer connected"
+                }
+            );
         }
     }
 

@@ -64,6 +64,115 @@ pub struct SourceInfo {
     pub quality: u8,
 }
 
+/// The --http options as given (campub and camrelay take the same ones); `addr` parsed by the
+/// caller, which names its own option.
+#[derive(Debug, Default)]
+pub struct HttpOptions<'a> {
+    pub addr: Option<SocketAddr>,
+    pub open: bool,
+    pub users: Option<&'a std::path::Path>,
+    pub tokens: Option<&'a std::path::Path>,
+    pub cert: Option<&'a std::path::Path>,
+    pub key: Option<&'a std::path::Path>,
+    pub max_clients: usize,
+}
+
+/// Checks the HTTP options and loads the users, tokens and TLS files: None without an address.
+/// A file that cannot be used is a configuration error.
+pub fn config_from(options: &HttpOptions<'_>) -> Result<Option<HttpConfig>, String> {
+    let Some(addr) = options.addr else {
+        if options.open
+            || options.users.is_some()
+            || options.tokens.is_some()
+            || options.cert.is_some()
+            || options.key.is_some()
+        {
+            return Err(
+                "--http-open, --http-users, --http-token-file, --http-cert and --http-key need \
+                 --http"
+                    .into(),
+            );
+        }
+        return Ok(None);
+    };
+    if options.max_clients == 0 || options.max_clients > 10_000 {
+        return Err(format!(
+            "--http-max-clients {}: must be 1-10000",
+            options.max_clients
+        ));
+    }
+    let access =
+        match (options.open, options.users, options.tokens) {
+            (true, None, None) => Access::Open,
+            (true, _, _) => return Err(
+                "--http-open turns authentication off: not with --http-users or --http-token-file"
+                    .into(),
+            ),
+            (false, None, None) => {
+                return Err(format!(
+                    "--http {addr}: needs --http-users FILE (campub passwd writes it) and/or \
+                 --http-token-file FILE, or --http-open to let anyone watch"
+                ))
+            }
+            (false, users, tokens) => {
+                let mut credentials = auth::Credentials::default();
+                if let Some(path) = users {
+                    credentials
+                        .load_users(path)
+                        .map_err(|e| format!("--http-users {e}"))?;
+                }
+                if let Some(path) = tokens {
+                    credentials
+                        .load_tokens(path)
+                        .map_err(|e| format!("--http-token-file {e}"))?;
+                }
+                Access::Credentials(credentials)
+            }
+        };
+    let tls = match (options.cert, options.key) {
+        (None, None) => None,
+        (Some(cert), Some(key)) => Some(tls::server_config(cert, key)?),
+        _ => return Err("--http-cert and --http-key go together".into()),
+    };
+    Ok(Some(HttpConfig {
+        addr,
+        access,
+        max_clients: options.max_clients,
+        tls,
+    }))
+}
+
+/// Says at start where HTTP is served and who can watch (loudly when anyone can, or when
+/// passwords cross the network in the clear).
+pub fn log_start(config: &HttpConfig, addr: SocketAddr) {
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    log::info!(
+        "HTTP on {scheme}://{addr}/ (/stream, /snapshot.jpg, /status, /metrics; at most {} \
+         clients)",
+        config.max_clients
+    );
+    match (&config.access, config.tls.is_some()) {
+        (Access::Open, _) => {
+            log::warn!("--http-open: no authentication, anyone who can reach {addr} can watch")
+        }
+        (Access::Credentials(_), true) => {}
+        (Access::Credentials(credentials), false) => log::warn!(
+            "HTTP without TLS: {} and the picture cross the network IN THE CLEAR, readable by \
+             anyone on the way; add --http-cert and --http-key (campub tls-selfsigned makes a \
+             pair) or use it only on a network you trust",
+            if credentials.has_users() {
+                "passwords (HTTP Basic)"
+            } else {
+                "bearer tokens"
+            }
+        ),
+    }
+}
+
 /// Why the HTTP server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
