@@ -180,21 +180,34 @@ fn camview_shows_each_relayed_stream_in_its_own_tile_with_end_to_end_latency() {
 }
 
 #[test]
-fn the_relay_idles_with_no_viewer_and_resumes_for_one() {
+fn the_relay_and_its_campub_idle_with_no_viewer_and_resume_for_one() {
     let _serial = one_at_a_time();
     let (a, to) = (free_port(), free_port());
-    let _cam = CampubProcess::start(a, &["--fps", "30", "--stream", "camA"]);
+    let cam = CampubProcess::start(a, &["--fps", "30", "--stream", "camA"]);
     let camrelay = relay(to, &["--from", &endpoint(a)]);
     assert!(
         camrelay.wait_for_log("idle: no viewer connected", LIMIT),
         "{:#?}",
         camrelay.log()
     );
+    // The relay hung up on campub, which sees nobody watching and stops encoding too.
+    assert!(
+        cam.wait_for_log("idle: nobody is watching", LIMIT),
+        "{:#?}",
+        cam.log()
+    );
     // Idle: the stats lines say so and nothing is forwarded.
     assert!(camrelay.wait_for_log("idle (no viewer)", LIMIT));
     let done = run_headless(30, 20, to, LIMIT);
     assert!(done.status.success(), "{}\n{}", done.stdout, done.stderr);
     assert!(u64_at(&done.summary(), "/frames_shown") >= 30);
+    assert!(
+        cam.log()
+            .iter()
+            .any(|l| l.contains("resumed: a ZeroMQ subscriber connected")),
+        "campub resumed for the relay's viewer: {:#?}",
+        cam.log()
+    );
     // Resumed for the viewer, then idle again once it has gone (maybe already by now).
     let idle_after_resume = |log: &[String]| {
         log.iter()

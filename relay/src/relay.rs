@@ -54,6 +54,9 @@ pub enum RelayError {
 /// One socket the relay takes streams from.
 struct Upstream {
     socket: zmq::Socket,
+    /// The publisher's endpoint when the relay dials it (--from): while idle the relay hangs
+    /// up, so that the publisher sees no subscriber and idles too (campub stops encoding).
+    dialled: Option<String>,
     /// For the log: the endpoint dialled or listened on.
     label: String,
     subscribed: bool,
@@ -148,8 +151,10 @@ impl Relay {
                         source,
                     })?;
             }
+            // Subscribed once for good: idling hangs up and dials again (subscribe_all).
             socket
-                .connect(&from.endpoint)
+                .set_subscribe(b"")
+                .and_then(|()| socket.connect(&from.endpoint))
                 .map_err(|source| RelayError::Upstream {
                     what: format!("connect to {}", from.endpoint),
                     source,
@@ -165,8 +170,9 @@ impl Relay {
             );
             upstream.push(Upstream {
                 socket,
+                dialled: Some(from.endpoint.clone()),
                 label: from.endpoint.clone(),
-                subscribed: false,
+                subscribed: true,
             });
         }
         if let Some(listen) = &config.listen {
@@ -203,6 +209,7 @@ impl Relay {
             }
             upstream.push(Upstream {
                 socket,
+                dialled: None,
                 label: bound,
                 subscribed: false,
             });
@@ -454,7 +461,10 @@ impl Relay {
             self.idle = true;
             self.idle_since = Some(now);
             self.subscribe_all(false);
-            log::info!("idle: no viewer connected; not taking the publishers' streams");
+            log::info!(
+                "idle: no viewer connected; not taking the publishers' streams (hung up on \
+                 the ones it dials, unsubscribed from the ones that dial in)"
+            );
         } else if !nobody && self.idle {
             self.idle = false;
             self.subscribe_all(true);
@@ -472,19 +482,32 @@ impl Relay {
         }
     }
 
+    /// Takes the publishers' streams again (`on`) or stops taking them: the publishers the relay
+    /// dials are hung up on and dialled again (they see no subscriber in between, and campub
+    /// idles); those that dial in (--listen) stay connected, unsubscribed, so no frame crosses
+    /// their links.
     fn subscribe_all(&mut self, on: bool) {
         for upstream in &mut self.upstream {
             if upstream.subscribed == on {
                 continue;
             }
-            let result = if on {
-                upstream.socket.set_subscribe(b"")
-            } else {
-                upstream.socket.set_unsubscribe(b"")
+            let result = match (&upstream.dialled, on) {
+                (Some(endpoint), true) => upstream.socket.connect(endpoint),
+                (Some(endpoint), false) => upstream.socket.disconnect(endpoint),
+                (None, true) => upstream.socket.set_subscribe(b""),
+                (None, false) => upstream.socket.set_unsubscribe(b""),
             };
             match result {
                 Ok(()) => upstream.subscribed = on,
-                Err(e) => log::error!("cannot change the subscription to {}: {e}", upstream.label),
+                Err(e) => log::error!(
+                    "cannot {} {}: {e}",
+                    if on {
+                        "take the streams of"
+                    } else {
+                        "let go of"
+                    },
+                    upstream.label
+                ),
             }
         }
     }
