@@ -5,6 +5,7 @@
 
 mod campub;
 mod grid;
+mod record;
 mod relay;
 mod restarts;
 mod security;

@@ -23,6 +23,7 @@ use crate::decode_thread::DecodeThread;
 use crate::error::Error;
 use crate::output::{Offscreen, Output, WindowOutput};
 use crate::receive::Receiver;
+use crate::record::{self, RecordConfig, RecordStats, Recorder};
 use crate::render::{Scene, Screen};
 use crate::snapshot;
 use crate::stats::{BadMessages, IntervalStats, Latency, RunTotals, ShownStats, Summary};
@@ -95,12 +96,16 @@ pub fn run(config: &Config, quit: &AtomicBool) -> Result<Vec<Summary>, Error> {
         None => log::info!("subscribed to {}", config.endpoints_text()),
     }
     let mut viewer = Viewer::new(config, receiver)?;
+    if config.record_at_start {
+        viewer.toggle_recording();
+    }
     if config.headless {
         viewer.run_headless(quit)?;
     } else {
         viewer.run_windowed(quit)?;
     }
     if let Some(streams) = viewer.relay_streams() {
+        viewer.abandon_recording();
         // A relay: one tile, and one connection, per stream it carries.
         let endpoint = config
             .receive
@@ -128,6 +133,7 @@ pub fn run(config: &Config, quit: &AtomicBool) -> Result<Vec<Summary>, Error> {
         drop(viewer);
         return run_grid(&rest, &sources, quit);
     }
+    viewer.finish_recording();
     let elapsed = viewer.started.elapsed();
     let summary = viewer.summary(elapsed);
     if !config.headless {
@@ -176,6 +182,12 @@ struct Viewer<'c> {
     screenshot_written: Option<PathBuf>,
     /// In a grid: this tile's index (shown counted from 1) and endpoint.
     tile: Option<(usize, String)>,
+    /// Where this viewer records (a grid's tile: its own file per stream).
+    record_config: RecordConfig,
+    recorder: Option<Recorder>,
+    /// The next recording's first file number, and what the finished recordings did.
+    record_index: u32,
+    recorded: Option<RecordStats>,
 }
 
 impl<'c> Viewer<'c> {
@@ -207,7 +219,102 @@ impl<'c> Viewer<'c> {
             },
             screenshot_written: None,
             tile: None,
+            record_config: config.record.clone(),
+            recorder: None,
+            record_index: 1,
+            recorded: None,
         })
+    }
+
+    /// The `r` key, and --record at start: starts recording, or stops the recording running.
+    fn toggle_recording(&mut self) {
+        match self.recorder.take() {
+            Some(recorder) => {
+                let stats = recorder.stop();
+                let note = match &stats.error {
+                    Some(_) => "recording failed (see log)".to_owned(),
+                    None => format!("recorded {} frames", stats.frames),
+                };
+                log::info!(
+                    "recording stopped: {} frames ({} dropped) in {}",
+                    stats.frames,
+                    stats.dropped,
+                    stats.files.join(", ")
+                );
+                self.record_index += u32::try_from(stats.files.len().max(1)).unwrap_or(1);
+                self.add_recorded(stats);
+                self.text.saved_note = Some((note, Instant::now()));
+            }
+            None => match Recorder::start(&self.record_config, self.record_index) {
+                Ok(recorder) => {
+                    self.recorder = Some(recorder);
+                    let name = record::file_name(&self.record_config, self.record_index);
+                    self.text.saved_note =
+                        Some((format!("recording {}", name.display()), Instant::now()));
+                }
+                Err(e) => {
+                    log::error!("cannot start recording: {e}");
+                    self.text.saved_note =
+                        Some(("recording failed (see log)".to_owned(), Instant::now()));
+                }
+            },
+        }
+        self.text.due = Instant::now();
+    }
+
+    fn add_recorded(&mut self, stats: RecordStats) {
+        let total = self.recorded.get_or_insert_with(RecordStats::default);
+        total.frames += stats.frames;
+        total.dropped += stats.dropped;
+        total.files.extend(stats.files);
+        if stats.error.is_some() {
+            total.error = stats.error;
+        }
+    }
+
+    /// Finishes the recording running, if any (the files are complete when this returns).
+    fn finish_recording(&mut self) {
+        if self.recorder.is_some() {
+            self.toggle_recording();
+        }
+    }
+
+    /// A relay was found: what was recorded before (frames of every stream mixed) is removed;
+    /// each stream's tile records on its own.
+    fn abandon_recording(&mut self) {
+        if let Some(recorder) = self.recorder.take() {
+            for file in recorder.stop().files {
+                if let Err(e) = std::fs::remove_file(&file) {
+                    log::warn!("cannot remove {file}: {e}");
+                }
+            }
+        }
+    }
+
+    /// Hands the frame just shown to the recording, if one runs.
+    fn record_frame(&mut self) {
+        let Some(recorder) = &self.recorder else {
+            return;
+        };
+        if recorder.failed() {
+            // Stopped by itself: said once, on screen too.
+            self.toggle_recording();
+            return;
+        }
+        let (Some(jpeg), Some(info), Some(picture)) = (
+            self.decoder.jpeg(),
+            self.decoder.info(),
+            self.decoder.picture(),
+        ) else {
+            return;
+        };
+        let unix_ns = info.capture_unix_ns.unwrap_or_else(camwire::unix_time_ns);
+        recorder.push(
+            jpeg,
+            unix_ns,
+            u32::try_from(picture.width_px).unwrap_or(u32::MAX),
+            u32::try_from(picture.height_px).unwrap_or(u32::MAX),
+        );
     }
 
     fn run_windowed(&mut self, quit: &AtomicBool) -> Result<(), Error> {
@@ -284,6 +391,7 @@ impl<'c> Viewer<'c> {
         if fresh {
             // Counted once drawn: the latency is capture to display.
             self.record_shown(Instant::now());
+            self.record_frame();
         }
         Ok(fresh)
     }
@@ -302,6 +410,7 @@ impl<'c> Viewer<'c> {
                     Keycode::Q | Keycode::Escape => return Events::Quit,
                     Keycode::F => window::toggle_fullscreen(window),
                     Keycode::S => self.save_current_jpeg(),
+                    Keycode::R => self.toggle_recording(),
                     Keycode::B => self.text.banner_visible = !self.text.banner_visible,
                     _ => continue,
                 },
@@ -606,6 +715,7 @@ impl<'c> Viewer<'c> {
             screenshot: self.screenshot_written.as_deref(),
         });
         summary.endpoint = self.tile.as_ref().map(|(_, endpoint)| endpoint.clone());
+        summary.record = self.recorded.clone();
         summary
     }
 }
@@ -658,6 +768,15 @@ fn run_grid(
         let receiver = Receiver::start(&tile_config.receive)?;
         let mut viewer = Viewer::new(tile_config, receiver)?;
         viewer.tile = Some((index, source.label()));
+        // One file per tile: named by its stream, else by its number.
+        let name = source
+            .stream
+            .as_ref()
+            .map_or_else(|| (index + 1).to_string(), |s| s.as_str().to_owned());
+        viewer.record_config = config.record.for_stream(&name);
+        if config.record_at_start {
+            viewer.toggle_recording();
+        }
         viewers.push(viewer);
     }
     match &config.stream {
@@ -679,6 +798,7 @@ fn run_grid(
     } else {
         grid.run_windowed(config, quit)?;
     }
+    grid.viewers.iter_mut().for_each(Viewer::finish_recording);
     let elapsed = grid.started.elapsed();
     Ok(grid
         .viewers
@@ -797,6 +917,7 @@ impl Grid<'_> {
         for (viewer, new) in self.viewers.iter_mut().zip(fresh) {
             if new {
                 viewer.record_shown(now);
+                viewer.record_frame();
             }
         }
         Ok(drawn)
@@ -827,6 +948,7 @@ impl Grid<'_> {
                     Keycode::Q | Keycode::ESCAPE => return Events::Quit,
                     Keycode::F => window::toggle_fullscreen(window),
                     Keycode::S => self.viewers.iter_mut().for_each(Viewer::save_current_jpeg),
+                    Keycode::R => self.viewers.iter_mut().for_each(Viewer::toggle_recording),
                     Keycode::B => {
                         for viewer in &mut self.viewers {
                             viewer.text.banner_visible = !viewer.text.banner_visible;

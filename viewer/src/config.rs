@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 
 use argh::FromArgs;
+
+use crate::record::{RecordConfig, Split};
 use std::time::Duration;
 
 use camwire::StreamName;
@@ -38,11 +40,16 @@ pub struct Config {
     pub report_every: Option<Duration>,
     /// With several endpoints (a grid): the tile shown maximised at start, counted from 0.
     pub maximise: Option<usize>,
+    /// --record and --record-split: where the `r` key records (and records from the start,
+    /// with --record). Without --record the key records to camview-TIME.mkv.
+    pub record: RecordConfig,
+    /// --record was given: record from the first frame.
+    pub record_at_start: bool,
 }
 
 /// Show a campub or tutorial ZeroMQ video stream in a window, newest frame first. Keys: q or Esc
-/// quits, f toggles fullscreen, s saves the current frame's JPEG in the current directory, b
-/// toggles the banner. Several endpoints: one tile per endpoint in a grid; 1-9 maximise that
+/// quits, f toggles fullscreen, s saves the current frame's JPEG in the current directory, r
+/// starts or stops recording (--record), b toggles the banner. Several endpoints: one tile per endpoint in a grid; 1-9 maximise that
 /// tile, 0 or Backspace go back to the grid, s saves each tile's frame.
 #[derive(FromArgs, Debug)]
 #[argh(
@@ -147,6 +154,18 @@ pub struct Args {
     /// (default: the grid)
     #[argh(option)]
     pub maximise: Option<usize>,
+
+    /// record the received JPEGs, unchanged, into this Matroska file (MJPEG, capture
+    /// timestamps; VLC and ffmpeg play it) from the start; the r key stops and starts again
+    /// (FILE-0002.mkv...). In a grid one file per stream (FILE-STREAM.mkv). Default: none (r
+    /// records to camview-YYYYMMDD-HHMMSS.mkv in the current directory)
+    #[argh(option)]
+    pub record: Option<PathBuf>,
+
+    /// start a new recording file every SIZE (100MB, 2GB) or TIME (30s, 10m, 1h): FILE-0001.mkv,
+    /// FILE-0002.mkv... (default: one file)
+    #[argh(option)]
+    pub record_split: Option<String>,
 
     /// largest picture decoded, in pixels (width x height); a frame declaring more is counted
     /// as bad (too_large) without being decoded, which bounds camview's memory and decoding
@@ -268,6 +287,17 @@ impl Config {
             }
             (None, None) => None,
         };
+        let split = raw
+            .record_split
+            .as_deref()
+            .map(Split::parse)
+            .transpose()
+            .map_err(|why| bad("--record-split", why))?;
+        if let Some(path) = &raw.record {
+            if path.as_os_str().is_empty() || path.file_name().is_none() {
+                return Err(bad("--record", "a file name is needed, e.g. garden.mkv"));
+            }
+        }
         Ok(Self {
             receive: ReceiveConfig {
                 endpoints,
@@ -287,6 +317,11 @@ impl Config {
             debug_decode_delay: Duration::from_millis(raw.debug_decode_delay_ms),
             report_every,
             maximise,
+            record: RecordConfig {
+                path: raw.record.clone().unwrap_or_else(default_record_path),
+                split,
+            },
+            record_at_start: raw.record.is_some(),
         })
     }
 
@@ -294,6 +329,14 @@ impl Config {
     pub fn endpoints_text(&self) -> String {
         self.receive.endpoints.join(", ")
     }
+}
+
+/// Where the `r` key records without --record: camview-YYYYMMDD-HHMMSS.mkv (UTC) here.
+fn default_record_path() -> PathBuf {
+    PathBuf::from(format!(
+        "camview-{}.mkv",
+        jiff::Timestamp::now().strftime("%Y%m%d-%H%M%S")
+    ))
 }
 
 fn bad(option: &'static str, reason: impl Into<String>) -> Error {
@@ -365,6 +408,23 @@ mod tests {
     }
 
     #[test]
+    fn record_options_and_the_default_file_name() {
+        let config = parse(&["--record", "a.mkv", "--record-split", "10m"]).unwrap();
+        assert!(config.record_at_start);
+        assert_eq!(config.record.path, PathBuf::from("a.mkv"));
+        assert_eq!(
+            config.record.split,
+            Some(Split::Time(Duration::from_secs(600)))
+        );
+        let config = parse(&[]).unwrap();
+        assert!(!config.record_at_start);
+        let name = config.record.path.display().to_string();
+        // camview-YYYYMMDD-HHMMSS.mkv
+        assert!(name.starts_with("camview-20") && name.ends_with(".mkv"), "{name}");
+        assert_eq!(name.len(), "camview-20261203-175800.mkv".len(), "{name}");
+    }
+
+    #[test]
     fn bad_values_are_refused() {
         for args in [
             &["--frames", "0"][..],
@@ -378,6 +438,10 @@ mod tests {
             &["--max-pixels", "67108865"],
             &["--maximise", "0"],
             &["--maximise", "3", "a:1", "b:2"],
+            &["--record-split", "10"],
+            &["--record-split", "1KB"],
+            &["--record", ""],
+            &["--record", "/"],
         ] {
             assert!(parse(args).is_err(), "{args:?} was taken");
         }

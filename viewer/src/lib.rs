@@ -31,6 +31,7 @@ pub mod monitor;
 pub mod output;
 pub mod overlay;
 pub mod receive;
+pub mod record;
 pub mod render;
 pub mod security;
 pub mod snapshot;

@@ -394,6 +394,10 @@ pub struct Summary {
     /// stream, whose line is unchanged.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
+    /// --record or the `r` key: frames written, dropped, the files, a write error; absent when
+    /// nothing was recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub record: Option<crate::record::RecordStats>,
 }
 
 /// What the summary is made of, read off the viewer's parts as the run ends.
@@ -443,6 +447,7 @@ impl Summary {
                 .map(|gap| (gap.as_secs_f64() * 1e6).round() / 1000.0),
             screenshot: run.screenshot.map(|p| p.display().to_string()),
             endpoint: None,
+            record: None,
         }
     }
 

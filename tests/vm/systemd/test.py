@@ -351,12 +351,74 @@ class Suite:
         seqs = self.frames("cam")
         return f"after a reboot ({time.monotonic() - t0:.0f} s) the enabled unit is active (MainPID {p['MainPID']}), {len(seqs)} frames"
 
+    def relay(self):
+        """camrelay.service as shipped, in front of the running campub: the host reaches the
+        relay on the forwarded port, so campub moves to 127.0.0.1:5556 for this check."""
+        self.wait_state("campub", ["active"], 60)
+        self.conf("-e 's|^bind = .*|bind = tcp://127.0.0.1:5556|'")
+        self.sh("systemctl restart campub")
+        self.wait_state("campub", ["active"], 60)
+        self.conf("-e 's|^listen = |#listen = |' -e 's|^stats-interval = .*|stats-interval = 2|' "
+                  "-e '$a from = tcp://127.0.0.1:5556'", "/etc/campub/camrelay.conf")
+        check(self.vm.run("systemctl is-enabled camrelay")[1].strip() == "disabled",
+              "installing enabled camrelay")
+        t0 = time.monotonic()
+        self.sh("systemctl start camrelay", 120)
+        p = self.show("camrelay", "ActiveState", "SubState", "MainPID", "WatchdogUSec", "NRestarts")
+        check(p["ActiveState"] == "active", f"camrelay after start: {p}\n{self.journal('camrelay', 30)}")
+        # Frames of stream cam through the relay (subscribed to it alone), and the directory.
+        ctx = zmq.Context.instance()
+        socks = []
+        for prefix in (b"cam\x00", b".streams\x00"):
+            s = ctx.socket(zmq.SUB)
+            s.setsockopt(zmq.SUBSCRIBE, prefix)
+            s.setsockopt(zmq.RCVTIMEO, 200)
+            s.setsockopt(zmq.HANDSHAKE_IVL, 1000)
+            s.setsockopt(zmq.LINGER, 0)
+            s.connect(f"tcp://127.0.0.1:{self.port}")
+            socks.append(s)
+        seqs, directory = [], None
+        end = time.monotonic() + 40
+        try:
+            while time.monotonic() < end and (len(seqs) < 5 or directory is None):
+                for i, s in enumerate(socks):
+                    try:
+                        msg = s.recv()
+                    except zmq.Again:
+                        continue
+                    if i == 0:
+                        name, seq, _w, _h, _jpeg = parse(msg)
+                        check(name == "cam", f"a frame of {name!r} under the cam subscription")
+                        seqs.append(seq)
+                    else:
+                        check(msg[9:14] == b"CAMD\x01", f"not a directory: {msg[:20]!r}")
+                        directory = [n.decode() for n in msg[14:].split(b"\x00") if n]
+        finally:
+            for s in socks:
+                s.close()
+        check(len(seqs) >= 5, f"{len(seqs)} frames through the relay in 40 s\n{self.journal('camrelay', 30)}")
+        check(directory == ["cam"], f"the relay's directory: {directory}")
+        check(seqs == sorted(seqs), f"sequence numbers out of order: {seqs}")
+        log = self.journal("camrelay")
+        check('stream "cam" appeared' in log and "taking streams from tcp://127.0.0.1:5556" in log,
+              f"camrelay's journal:\n{log}")
+        self.sh("systemctl stop camrelay")
+        q = self.show("camrelay", "ActiveState", "Result", "ExecMainStatus")
+        check(q["ActiveState"] == "inactive" and q["Result"] == "success" and q["ExecMainStatus"] == "0",
+              f"after systemctl stop camrelay: {q}")
+        self.conf("-e 's|^bind = .*|bind = tcp://*:5555|'")
+        self.sh("systemctl restart campub")
+        return (f"camrelay.service active {time.monotonic() - t0:.0f} s after start (Type=notify, watchdog "
+                f"{p['WatchdogUSec']}); {len(seqs)} frames of cam through it on the host, directory {directory}; "
+                "stopped with exit 0")
+
     def purge(self):
         out = self.sh("DEBIAN_FRONTEND=noninteractive apt-get purge -y campub", 120)
         check("Purging configuration files for campub" in out, f"apt purge said:\n{out}")
         procs = self.vm.run("grep -lx campub /proc/[0-9]*/comm")[1].strip()
         check(not procs, f"campub still runs after the purge: {procs}")
-        for path in ("/lib/systemd/system/campub.service", "/etc/campub/campub.conf", "/usr/bin/campub"):
+        for path in ("/lib/systemd/system/campub.service", "/etc/campub/campub.conf", "/usr/bin/campub",
+                     "/lib/systemd/system/camrelay.service", "/etc/campub/camrelay.conf", "/usr/bin/camrelay"):
             check(self.vm.run(f"test -e {path}")[0] == 1, f"{path} is still there")
         units = self.sh("systemctl list-unit-files campub.service campub@.service --no-legend || true")
         check("campub" not in units, f"systemd still knows the units: {units}")
@@ -411,7 +473,9 @@ class Suite:
                 self.run("8 CURVE from campub.conf's two lines: allow-list, refusals, SIGHUP", self.curve)
                 self.run("9 systemctl stop: exit 0, camera free at once", self.clean_stop)
                 self.run("10 after a reboot the enabled unit starts", self.boot)
-                self.run("11 apt purge stops and forgets campub", self.purge)
+                self.run("11 camrelay.service in front of campub: frames through it, directory, clean stop",
+                         self.relay)
+                self.run("12 apt purge stops and forgets campub", self.purge)
             with open(os.path.join(self.args.out, "journal.txt"), "w") as f:
                 f.write(self.vm.run("journalctl -b --no-pager -n 2000", 60)[1])
         print("measured:")
