@@ -49,8 +49,9 @@ pub struct Config {
 
 /// Show a campub or tutorial ZeroMQ video stream in a window, newest frame first. Keys: q or Esc
 /// quits, f toggles fullscreen, s saves the current frame's JPEG in the current directory, r
-/// starts or stops recording (--record), b toggles the banner. Several endpoints: one tile per endpoint in a grid; 1-9 maximise that
-/// tile, 0 or Backspace go back to the grid, s saves each tile's frame.
+/// starts or stops recording (--record), b toggles the banner. Several endpoints: one tile per
+/// endpoint in a grid; 1-9 maximise that tile, 0 or Backspace go back to the grid, s saves each
+/// tile's frame, r records each tile's stream.
 #[derive(FromArgs, Debug)]
 #[argh(
     error_code(1, "runtime error: no display, a key pair that cannot be written"),
