@@ -11,6 +11,9 @@ export PATH="$HOME/.cargo/bin:$PATH"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace
+# macOS: the portable crates type-check for both Mac targets; camview stops only at a C
+# library's build script (no macOS SDK on Linux). README, "camview on macOS".
+scripts/check-macos.sh
 # campub --http against real clients on 127.0.0.1: headless Chromium over HTTPS, ffmpeg,
 # OpenCV, curl, a Prometheus parser, the /status schema (docs/HTTP.md). The campub that cargo
 # test just built.
