@@ -4,7 +4,7 @@
 #
 #   tests/vm/systemd/image.sh [--arch x86_64|aarch64]    # prints the image's directory
 #
-# What is in it: debootstrap's minbase plus systemd, udev, dbus, libzmq5 (campub's one runtime
+# What is in it: debootstrap's minbase plus systemd, udev, dbus, python3-minimal, libzmq5 (campub's one runtime
 # library, so `apt install ./campub_*.deb` needs no network in the VM), v4l-utils (v4l2-ctl) and
 # kmod; the guest kernel's modules that the VM needs (virtio disk, network, serial and 9p,
 # ext4, vivid) under /lib/modules; vivid loaded at boot by systemd-modules-load
@@ -41,7 +41,8 @@ say() { echo "systemd-image: $*" >&2; }
 SUDO=()
 [ "$(id -u)" = 0 ] || SUDO=(sudo)
 
-PACKAGES=systemd,systemd-sysv,udev,dbus,libnss-systemd,libzmq5,v4l-utils,kmod,iproute2
+# python3-minimal: the DNS-SD listener (mdns_listen.py) that checks campub's announcement.
+PACKAGES=systemd,systemd-sysv,udev,dbus,libnss-systemd,libzmq5,v4l-utils,kmod,iproute2,python3-minimal
 # Modules the guest loads from its disk (udev by modalias, mount, modules-load.d); the disk's
 # own (virtio_blk, ext4) also go into the initrd.
 DISK_MODS="virtio_pci virtio_blk ext4"

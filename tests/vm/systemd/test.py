@@ -351,6 +351,35 @@ class Suite:
         seqs = self.frames("cam")
         return f"after a reboot ({time.monotonic() - t0:.0f} s) the enabled unit is active (MainPID {p['MainPID']}), {len(seqs)} frames"
 
+    def announced(self):
+        """campub's DNS-SD records as a listener in the guest receives them (through the
+        unit's sandbox: RestrictAddressFamilies, the system-call filter)."""
+        shutil.copy(os.path.join(os.path.dirname(os.path.abspath(__file__)), "mdns_listen.py"),
+                    os.path.join(self.share, "mdns_listen.py"))
+        out = self.sh("python3 /mnt/host/mdns_listen.py 6 10.0.2.15", 60)
+        lines = [line for line in out.splitlines() if line.startswith("instance=")]
+        check(len(lines) == 1, f"expected one _campub._tcp service, the listener printed:\n{out}\n"
+              f"{self.journal('campub', 20)}")
+        return dict(pair.split("=", 1) for pair in lines[0].split())
+
+    def dnssd_plain(self):
+        self.wait_state("campub", ["active"], 60)
+        fields = self.announced()
+        for key, want in (("port", "5555"), ("stream", "cam"), ("wire", "native"), ("curve", "off")):
+            check(fields.get(key) == want, f"{key}={fields.get(key)!r}, expected {want!r}: {fields}")
+        check("key" not in fields, f"a key announced without CURVE: {fields}")
+        return f"a listener in the guest got {fields['instance']}: " + " ".join(
+            f"{k}={v}" for k, v in sorted(fields.items()) if k != "instance")
+
+    def dnssd_curve(self):
+        self.wait_state("campub", ["active"], 60)
+        public = self.sh("sed -n 's/^ *public-key = \"\\(.*\\)\"$/\\1/p' /etc/campub/server.key").strip()
+        check(len(public) == 40, f"no public key in /etc/campub/server.key: {public!r}")
+        fields = self.announced()
+        check(fields.get("curve") == "on" and fields.get("key") == public,
+              f"with CURVE on: {fields}, server key {public}")
+        return f"curve=on key={public} (the server's public key, as in /etc/campub/server.key)"
+
     def relay(self):
         """camrelay.service as shipped, in front of the running campub: the host reaches the
         relay on the forwarded port, so campub moves to 127.0.0.1:5556 for this check."""
@@ -470,7 +499,10 @@ class Suite:
                 self.run("5 camera lost -> exit 1 -> restarted -> streaming when it returns", self.camera_loss)
                 self.run("6 a configuration error stops the unit at once (no restart loop)", self.config_error)
                 self.run("7 campub@video0 streams as stream video0", self.instance)
+                self.run("2b DNS-SD: the announcement gets out of the unit's sandbox, with its TXT fields",
+                         self.dnssd_plain)
                 self.run("8 CURVE from campub.conf's two lines: allow-list, refusals, SIGHUP", self.curve)
+                self.run("8b DNS-SD with CURVE on: the server's public key in the TXT record", self.dnssd_curve)
                 self.run("9 systemctl stop: exit 0, camera free at once", self.clean_stop)
                 self.run("10 after a reboot the enabled unit starts", self.boot)
                 self.run("11 camrelay.service in front of campub: frames through it, directory, clean stop",
