@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::Duration;
 
+use testkit::netns::run_ok;
 use testkit::*;
 
 const PUB_ADDR: &str = "10.232.0.1";
@@ -21,30 +22,8 @@ const LIMIT: Duration = Duration::from_secs(30);
 const ROUND_S: &str = "2";
 const ROUNDS: usize = 10;
 
-fn run_ok(program: &str, args: &[&str]) {
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
-    assert!(
-        out.status.success(),
-        "{program} {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 fn require_prerequisites() {
-    let uid = std::fs::read_to_string("/proc/self/status")
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|v| v.split_whitespace().next().map(str::to_owned))
-        .unwrap();
-    assert_eq!(
-        uid, "0",
-        "these tests make network namespaces and must run as root (CI does)"
-    );
+    testkit::netns::require_root();
     assert!(
         Command::new("ip").arg("-V").output().is_ok(),
         "`ip` is missing: install iproute2 (scripts/setup-debian.sh --test)"

@@ -126,11 +126,7 @@ fn four_campubs_in_one_camview_grid_each_tile_its_own_camera() {
         LIMIT,
     );
     assert!(done.status.success(), "{}\n{}", done.stdout, done.stderr);
-    let lines: Vec<serde_json::Value> = done
-        .stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = done.json_lines();
     assert_eq!(lines.len(), 4, "{}", done.stdout);
     for (i, (line, endpoint)) in lines.iter().zip(&endpoints).enumerate() {
         assert_eq!(line["endpoint"], *endpoint, "{line}");

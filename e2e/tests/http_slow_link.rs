@@ -14,6 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use testkit::netns::run_ok;
 use testkit::*;
 
 const PUB_SLOW_ADDR: &str = "10.232.0.1";
@@ -28,31 +29,9 @@ const SLOW_SHARE: f64 = 0.25;
 /// tbf's queue: what waits beyond this is dropped, as at a real bottleneck.
 const TBF_LATENCY_MS: u64 = 50;
 
-fn run_ok(program: &str, args: &[&str]) {
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {program} (scripts/setup-debian.sh --test): {e}"));
-    assert!(
-        out.status.success(),
-        "{program} {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// Fails loudly when the test cannot do what it must: root, `ip`, `tc`, `curl`.
 fn require_prerequisites() {
-    let uid = std::fs::read_to_string("/proc/self/status")
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|v| v.split_whitespace().next().map(str::to_owned))
-        .unwrap();
-    assert_eq!(
-        uid, "0",
-        "this test makes network namespaces and must run as root (CI does)"
-    );
+    testkit::netns::require_root();
     for (program, arg, package) in [
         ("ip", "-V", "iproute2"),
         ("tc", "-V", "iproute2"),

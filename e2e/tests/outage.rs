@@ -11,6 +11,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use testkit::netns::run_ok;
 use testkit::*;
 
 /// The publisher's side of the veth pair, and where campub binds.
@@ -28,32 +29,9 @@ const MEDIAN_AGE_BOUND_AT_LOSS_MS: f64 = 2_000.0;
 /// Frames must be back this soon after the link is (the bound).
 const RECOVERY_LIMIT: Duration = Duration::from_secs(2);
 
-/// Runs a command that must succeed; panics with its stderr otherwise.
-fn run_ok(program: &str, args: &[&str]) {
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
-    assert!(
-        out.status.success(),
-        "{program} {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// Fails loudly when the test cannot do what it must: root, `ip`, `nft`.
 fn require_prerequisites() {
-    let uid = std::fs::read_to_string("/proc/self/status")
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|v| v.split_whitespace().next().map(str::to_owned))
-        .unwrap();
-    assert_eq!(
-        uid, "0",
-        "these tests make network namespaces and must run as root (CI does)"
-    );
+    testkit::netns::require_root();
     for (program, package) in [("ip", "iproute2"), ("nft", "nftables")] {
         let found = Command::new(program).arg("-V").output().is_ok();
         assert!(

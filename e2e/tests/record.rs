@@ -180,11 +180,7 @@ fn split_recordings_and_a_grid_make_one_valid_file_each() {
         LIMIT,
     );
     assert!(done.status.success(), "{}\n{}", done.stdout, done.stderr);
-    let lines: Vec<serde_json::Value> = done
-        .stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = done.json_lines();
     assert_eq!(lines.len(), 2, "{}", done.stdout);
     for (tile, line) in lines.iter().enumerate() {
         let files: Vec<&str> = line["record"]["files"]

@@ -154,11 +154,7 @@ fn camview_shows_each_relayed_stream_in_its_own_tile_with_end_to_end_latency() {
         "{}",
         done.stderr
     );
-    let lines: Vec<serde_json::Value> = done
-        .stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = done.json_lines();
     assert_eq!(lines.len(), 2, "{}", done.stdout);
     for (line, stream) in lines.iter().zip(["camA", "camB"]) {
         assert_eq!(
@@ -300,9 +296,9 @@ fn curve_on_both_sides_keeps_unlisted_viewers_and_publishers_out() {
     );
     assert!(done.status.success(), "{}\n{}", done.stdout, done.stderr);
     let streams: Vec<String> = done
-        .stdout
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["stream"].to_string())
+        .json_lines()
+        .iter()
+        .map(|l| l["stream"].to_string())
         .collect();
     assert_eq!(streams, ["\"dialled\"", "\"listed\""], "{}", done.stdout);
     let log = camrelay.log();

@@ -152,6 +152,17 @@ pub struct Finished {
 }
 
 impl Finished {
+    /// Every line on stdout as JSON: a headless grid prints one summary line per tile.
+    pub fn json_lines(&self) -> Vec<serde_json::Value> {
+        self.stdout
+            .lines()
+            .map(|line| {
+                serde_json::from_str(line)
+                    .unwrap_or_else(|e| panic!("bad JSON {line:?}: {e}; stderr:\n{}", self.stderr))
+            })
+            .collect()
+    }
+
     /// The one JSON summary line of a headless camview run (its last line on stdout).
     pub fn summary(&self) -> serde_json::Value {
         let line = self

@@ -31,6 +31,15 @@ pub fn run_ok(program: &str, args: &[&str]) -> Output {
 
 /// Fails loudly when namespaces cannot be made: not root, or `ip` missing.
 pub fn require_root_and_ip() {
+    require_root();
+    assert!(
+        Command::new("ip").arg("-V").output().is_ok(),
+        "`ip` is missing: install iproute2 (scripts/setup-debian.sh --test)"
+    );
+}
+
+/// Fails loudly when the test does not run as root (namespaces, nftables and tc need it).
+pub fn require_root() {
     let uid = std::fs::read_to_string("/proc/self/status")
         .unwrap()
         .lines()
@@ -40,10 +49,6 @@ pub fn require_root_and_ip() {
     assert_eq!(
         uid, "0",
         "this test makes network namespaces and must run as root (CI does)"
-    );
-    assert!(
-        Command::new("ip").arg("-V").output().is_ok(),
-        "`ip` is missing: install iproute2 (scripts/setup-debian.sh --test)"
     );
 }
 
@@ -76,6 +81,13 @@ impl Host {
             .args(["netns", "exec", &self.name])
             .arg(crate::bin::path(program));
         command.env("RUST_BACKTRACE", "1");
+        command
+    }
+
+    /// Any program (not a workspace binary) run in this namespace.
+    pub fn command_any(&self, program: &str) -> Command {
+        let mut command = Command::new("ip");
+        command.args(["netns", "exec", &self.name, program]);
         command
     }
 

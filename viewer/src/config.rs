@@ -421,7 +421,10 @@ mod tests {
         assert!(!config.record_at_start);
         let name = config.record.path.display().to_string();
         // camview-YYYYMMDD-HHMMSS.mkv
-        assert!(name.starts_with("camview-20") && name.ends_with(".mkv"), "{name}");
+        assert!(
+            name.starts_with("camview-20") && name.ends_with(".mkv"),
+            "{name}"
+        );
         assert_eq!(name.len(), "camview-20261203-175800.mkv".len(), "{name}");
     }
 

@@ -499,7 +499,7 @@ class Suite:
                 self.run("5 camera lost -> exit 1 -> restarted -> streaming when it returns", self.camera_loss)
                 self.run("6 a configuration error stops the unit at once (no restart loop)", self.config_error)
                 self.run("7 campub@video0 streams as stream video0", self.instance)
-                self.run("2b DNS-SD: the announcement gets out of the unit's sandbox, with its TXT fields",
+                self.run("7b DNS-SD: the announcement gets out of the unit's sandbox, with its TXT fields",
                          self.dnssd_plain)
                 self.run("8 CURVE from campub.conf's two lines: allow-list, refusals, SIGHUP", self.curve)
                 self.run("8b DNS-SD with CURVE on: the server's public key in the TXT record", self.dnssd_curve)
