@@ -328,8 +328,9 @@ class Suite:
         check(waiting.returncode == 0 and later > 0, f"after SIGHUP the new key got no frames (exit {waiting.returncode}): {err}")
         log = self.journal("campub", 200)
         check("refused viewer key" in log, f"campub did not log the refused key:\n{log[-1500:]}")
+        announced = self.dnssd_curve()
         return (f"allowed viewer {allowed} frames; keyless and unlisted viewers none (exit 3, 'not authorised'); "
-                f"a key added + SIGHUP: {later} frames without restarting the viewer")
+                f"a key added + SIGHUP: {later} frames without restarting the viewer; DNS-SD: {announced}")
 
     def clean_stop(self):
         self.wait_state("campub", ["active"], 30)
@@ -501,8 +502,8 @@ class Suite:
                 self.run("7 campub@video0 streams as stream video0", self.instance)
                 self.run("7b DNS-SD: the announcement gets out of the unit's sandbox, with its TXT fields",
                          self.dnssd_plain)
-                self.run("8 CURVE from campub.conf's two lines: allow-list, refusals, SIGHUP", self.curve)
-                self.run("8b DNS-SD with CURVE on: the server's public key in the TXT record", self.dnssd_curve)
+                self.run("8 CURVE from campub.conf's two lines: allow-list, refusals, SIGHUP, the key in DNS-SD",
+                         self.curve)
                 self.run("9 systemctl stop: exit 0, camera free at once", self.clean_stop)
                 self.run("10 after a reboot the enabled unit starts", self.boot)
                 self.run("11 camrelay.service in front of campub: frames through it, directory, clean stop",
