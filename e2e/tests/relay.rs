@@ -505,3 +505,42 @@ fn a_relayed_stream_over_http_wakes_an_idle_relay_and_needs_its_token() {
     assert!(String::from_utf8_lossy(&metrics).contains("published"));
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn a_campub_that_dials_an_idle_relay_idles_too_and_comes_back_for_a_viewer() {
+    let _serial = one_at_a_time();
+    let (listen, to) = (free_port(), free_port());
+    let camrelay = relay(to, &["--listen", &endpoint(listen)]);
+    let cam = CampubProcess::start(
+        free_port(),
+        &[
+            "--fps",
+            "30",
+            "--stream",
+            "camA",
+            "--connect",
+            &endpoint(listen),
+        ],
+    );
+    assert!(
+        camrelay.wait_for_log("idle: no viewer connected", LIMIT),
+        "{:#?}",
+        camrelay.log()
+    );
+    // Not listening while idle: campub's connection is closed and it stops encoding.
+    assert!(
+        cam.wait_for_log("idle: nobody is watching", LIMIT),
+        "{:#?}",
+        cam.log()
+    );
+    let done = run_headless(30, 20, to, LIMIT);
+    assert!(done.status.success(), "{}\n{}", done.stdout, done.stderr);
+    assert_eq!(u64_at(&done.summary(), "/streams/camA"), 30);
+    assert!(
+        cam.log()
+            .iter()
+            .any(|l| l.contains("resumed: a ZeroMQ subscriber connected")),
+        "{:#?}",
+        cam.log()
+    );
+}

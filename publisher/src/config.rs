@@ -117,7 +117,7 @@ pub struct Args {
 
     /// also dial out to this ZeroMQ endpoint, e.g. tcp://relay.example.org:5556: a camrelay
     /// that takes the stream from there (a Pi behind NAT needs no port forwarding; campub
-    /// reconnects forever, backing off to 5 s). Repeatable. Default: none
+    /// reconnects forever, backing off to 1 s). Repeatable. Default: none
     #[argh(option)]
     pub connect: Vec<String>,
 

@@ -34,9 +34,11 @@ impl std::str::FromStr for WireMode {
 /// ZMTP heartbeats let libzmq notice a vanished subscriber and free its queue.
 const HEARTBEAT_IVL_MS: i32 = 1000;
 const HEARTBEAT_TIMEOUT_MS: i32 = 3000;
-/// `campub --connect`: the first reconnection after 100 ms, then backing off to 5 s.
+/// `campub --connect`: the first reconnection after 100 ms, then backing off to 1 s: a relay
+/// that stops listening while nobody watches (camrelay's idle) has campub back within about a
+/// second of its first viewer; one attempt a second costs nothing while it is away.
 const RECONNECT_IVL_MS: i32 = 100;
-const RECONNECT_IVL_MAX_MS: i32 = 5000;
+const RECONNECT_IVL_MAX_MS: i32 = 1000;
 /// A connection that has not finished its ZMTP (and CURVE) handshake within this long is
 /// dropped. libzmq's default, 30 s, let each silent or half-greeting connection hold a
 /// descriptor and memory that long; a legitimate handshake takes a few round trips (docs/WIFI.md
@@ -185,7 +187,7 @@ impl PubSocket {
                 .set_curve_server(false)
                 .map_err(PublishError::Socket)?,
         }
-        // Reconnect after 100 ms, backing off to 5 s while the relay stays away.
+        // Reconnect after 100 ms, backing off to 1 s while the relay stays away.
         socket
             .set_reconnect_ivl(RECONNECT_IVL_MS)
             .map_err(PublishError::Socket)?;

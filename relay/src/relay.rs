@@ -57,6 +57,11 @@ struct Upstream {
     /// The publisher's endpoint when the relay dials it (--from): while idle the relay hangs
     /// up, so that the publisher sees no subscriber and idles too (campub stops encoding).
     dialled: Option<String>,
+    /// The endpoint it listens on (--listen, the port filled in): while idle the relay stops
+    /// listening, which also closes the connections accepted there, so the campubs that
+    /// dialled in see no subscriber and idle too; they dial again (within a second) once the
+    /// relay listens again.
+    listening: Option<String>,
     /// For the log: the endpoint dialled or listened on.
     label: String,
     subscribed: bool,
@@ -171,6 +176,7 @@ impl Relay {
             upstream.push(Upstream {
                 socket,
                 dialled: Some(from.endpoint.clone()),
+                listening: None,
                 label: from.endpoint.clone(),
                 subscribed: true,
             });
@@ -207,11 +213,19 @@ impl Relay {
                     allow.path.display()
                 ),
             }
+            // Subscribed once for good: idling stops listening (subscribe_all).
+            socket
+                .set_subscribe(b"")
+                .map_err(|source| RelayError::Upstream {
+                    what: bound.clone(),
+                    source,
+                })?;
             upstream.push(Upstream {
                 socket,
                 dialled: None,
+                listening: Some(bound.clone()),
                 label: bound,
-                subscribed: false,
+                subscribed: true,
             });
         }
         match (&config.viewers.curve, &config.viewers.allow) {
@@ -463,7 +477,7 @@ impl Relay {
             self.subscribe_all(false);
             log::info!(
                 "idle: no viewer connected; not taking the publishers' streams (hung up on \
-                 the ones it dials, unsubscribed from the ones that dial in)"
+                 the ones it dials, not listening for the ones that dial in)"
             );
         } else if !nobody && self.idle {
             self.idle = false;
@@ -483,19 +497,21 @@ impl Relay {
     }
 
     /// Takes the publishers' streams again (`on`) or stops taking them: the publishers the relay
-    /// dials are hung up on and dialled again (they see no subscriber in between, and campub
-    /// idles); those that dial in (--listen) stay connected, unsubscribed, so no frame crosses
-    /// their links.
+    /// dials are hung up on and dialled again, and the listening endpoint is closed and opened
+    /// again (which hangs up on the publishers that dialled in). Either way campub sees no
+    /// subscriber in between and idles: it stops encoding.
     fn subscribe_all(&mut self, on: bool) {
         for upstream in &mut self.upstream {
             if upstream.subscribed == on {
                 continue;
             }
-            let result = match (&upstream.dialled, on) {
-                (Some(endpoint), true) => upstream.socket.connect(endpoint),
-                (Some(endpoint), false) => upstream.socket.disconnect(endpoint),
-                (None, true) => upstream.socket.set_subscribe(b""),
-                (None, false) => upstream.socket.set_unsubscribe(b""),
+            let result = match (&upstream.dialled, &upstream.listening, on) {
+                (Some(endpoint), _, true) => upstream.socket.connect(endpoint),
+                (Some(endpoint), _, false) => upstream.socket.disconnect(endpoint),
+                (None, Some(endpoint), true) => upstream.socket.bind(endpoint),
+                (None, Some(endpoint), false) => upstream.socket.unbind(endpoint),
+                (None, None, true) => upstream.socket.set_subscribe(b""),
+                (None, None, false) => upstream.socket.set_unsubscribe(b""),
             };
             match result {
                 Ok(()) => upstream.subscribed = on,
