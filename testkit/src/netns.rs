@@ -8,8 +8,10 @@
 //!
 //! let pi = Host::new("pi");
 //! let relay = Host::new("relay");
-//! let (pi_addr, relay_addr) = link(&pi, &relay, 1);
-//! let running = testkit::spawn(pi.command("campub").args(["--connect", &format!("tcp://{relay_addr}:5556")]));
+//! let (_, (relay_addr, _)) = link(&pi, &relay, 1);
+//! pi.refuse_incoming(); // behind NAT: it can dial out, nobody can dial in
+//! let relay_end = format!("tcp://{relay_addr}:5556");
+//! let running = testkit::spawn(pi.command("campub").args(["--connect", relay_end.as_str()]));
 //! ```
 
 use std::process::{Command, Output};
