@@ -24,7 +24,10 @@ GXX=x86_64-w64-mingw32-g++-posix
 
 SUDO=()
 [ "$(id -u)" = 0 ] || SUDO=(sudo)
-if ! command -v "$GCC" > /dev/null || ! command -v cmake > /dev/null || ! command -v make > /dev/null; then
+# Each checked: tests/windows/run.sh installs the C compiler alone (for its DLL stand-in), and
+# libzmq needs the C++ one too.
+if ! command -v "$GCC" > /dev/null || ! command -v "$GXX" > /dev/null \
+    || ! command -v cmake > /dev/null || ! command -v make > /dev/null; then
     say "installing mingw-w64 (64-bit, posix threads), cmake, make"
     "${SUDO[@]}" apt-get update -qq
     DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq --no-install-recommends \
