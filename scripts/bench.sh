@@ -59,8 +59,17 @@ load() { cut -d' ' -f1-3 /proc/loadavg; }
 load_before=$(load)
 
 echo "bench: building ($profile)"
-nice_run cargo build --locked "${cargo_profile[@]}" -p campub -p camview -p camrelay -p cambench --bins
-nice_run cargo bench --locked "${bench_profile[@]}" -p cambench --bench campub --bench camview --no-run
+if [ "$profile" = dev ]; then
+    # After `cargo test --workspace` (the test command) this builds nothing: the binaries with
+    # the features that build unified, the benches of the whole workspace likewise. Packages
+    # picked with -p resolve other features and would rebuild half the tree.
+    nice_run cargo test --locked --workspace --no-run
+    bench_packages=(--workspace)
+else
+    nice_run cargo build --locked "${cargo_profile[@]}" -p campub -p camview -p camrelay -p cambench --bins
+    bench_packages=(-p cambench)
+fi
+nice_run cargo bench --locked "${bench_profile[@]}" "${bench_packages[@]}" --bench campub --bench camview --no-run
 if $arm; then
     nice_run scripts/cross-build.sh --native aarch64-unknown-linux-gnu
 fi
@@ -101,7 +110,7 @@ done
 for run in $(seq "$runs"); do
     echo "bench: criterion benches, run $run of $runs"
     rm -rf target/criterion
-    nice_run cargo bench --locked "${bench_profile[@]}" -p cambench --bench campub --bench camview -- "${criterion_args[@]}"
+    nice_run cargo bench --locked "${bench_profile[@]}" "${bench_packages[@]}" --bench campub --bench camview -- "${criterion_args[@]}"
     mkdir -p "$out/run-$run"
     cp -r target/criterion "$out/run-$run/criterion"
 done

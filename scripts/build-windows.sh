@@ -4,6 +4,8 @@
 # libsodium, libjpeg-turbo and the C++ runtime are linked in).
 #
 #   scripts/build-windows.sh     # -> target/windows/camview-VERSION-windows-x86_64.zip
+#   scripts/build-windows.sh --setup   # installs the packages and the Rust target only
+#   scripts/build-windows.sh --libs    # ... and builds the libraries' cache (no apt if --setup ran)
 #
 # Installs what it needs: Debian's mingw-w64 (apt), the Rust target (rustup). libsodium and
 # libzmq are built from the sources the crates.io packages libsodium-sys-stable and zeromq-src
@@ -22,6 +24,14 @@ ZMQ_CRATE=zeromq-src@0.2.6+4.3.4           # ships libzmq 4.3.4, as zmq-sys 0.12
 GCC=x86_64-w64-mingw32-gcc-posix           # the posix thread model: libzmq needs std::thread
 GXX=x86_64-w64-mingw32-g++-posix
 
+mode=zip
+case "${1:-}" in
+    "") ;;
+    --setup) mode=setup ;;
+    --libs) mode=libs ;;
+    *) sed -n '2,15s/^# \{0,1\}//p' "$0" >&2; exit 2 ;;
+esac
+
 SUDO=()
 [ "$(id -u)" = 0 ] || SUDO=(sudo)
 # Each checked: tests/windows/run.sh installs the C compiler alone (for its DLL stand-in), and
@@ -35,6 +45,7 @@ if ! command -v "$GCC" > /dev/null || ! command -v "$GXX" > /dev/null \
         cmake make pkg-config > /dev/null
 fi
 rustup target list --installed | grep -qx "$TARGET" || rustup target add "$TARGET" >&2
+[ $mode != setup ] || exit 0
 gcc_dir=$(dirname "$("$GCC" -print-libgcc-file-name)")
 
 # _WIN32_WINNT: libzmq 4.3.4's CMake leaves it empty with mingw (Vista is its floor).
@@ -50,6 +61,11 @@ recipe=$(printf '%s\n' "$SODIUM_CRATE" "$ZMQ_CRATE" "$("$GCC" --version | head -
     "${ZMQ_CMAKE_FLAGS[@]}" "${SODIUM_CONFIGURE_FLAGS[@]}" | sha256sum | cut -c1-16)
 cache=${CAMPUB_WINDOWS_CACHE:-$HOME/.cache/campub-windows}/$recipe
 prefix=$cache/prefix
+mkdir -p "${cache%/*}"
+# One build at a time (CI builds the cache in the background while the tests run): a second
+# caller waits for the first's and then finds it done.
+exec 9> "$cache.lock"
+flock 9
 if [ ! -f "$prefix/lib/libzmq.a" ] || [ ! -f "$prefix/lib/libsodium.a" ]; then
     say "building libsodium and libzmq for $TARGET into $cache (once per recipe)"
     rm -rf "$cache"
@@ -100,6 +116,8 @@ print(next(p["manifest_path"].rsplit("/", 1)[0] for p in meta["packages"] if p["
     grep -q "Using libsodium for CURVE security" "$cache/libzmq.log" \
         || { say "libzmq was configured without libsodium (see $cache/libzmq.log)"; exit 1; }
 fi
+exec 9>&-
+[ $mode != libs ] || { say "libraries ready in $prefix"; exit 0; }
 
 # The Linux builds link the system libzmq through zmq-sys's `links` override in
 # .cargo/config.toml; this is the same for Windows, pointing at the static build above.

@@ -5,6 +5,9 @@
 #
 #   tests/vm/vm.sh [--arch A] [--vivid "OPTS"] [--fwd HOSTPORT:GUESTPORT] [--out DIR] [--timeout SEC] -- CMD [ARGS]
 #   tests/vm/vm.sh [--arch A] --setup   # install the packages and build the cached kernel + initramfs only
+#   tests/vm/vm.sh [--arch A] --packages  # install the packages (and add a foreign guest's dpkg
+#                                         # architecture) only: what needs apt, so that CI can build
+#                                         # the caches in the background beside other apt users
 #
 # --arch x86_64 (the default) or aarch64: the guest's architecture. An x86_64 guest runs the
 # host's binaries unmodified. An aarch64 guest (qemu's "virt" board with a Cortex-A72, the
@@ -39,6 +42,7 @@ FWD=
 OUT=
 TIMEOUT=0
 SETUP_ONLY=0
+PACKAGES_ONLY=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --arch) ARCH=$2; shift 2 ;;
@@ -47,6 +51,7 @@ while [ $# -gt 0 ]; do
         --out) OUT=$2; shift 2 ;;
         --timeout) TIMEOUT=$2; shift 2 ;;
         --setup) SETUP_ONLY=1; shift ;;
+        --packages) PACKAGES_ONLY=1 SETUP_ONLY=1; shift ;;
         --) shift; break ;;
         *) echo "vm.sh: unknown option $1 (see the comment at the top of $0)" >&2; exit 2 ;;
     esac
@@ -69,7 +74,11 @@ SUDO=()
 
 ensure_packages() {
     local need=() p
-    for p in $QEMU_PKG kmod cpio xz-utils gzip util-linux; do
+    # v4l-utils: run.sh's v4l2-ctl. debootstrap, e2fsprogs (and qemu-user for a foreign
+    # guest): systemd/image.sh's.
+    local also=(v4l-utils debootstrap e2fsprogs)
+    [ "$ARCH" = x86_64 ] || also+=(qemu-user-static binfmt-support)
+    for p in $QEMU_PKG kmod cpio xz-utils gzip util-linux "${also[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || need+=("$p")
     done
     if [ ${#need[@]} -gt 0 ]; then
@@ -82,14 +91,18 @@ ensure_packages() {
 
 # build_kernel: -> $CACHE/kernel, $CACHE/mods/, $CACHE/busybox (+ $CACHE/bash for a foreign
 # guest), $CACHE/kernel.stamp; all from Debian packages of the guest's architecture.
-build_kernel() {
-    local kpkg=${CAMPUB_VM_KERNEL_PKG:-} tmp kver vmlinuz off grp m f pkgs
+ensure_architecture() {
     if [ "$DEB_ARCH" != "$(dpkg --print-architecture)" ] \
         && ! dpkg --print-foreign-architectures | grep -qx "$DEB_ARCH"; then
         say "adding the $DEB_ARCH architecture to dpkg (for its kernel and busybox packages)"
         "${SUDO[@]}" dpkg --add-architecture "$DEB_ARCH"
         "${SUDO[@]}" apt-get update -qq
     fi
+}
+
+build_kernel() {
+    local kpkg=${CAMPUB_VM_KERNEL_PKG:-} tmp kver vmlinuz off grp m f pkgs
+    ensure_architecture
     if [ -z "$kpkg" ]; then
         kpkg=$(apt-cache depends "linux-image-$DEB_ARCH:$DEB_ARCH" 2>/dev/null | awk '/Depends: linux-image-/{print $2; exit}')
         if [ -z "$kpkg" ]; then
@@ -192,6 +205,11 @@ ensure_cache() {
     exec 9>&-
 }
 
+if [ $PACKAGES_ONLY = 1 ]; then
+    ensure_packages
+    ensure_architecture
+    exit 0
+fi
 ensure_cache
 if [ $SETUP_ONLY = 1 ]; then
     say "cache ready in $CACHE ($(cat "$CACHE/kernel.stamp"))"

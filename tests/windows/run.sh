@@ -5,6 +5,7 @@
 #
 #   tests/windows/run.sh                            # builds the zip and the debug campub
 #   ZIP=... CAMPUB=... tests/windows/run.sh         # tests those, builds nothing
+#   tests/windows/run.sh --setup                    # installs the packages only
 #
 # Installs wine, Xvfb and mingw-w64 with apt when missing. wine 8.0 lacks bcryptprimitives.dll,
 # which Rust's standard library imports on Windows 10 and later: bcryptprimitives.c here is a
@@ -28,6 +29,12 @@ if [ ${#need[@]} -gt 0 ]; then
     "${SUDO[@]}" apt-get update -qq
     DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq --no-install-recommends \
         "${need[@]}" > /dev/null
+fi
+if [ "${1:-}" = --setup ]; then
+    # What needs apt, and the libraries' cache (CI runs this first, then the build in the
+    # background: .ci/run).
+    scripts/build-windows.sh --setup
+    exit 0
 fi
 
 [ -n "${ZIP:-}" ] || ZIP=$(scripts/build-windows.sh)

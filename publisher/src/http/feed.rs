@@ -183,6 +183,16 @@ impl Feed {
         self.frames.receiver_count()
     }
 
+    /// How long ago the newest frame was published, if there is one. Read through the sender:
+    /// a receiver taken only to look would count as a watcher for that instant (and a
+    /// /status request would wake an idle campub).
+    pub fn newest_age(&self) -> Option<Duration> {
+        self.frames
+            .borrow()
+            .as_ref()
+            .map(|f| f.published_at.elapsed())
+    }
+
     /// A receiver of the newest frame, for one HTTP client.
     pub fn subscribe(&self) -> watch::Receiver<Option<HttpFrame>> {
         self.frames.subscribe()
@@ -205,6 +215,21 @@ mod tests {
         assert_eq!(&fa.jpeg[..], &[0xFF, 0xD8, 2]);
         assert_eq!(fa.jpeg.as_ptr(), fb.jpeg.as_ptr(), "shared, not copied");
         assert!(!a.has_changed().unwrap());
+    }
+
+    #[test]
+    fn looking_at_the_newest_frame_is_not_watching() {
+        let feed = Feed::new();
+        assert_eq!(feed.newest_age(), None);
+        feed.frame(&[0xFF, 0xD8, 1], 640, 360, 0, Duration::from_millis(2));
+        assert!(feed.newest_age().is_some());
+        assert_eq!(
+            feed.watchers(),
+            0,
+            "a look at the age must not count as a viewer"
+        );
+        let _client = feed.subscribe();
+        assert_eq!(feed.watchers(), 1);
     }
 
     #[test]

@@ -679,10 +679,8 @@ fn live(state: &State) -> Live {
         uptime_s: state.started.elapsed().as_secs_f64(),
         last_frame_age_ms: state
             .feed
-            .subscribe()
-            .borrow()
-            .as_ref()
-            .map(|f| f.published_at.elapsed().as_secs_f64() * 1000.0),
+            .newest_age()
+            .map(|age| age.as_secs_f64() * 1000.0),
     }
 }
 
