@@ -12,13 +12,15 @@ use testkit::*;
 
 const LIMIT: Duration = Duration::from_secs(60);
 
-/// ffprobe's view of a file: (codec, width, height, frames read, duration in s).
+/// ffprobe's view of a file: (codec, width, height, frames in the file, duration in s). The
+/// frames are the packets the demuxer reads (each a whole JPEG); that each decodes is
+/// [`decodes_cleanly`]'s check.
 fn probe(path: &Path) -> (String, u64, u64, u64, f64) {
     let out = Command::new("ffprobe")
-        .args(["-v", "error", "-count_frames", "-of", "json"])
+        .args(["-v", "error", "-count_packets", "-of", "json"])
         .args([
             "-show_entries",
-            "stream=codec_name,width,height,nb_read_frames:format=duration",
+            "stream=codec_name,width,height,nb_read_packets:format=duration",
         ])
         .arg(path)
         .output()
@@ -35,7 +37,7 @@ fn probe(path: &Path) -> (String, u64, u64, u64, f64) {
         stream["codec_name"].as_str().unwrap_or("").to_owned(),
         u64_at(stream, "/width"),
         u64_at(stream, "/height"),
-        stream["nb_read_frames"].as_str().unwrap().parse().unwrap(),
+        stream["nb_read_packets"].as_str().unwrap().parse().unwrap(),
         json["format"]["duration"]
             .as_str()
             .unwrap()

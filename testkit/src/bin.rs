@@ -67,14 +67,15 @@ fn build(name: &str, profile_dir: &Path) {
         .unwrap()
         .to_owned();
     let parent = profile_dir.parent().unwrap();
-    // Cargo marks the root of a target directory with CACHEDIR.TAG; a directory between it
-    // and the profile is a target triple.
-    let (target_dir, triple) = if parent.join("CACHEDIR.TAG").is_file() {
-        (parent.to_path_buf(), None)
-    } else {
-        let triple = parent.file_name().unwrap().to_str().unwrap().to_owned();
-        (parent.parent().unwrap().to_path_buf(), Some(triple))
-    };
+    // Cargo marks the root of a target directory with .rustc_info.json (and CACHEDIR.TAG when
+    // it made the directory itself); a directory between it and the profile is a target triple.
+    let (target_dir, triple) =
+        if parent.join(".rustc_info.json").is_file() || parent.join("CACHEDIR.TAG").is_file() {
+            (parent.to_path_buf(), None)
+        } else {
+            let triple = parent.file_name().unwrap().to_str().unwrap().to_owned();
+            (parent.parent().unwrap().to_path_buf(), Some(triple))
+        };
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
     command
