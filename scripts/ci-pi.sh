@@ -18,12 +18,16 @@
 # --sysroot for armv7: see cross/install-deps.sh); --cross runs the real `cross build` in
 # podman instead. All read the same cross/install-deps.sh and cross/TARGET.toml.
 # Needs root and Debian bookworm (CI's machine). Ends with "ci-pi: N passed, M failed".
+# The release and cross builds go to CAMPUB_CROSS_TARGET_DIR when it is set (.ci/run keeps one
+# between runs on a machine), else to CARGO_TARGET_DIR or target/.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
+export CARGO_TARGET_DIR=${CAMPUB_CROSS_TARGET_DIR:-${CARGO_TARGET_DIR:-target}}
+target_dir=$CARGO_TARGET_DIR
 target=aarch64-unknown-linux-gnu
 armv7=armv7-unknown-linux-gnueabihf
-armv7_sysroot=target/sysroot-$armv7
+armv7_sysroot=$target_dir/sysroot-$armv7
 
 use_cross=false
 [ "${1:-}" = "--cross" ] && use_cross=true
@@ -139,7 +143,7 @@ deb_armhf() (
     deb=$(packaging/build-deb.sh --target "$armv7" --sysroot "$armv7_sysroot")
     check_deb "$deb" armhf ARM "Version5 EABI, hard-float ABI"
     # It runs: qemu-user with the sysroot's armhf libraries.
-    version=$(qemu-arm-static -L "$armv7_sysroot" "target/$armv7/release/campub" --version)
+    version=$(qemu-arm-static -L "$armv7_sysroot" "$target_dir/$armv7/release/campub" --version)
     echo "ci-pi: the armv7 campub says: $version"
     [[ "$version" == "campub "* ]]
 )
@@ -148,7 +152,7 @@ deb_armhf() (
 # a binary of its own that a Pi which only publishes never runs).
 # The release profile strips (Cargo.toml: strip = true).
 size_budget() (
-    bytes=$(stat -c %s "target/$target/release/campub")
+    bytes=$(stat -c %s "$target_dir/$target/release/campub")
     echo "ci-pi: stripped aarch64 campub: $bytes bytes (budget 4194304)"
     [ "$bytes" -lt 4194304 ]
 )

@@ -68,12 +68,12 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 if [ -z "${CAMPUB:-}" ] && [ "$ARCH" = aarch64 ]; then
-    CAMPUB=$ROOT/target/aarch64-unknown-linux-gnu/release/campub
+    CAMPUB=${CARGO_TARGET_DIR:-$ROOT/target}/aarch64-unknown-linux-gnu/release/campub
     [ -x "$CAMPUB" ] || { say "no $CAMPUB: build it with scripts/cross-build.sh --native (or set CAMPUB)"; exit 1; }
 elif [ -z "${CAMPUB:-}" ]; then
     export PATH="$HOME/.cargo/bin:$PATH"
     if [ $PROFILE = release ]; then cargo build --release -p campub; else cargo build -p campub; fi || exit 1
-    CAMPUB=$ROOT/target/$PROFILE/campub
+    CAMPUB=${CARGO_TARGET_DIR:-$ROOT/target}/$PROFILE/campub
 fi
 CAMPUB=$(realpath "$CAMPUB")
 export CAMPUB

@@ -37,7 +37,8 @@ if [ "${1:-}" = --setup ]; then
     exit 0
 fi
 
-[ -n "${ZIP:-}" ] || ZIP=$(scripts/build-windows.sh)
+# CI keeps its cross builds between runs (CAMPUB_CROSS_TARGET_DIR: .ci/run).
+[ -n "${ZIP:-}" ] || ZIP=$(CARGO_TARGET_DIR=${CAMPUB_CROSS_TARGET_DIR:-${CARGO_TARGET_DIR:-target}} scripts/build-windows.sh)
 if [ -z "${CAMPUB:-}" ]; then
     cargo build -p campub >&2
     CAMPUB=$PWD/target/debug/campub
