@@ -3,7 +3,8 @@
 real Linux campub on 127.0.0.1: its version; headless JSON with frames; a window whose
 screenshot shows the test pattern (corner marks and colour bars checked pixel by pixel); CURVE
 with keys camview.exe wrote itself, the viewer's public key on campub's allow-list; and a key
-campub does not allow: no frame, the refusal in the JSON and on the screen.
+campub does not allow: no frame, the refusal in the JSON and on the screen; and mDNS discovery,
+campub in one network namespace, camview.exe --discover in another (root).
 
     check.py --campub PATH --app DIR --out DIR
 """
@@ -11,6 +12,7 @@ campub does not allow: no frame, the refusal in the JSON and on the screen.
 import argparse
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -35,13 +37,13 @@ def free_port():
 class Campub:
     """The Linux campub with the test pattern on 127.0.0.1, until stop()."""
 
-    def __init__(self, binary, out, name, extra=()):
-        self.port = free_port()
-        self.endpoint = f"tcp://127.0.0.1:{self.port}"
+    def __init__(self, binary, out, name, extra=(), bind=None):
+        self.endpoint = bind or f"tcp://127.0.0.1:{free_port()}"
         self.log_path = os.path.join(out, f"campub-{name}.log")
         self.log = open(self.log_path, "w")
+        command = binary if isinstance(binary, list) else [binary]
         self.proc = subprocess.Popen(
-            [binary, "--source", "pattern", "--size", "1280x720", "--fps", "30",
+            [*command, "--source", "pattern", "--size", "1280x720", "--fps", "30",
              "--stats-interval", "0", "--bind", self.endpoint, *extra],
             stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 20
@@ -224,6 +226,99 @@ def refused_key(app, campub, out):
     return f"a key not allowed: no frame, '{conn['detail']}', {bright} text pixels in {shot}"
 
 
+# Two hosts on one LAN segment: network namespaces joined by a veth pair, which carries
+# multicast (mDNS) like a switch. campub announces in one; camview.exe browses in the other.
+LAN = {"ns": ("campub-wine-a", "campub-wine-b"), "veth": ("cwa", "cwb"),
+       "addr": ("10.78.0.1", "10.78.0.2")}
+
+
+def ip(*args):
+    subprocess.run(["ip", *args], check=True, capture_output=True)
+
+
+def lan_down():
+    for ns in LAN["ns"]:
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+def lan_up():
+    check(os.geteuid() == 0, "discovery makes network namespaces and must run as root (CI does)")
+    lan_down()
+    for ns in LAN["ns"]:
+        ip("netns", "add", ns)
+        ip("-n", ns, "link", "set", "lo", "up")
+    ip("link", "add", LAN["veth"][0], "type", "veth", "peer", "name", LAN["veth"][1])
+    for ns, dev, addr in zip(LAN["ns"], LAN["veth"], LAN["addr"]):
+        ip("link", "set", dev, "netns", ns)
+        ip("-n", ns, "addr", "add", f"{addr}/24", "dev", dev)
+        ip("-n", ns, "link", "set", dev, "up")
+
+
+def instance(stream):
+    """The instance name campub gives itself: the host name's first label, '-', the stream."""
+    label = socket.gethostname().split(".")[0]
+    return "".join(c if c.isascii() and c.isalnum() else "-" for c in label) + "-" + stream
+
+
+def discover(app):
+    """camview.exe --discover in the viewer's namespace: {instance: [fields...]}.
+    The prefix's wine services (wineserver and the driver host that answers
+    GetAdaptersAddresses) are stopped first, so that they start again inside that namespace:
+    started outside it, they would list this machine's interfaces, not the namespace's, and
+    the browse would join multicast on addresses that are not there (seen here)."""
+    subprocess.run(["wineserver", "-k"], capture_output=True)
+    subprocess.run(["wineserver", "-w"], capture_output=True)
+    run = subprocess.run(["ip", "netns", "exec", LAN["ns"][1], "wine",
+                          os.path.join(app, "camview.exe"), "--discover", "--discover-seconds",
+                          "6"], cwd=app, stdin=subprocess.DEVNULL, capture_output=True,
+                         text=True, timeout=STEP_TIMEOUT_S)
+    subprocess.run(["wineserver", "-k"], capture_output=True)
+    subprocess.run(["wineserver", "-w"], capture_output=True)
+    found = {}
+    for line in run.stdout.splitlines():
+        fields = line.split("\t")
+        found[fields[0]] = fields[1:]
+    return run, found
+
+
+@test("discovery (mDNS between two network namespaces): both campubs, their TXT fields; one stopped is gone")
+def discovery(app, campub_bin, out):
+    lan_up()
+    publishers = []
+    try:
+        server = os.path.join(out, "discovery-server")
+        for suffix in (".key", ".key_secret"):  # keygen never overwrites a key
+            if os.path.exists(server + suffix):
+                os.remove(server + suffix)
+        subprocess.run([campub_bin, "keygen", server], check=True, capture_output=True)
+        with open(server + ".key") as f:
+            server_key = re.search(r'public-key = "(.{40})"', f.read()).group(1)
+        addr = LAN["addr"][0]
+        for stream, port, extra in (("door", 5555, ["--curve-secret-key", server + ".key_secret"]),
+                                    ("yard", 5556, ["--wire", "base64"])):
+            publishers.append(Campub(["ip", "netns", "exec", LAN["ns"][0], campub_bin], out,
+                                     f"discovery-{stream}", ["--stream", stream, *extra],
+                                     bind=f"tcp://{addr}:{port}"))
+        want = {
+            instance("door"): [f"tcp://{addr}:5555", "stream=door", "wire=native", "curve=on",
+                               f"key={server_key}"],
+            instance("yard"): [f"tcp://{addr}:5556", "stream=yard", "wire=base64", "curve=off",
+                               "key=-"],
+        }
+        run, found = discover(app)
+        check(run.returncode == 0 and found == want,
+              f"exit {run.returncode}, found {found}, wanted {want}; stderr {run.stderr[-800:]}")
+        publishers.pop().stop()  # yard says goodbye as it stops
+        run, found = discover(app)
+        check(run.returncode == 0 and list(found) == [instance("door")],
+              f"after yard stopped: exit {run.returncode}, found {found}")
+    finally:
+        for p in publishers:
+            p.stop()
+        lan_down()
+    return f"found {sorted(want)} with their TXT fields, then only {instance('door')}"
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--campub", required=True)
@@ -238,6 +333,7 @@ def main():
     finally:
         campub.stop()
     curve_allowed(args.app, args.campub, args.out)
+    discovery(args.app, args.campub, args.out)
     passed = sum(RESULTS)
     print(f"{passed} passed, {len(RESULTS) - passed} failed")
     sys.exit(0 if passed == len(RESULTS) and RESULTS else 1)

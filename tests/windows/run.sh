@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tests/windows/run.sh: the Windows camview (scripts/build-windows.sh's zip) under Debian's wine
-# and Xvfb, against the Linux campub on 127.0.0.1 (issue 21). check.py says what each check
-# asserts; one PASS/FAIL line per check, last "N passed, M failed".
+# and Xvfb, against the Linux campub on 127.0.0.1, and its mDNS discovery between two network
+# namespaces (root, as CI; issue 21). check.py says what each check asserts; one PASS/FAIL
+# line per check, last "N passed, M failed".
 #
 #   tests/windows/run.sh                            # builds the zip and the debug campub
 #   ZIP=... CAMPUB=... tests/windows/run.sh         # tests those, builds nothing
