@@ -9,6 +9,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
+# CI keeps its cross builds between runs (CAMPUB_CROSS_TARGET_DIR: .ci/run).
+[ -z "${CAMPUB_CROSS_TARGET_DIR:-}" ] || export CARGO_TARGET_DIR=$CAMPUB_CROSS_TARGET_DIR
 targets=(aarch64-apple-darwin x86_64-apple-darwin)
 portable=(-p camwire -p camtext -p camthreads -p camcli)
 for target in "${targets[@]}"; do

@@ -176,6 +176,61 @@ fn camview_shows_each_relayed_stream_in_its_own_tile_with_end_to_end_latency() {
 }
 
 #[test]
+fn a_stream_that_appears_later_gets_a_tile_of_its_own() {
+    let _serial = one_at_a_time();
+    let (listen, to) = (free_port(), free_port());
+    let camrelay = relay(to, &["--listen", &endpoint(listen)]);
+    let dialling = |stream: &str| {
+        CampubProcess::start(
+            free_port(),
+            &[
+                "--fps",
+                "30",
+                "--stream",
+                stream,
+                "--connect",
+                &endpoint(listen),
+            ],
+        )
+    };
+    let _cam_a = dialling("camA");
+    let viewer = spawn(
+        camview()
+            .args(["--headless", "--duration", "10"])
+            .arg(endpoint(to)),
+    );
+    // camview's grid is up when the relay counts its two connections: camA's tile and the
+    // directory watch. Only then does the second Pi dial in.
+    assert!(
+        camrelay.wait_for_log("streams [camA", LIMIT)
+            && camrelay.wait_for_log("; 2 viewer connections", LIMIT),
+        "{:#?}",
+        camrelay.log()
+    );
+    let _cam_b = dialling("camB");
+    let done = viewer.finish(LIMIT);
+    assert!(done.status.success(), "{}\n{}", done.stdout, done.stderr);
+    assert!(
+        done.stderr.contains("is a relay carrying 1 streams (camA)")
+            && done.stderr.contains("stream camB appeared: tile 2"),
+        "{}",
+        done.stderr
+    );
+    let lines = done.json_lines();
+    assert_eq!(lines.len(), 2, "{}", done.stdout);
+    for (line, stream) in lines.iter().zip(["camA", "camB"]) {
+        assert_eq!(
+            line["endpoint"],
+            format!("{} {stream}", endpoint(to)),
+            "{line}"
+        );
+        // camB: its tile within about a second of the Pi dialling in, then its frames.
+        assert!(u64_at(line, &format!("/streams/{stream}")) >= 30, "{line}");
+        assert_eq!(u64_at(line, "/bad_messages"), 0, "{line}");
+    }
+}
+
+#[test]
 fn the_relay_and_its_campub_idle_with_no_viewer_and_resume_for_one() {
     let _serial = one_at_a_time();
     let (a, to) = (free_port(), free_port());

@@ -95,7 +95,7 @@ pub fn run(config: &Config, quit: &AtomicBool) -> Result<Vec<Summary>, Error> {
         ),
         None => log::info!("subscribed to {}", config.endpoints_text()),
     }
-    let mut viewer = Viewer::new(config, receiver)?;
+    let mut viewer = Viewer::new(Arc::new(config.clone()), receiver)?;
     if config.record_at_start {
         viewer.toggle_recording();
     }
@@ -161,8 +161,9 @@ struct Text {
     saved_note: Option<(String, Instant)>,
 }
 
-struct Viewer<'c> {
-    config: &'c Config,
+struct Viewer {
+    /// Shared: a grid's tiles may be added while it runs (a relay's new streams).
+    config: Arc<Config>,
     receiver: Receiver,
     /// Holds the picture on screen (and its JPEG and details).
     decoder: Decoder,
@@ -190,11 +191,11 @@ struct Viewer<'c> {
     recorded: Option<RecordStats>,
 }
 
-impl<'c> Viewer<'c> {
-    fn new(config: &'c Config, receiver: Receiver) -> Result<Self, Error> {
+impl Viewer {
+    fn new(config: Arc<Config>, receiver: Receiver) -> Result<Self, Error> {
         let now = Instant::now();
         Ok(Self {
-            config,
+            config: Arc::clone(&config),
             decoder: Decoder::with_limits(config.receive.limits).map_err(Error::Decoder)?,
             spare_decoder: Some(
                 Decoder::with_limits(config.receive.limits).map_err(Error::Decoder)?,
@@ -735,49 +736,69 @@ const TILE_KEYS: [(Keycode, Keycode); 9] = [
 
 /// Several streams in one window: one [`Viewer`] per tile, each with its own connection and
 /// threads, so a slow or dead endpoint only leaves its own tile without pictures.
-struct Grid<'c> {
-    viewers: Vec<Viewer<'c>>,
+struct Grid {
+    viewers: Vec<Viewer>,
     /// The tile filling the window, or `None` for the grid.
     maximised: Option<usize>,
     started: Instant,
     screenshot_written: Option<PathBuf>,
+    /// A grid of a relay's streams: its directory, for streams that appear later.
+    relay: Option<RelayWatch>,
+}
+
+/// The endpoint of the relay whose streams these tiles are (every tile one stream of it).
+fn relay_endpoint(sources: &[TileSource]) -> Option<&str> {
+    let first = sources.first()?;
+    sources
+        .iter()
+        .all(|s| s.stream.is_some() && s.endpoint == first.endpoint)
+        .then_some(first.endpoint.as_str())
+}
+
+/// A relay grid's eye on the relay's directory: a connection of its own subscribed to the
+/// directory messages alone (`camwire::DIRECTORY_SUBSCRIPTION`: no frame comes on it), which
+/// the relay sends every few seconds and at once when its streams change.
+struct RelayWatch {
+    endpoint: String,
+    receiver: Receiver,
+    /// Streams that could not get a tile (the error was logged once).
+    refused: Vec<StreamName>,
+}
+
+impl RelayWatch {
+    fn start(config: &Config, endpoint: &str) -> Result<Self, Error> {
+        let mut receive = config.receive.clone();
+        receive.endpoints = vec![endpoint.to_owned()];
+        receive.subscription = camwire::DIRECTORY_SUBSCRIPTION.to_vec();
+        Ok(Self {
+            endpoint: endpoint.to_owned(),
+            receiver: Receiver::start(&receive)?,
+            refused: Vec::new(),
+        })
+    }
 }
 
 /// Runs one tile per source until a stop condition, the user or a signal ends it; the
-/// summaries are in the sources' order.
+/// summaries are in the sources' order (then the relay's streams that appeared later).
 fn run_grid(
     config: &Config,
     sources: &[TileSource],
     quit: &AtomicBool,
 ) -> Result<Vec<Summary>, Error> {
-    let tile_configs: Vec<Config> = sources
-        .iter()
-        .map(|source| {
-            let mut tile = config.clone();
-            tile.receive.endpoints = vec![source.endpoint.clone()];
-            if let Some(stream) = &source.stream {
-                tile.receive.subscription = stream.subscription();
-                tile.stream = Some(stream.clone());
-            }
-            tile.screenshot = None;
-            tile
-        })
-        .collect();
-    let mut viewers = Vec::with_capacity(sources.len());
-    for (index, (tile_config, source)) in tile_configs.iter().zip(sources).enumerate() {
-        let receiver = Receiver::start(&tile_config.receive)?;
-        let mut viewer = Viewer::new(tile_config, receiver)?;
-        viewer.tile = Some((index, source.label()));
-        // One file per tile: named by its stream, else by its number.
-        let name = source
-            .stream
-            .as_ref()
-            .map_or_else(|| (index + 1).to_string(), |s| s.as_str().to_owned());
-        viewer.record_config = config.record.for_stream(&name);
-        if config.record_at_start {
-            viewer.toggle_recording();
-        }
-        viewers.push(viewer);
+    let mut grid = Grid {
+        viewers: Vec::with_capacity(sources.len()),
+        maximised: config.maximise,
+        started: Instant::now(),
+        screenshot_written: None,
+        relay: None,
+    };
+    for source in sources {
+        grid.add_tile(config, source)?;
+    }
+    // A relay's streams: its directory is watched, so that a stream that appears later (a Pi
+    // dialling in) gets a tile of its own.
+    if let Some(endpoint) = relay_endpoint(sources) {
+        grid.relay = Some(RelayWatch::start(config, endpoint)?);
     }
     match &config.stream {
         Some(stream) => log::info!(
@@ -787,12 +808,6 @@ fn run_grid(
         ),
         None => log::info!("{} tiles: {}", sources.len(), config.endpoints_text()),
     }
-    let mut grid = Grid {
-        viewers,
-        maximised: config.maximise,
-        started: Instant::now(),
-        screenshot_written: None,
-    };
     if config.headless {
         grid.run_headless(config, quit)?;
     } else {
@@ -804,7 +819,8 @@ fn run_grid(
         .viewers
         .iter()
         .map(|viewer| {
-            let mut summary = viewer.summary(elapsed);
+            // A tile added later (a relay's new stream) counts from its own start.
+            let mut summary = viewer.summary(elapsed.min(viewer.started.elapsed()));
             summary.screenshot = grid
                 .screenshot_written
                 .as_ref()
@@ -818,7 +834,79 @@ fn run_grid(
         .collect())
 }
 
-impl Grid<'_> {
+impl Grid {
+    /// One more tile: its own connection, threads and decoders, numbered after the others.
+    fn add_tile(&mut self, config: &Config, source: &TileSource) -> Result<(), Error> {
+        let index = self.viewers.len();
+        let mut tile = config.clone();
+        tile.receive.endpoints = vec![source.endpoint.clone()];
+        if let Some(stream) = &source.stream {
+            tile.receive.subscription = stream.subscription();
+            tile.stream = Some(stream.clone());
+        }
+        tile.screenshot = None;
+        let receiver = Receiver::start(&tile.receive)?;
+        let mut viewer = Viewer::new(Arc::new(tile), receiver)?;
+        viewer.tile = Some((index, source.label()));
+        // One file per tile: named by its stream, else by its number.
+        let name = source
+            .stream
+            .as_ref()
+            .map_or_else(|| (index + 1).to_string(), |s| s.as_str().to_owned());
+        viewer.record_config = config.record.for_stream(&name);
+        if config.record_at_start {
+            viewer.toggle_recording();
+        }
+        self.viewers.push(viewer);
+        Ok(())
+    }
+
+    /// A tile for each stream the relay's newest directory lists that has none yet; `true` if
+    /// one was added. Streams that left the directory keep their tile (showing no signal, as
+    /// a camera that stopped does).
+    fn add_new_streams(&mut self, config: &Config) -> bool {
+        let Some(relay) = &self.relay else {
+            return false;
+        };
+        let Some(listed) = relay.receiver.directory() else {
+            return false;
+        };
+        let endpoint = relay.endpoint.clone();
+        let new: Vec<StreamName> = listed
+            .into_iter()
+            .filter(|name| {
+                !relay.refused.contains(name)
+                    && !self
+                        .viewers
+                        .iter()
+                        .any(|v| v.config.stream.as_ref() == Some(name))
+            })
+            .collect();
+        let mut added = false;
+        for stream in new {
+            let source = TileSource {
+                endpoint: endpoint.clone(),
+                stream: Some(stream.clone()),
+            };
+            match self.add_tile(config, &source) {
+                Ok(()) => {
+                    log::info!(
+                        "{endpoint}: stream {stream} appeared: tile {}",
+                        self.viewers.len()
+                    );
+                    added = true;
+                }
+                Err(e) => {
+                    log::warn!("{endpoint}: no tile for the new stream {stream}: {e}");
+                    if let Some(relay) = &mut self.relay {
+                        relay.refused.push(stream);
+                    }
+                }
+            }
+        }
+        added
+    }
+
     fn run_windowed(&mut self, config: &Config, quit: &AtomicBool) -> Result<(), Error> {
         let title = format!("camview - {}", config.endpoints_text());
         // The grid keeps its size: no single picture to fit the window to.
@@ -836,6 +924,7 @@ impl Grid<'_> {
             if self.should_stop(config, quit) {
                 break;
             }
+            redraw |= self.add_new_streams(config);
             if self.step(WINDOW_POLL, Some(&mut screen), std::mem::take(&mut redraw))? {
                 screen.present();
             }
@@ -860,7 +949,8 @@ impl Grid<'_> {
                 .stop_after
                 .map(|limit| limit.saturating_sub(self.started.elapsed()));
             let timeout = left.map_or(HEADLESS_POLL, |l| l.min(HEADLESS_POLL));
-            self.step(timeout, screen.as_mut(), false)?;
+            let added = self.add_new_streams(config);
+            self.step(timeout, screen.as_mut(), added)?;
             if self.enough_frames() {
                 break;
             }
