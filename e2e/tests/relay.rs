@@ -46,6 +46,21 @@ fn receive_all(endpoint: &str, time: Duration) -> Vec<Vec<u8>> {
     got
 }
 
+/// camview's JSON lines for the relay on `port`: two tiles, camA's then camB's, each named by
+/// the relay's endpoint and its stream.
+fn tile_lines(done: &Finished, port: u16) -> Vec<serde_json::Value> {
+    let lines = done.json_lines();
+    assert_eq!(lines.len(), 2, "{}", done.stdout);
+    for (line, stream) in lines.iter().zip(["camA", "camB"]) {
+        assert_eq!(
+            line["endpoint"],
+            format!("{} {stream}", endpoint(port)),
+            "{line}"
+        );
+    }
+    lines
+}
+
 #[test]
 fn messages_pass_through_byte_for_byte_and_hostile_ones_are_refused() {
     let _serial = one_at_a_time();
@@ -154,14 +169,7 @@ fn camview_shows_each_relayed_stream_in_its_own_tile_with_end_to_end_latency() {
         "{}",
         done.stderr
     );
-    let lines = done.json_lines();
-    assert_eq!(lines.len(), 2, "{}", done.stdout);
-    for (line, stream) in lines.iter().zip(["camA", "camB"]) {
-        assert_eq!(
-            line["endpoint"],
-            format!("{} {stream}", endpoint(to)),
-            "{line}"
-        );
+    for (line, stream) in tile_lines(&done, to).iter().zip(["camA", "camB"]) {
         assert_eq!(line["streams"].as_object().unwrap().len(), 1, "{line}");
         assert!(u64_at(line, &format!("/streams/{stream}")) >= 60, "{line}");
         assert_eq!(u64_at(line, "/bad_messages"), 0, "{line}");
@@ -216,14 +224,7 @@ fn a_stream_that_appears_later_gets_a_tile_of_its_own() {
         "{}",
         done.stderr
     );
-    let lines = done.json_lines();
-    assert_eq!(lines.len(), 2, "{}", done.stdout);
-    for (line, stream) in lines.iter().zip(["camA", "camB"]) {
-        assert_eq!(
-            line["endpoint"],
-            format!("{} {stream}", endpoint(to)),
-            "{line}"
-        );
+    for (line, stream) in tile_lines(&done, to).iter().zip(["camA", "camB"]) {
         // camB: its tile within about a second of the Pi dialling in, then its frames.
         assert!(u64_at(line, &format!("/streams/{stream}")) >= 30, "{line}");
         assert_eq!(u64_at(line, "/bad_messages"), 0, "{line}");
