@@ -102,12 +102,16 @@ echo "go2rtc: $parts JPEG parts in 2 s from /api/stream.mjpeg"
 check "stream.mjpeg restreams campub" [ "$parts" -ge 20 ]
 
 probe=$(timeout 30 ffprobe -v error -rtsp_transport tcp -show_entries stream=codec_name,width,height \
-    -of csv=p=0 "rtsp://127.0.0.1:$rtsp/pi" || true)
+    -of csv=p=0 "rtsp://127.0.0.1:$rtsp/pi" 2> "$out/ffprobe.log" || true)
 echo "go2rtc: RTSP stream: $probe"
 check "RTSP serves campub's MJPEG" [ "$probe" = "mjpeg,640,360" ]
 decoded=$(timeout 60 ffmpeg -v error -rtsp_transport tcp -i "rtsp://127.0.0.1:$rtsp/pi" -frames:v 30 \
     -f framemd5 - 2> "$out/rtsp-errors.log" | grep -c '^0,' || true)
-check "30 RTSP frames decode without an error" eval '[ "$decoded" -eq 30 ] && [ ! -s "$out/rtsp-errors.log" ]'
+# Joining mid-picture, ffmpeg's RTP depacketizer drops the packets before the first picture's
+# start ("Received packet without a start chunk"): not a decoding error; anything else is.
+grep -v -e "Received packet without a start chunk" -e "Last message repeated" \
+    "$out/rtsp-errors.log" > "$out/rtsp-decode-errors.log" || true
+check "30 RTSP frames decode without an error" eval '[ "$decoded" -eq 30 ] && [ ! -s "$out/rtsp-decode-errors.log" ]'
 
 frame wrong "$out/wrong.jpg" || true
 check "a wrong password gets no picture" [ ! -s "$out/wrong.jpg" ]
