@@ -25,7 +25,9 @@ fi
 out=$PWD/target/mediamtx-test
 rm -rf "$out"
 mkdir -p "$out"
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+tool=mediamtx
+# shellcheck source=tests/http-clients/by-hand.sh
+. tests/http-clients/by-hand.sh
 echo "a-long-password" | "$CAMPUB" passwd "$out/users" ann > /dev/null
 http=$(free_port) rtsp=$(free_port)
 pids=()
@@ -70,12 +72,6 @@ for _ in $(seq 200); do
     sleep 0.1
 done
 
-failed=0
-check() { # NAME CONDITION...
-    local name=$1
-    shift
-    if "$@"; then echo "mediamtx: PASS $name"; else echo "mediamtx: FAIL $name"; failed=$((failed + 1)); fi
-}
 check "ffmpeg publishes campub's MJPEG to the path" grep -q "is publishing to path 'pi', 1 track (M-JPEG)" "$out/mediamtx.log"
 probe=$(timeout 30 ffprobe -v error -rtsp_transport tcp -show_entries stream=codec_name,width,height \
     -of csv=p=0 "rtsp://127.0.0.1:$rtsp/pi" 2> "$out/ffprobe.log" || true)
@@ -90,24 +86,6 @@ grep -v -e "Received packet without a start chunk" -e "Last message repeated" \
 check "30 RTSP frames decode without an error" eval '[ "$decoded" -eq 30 ] && [ ! -s "$out/rtsp-decode-errors.log" ]'
 timeout 30 ffmpeg -v error -rtsp_transport tcp -i "rtsp://127.0.0.1:$rtsp/pi" -frames:v 1 -c:v copy \
     -f image2 "$out/frame.jpg" || true
-# The test pattern (publisher/src/capture/pattern.rs): corner marks and colour bars.
-pattern() {
-    ffmpeg -v error -i "$1" -f rawvideo -pix_fmt rgb24 - | python3 -c '
-import sys
-w, h, mark = 640, 360, 30
-rgb = sys.stdin.buffer.read()
-px = lambda x, y: rgb[3 * (y * w + x):3 * (y * w + x) + 3]
-near = lambda got, want: all(abs(g - c) <= 60 for g, c in zip(got, want))
-corners = {(15, 15): (255, 0, 0), (w - 15, 15): (0, 255, 0), (15, h - 15): (0, 0, 255),
-           (w - 15, h - 15): (255, 255, 255)}
-bars = [(191, 191, 0), (0, 191, 191), (0, 191, 0), (191, 0, 191), (191, 0, 0), (0, 0, 191)]
-# Every bar somewhere in three rows (the bouncing box hides at most one bar of one row).
-seen = {bar for y in (int(h * 0.2), int(h * 0.4), int(h * 0.6)) for bar in bars
-        if sum(near(px(x, y), bar) for x in range(mark, w - mark)) >= 10}
-ok = len(rgb) == w * h * 3 and len(seen) == len(bars) \
-    and all(near(px(x, y), want) for (x, y), want in corners.items())
-sys.exit(0 if ok else 1)'
-}
 check "a frame through MediaMTX is campub's picture" pattern "$out/frame.jpg"
 check "a wrong password: nothing published, ffmpeg's 401 in MediaMTX's log" eval \
     '! grep -q "publishing to path .wrong." "$out/mediamtx.log" && grep -q "not-the-password.*401 Unauthorized" "$out/mediamtx.log"'
