@@ -141,8 +141,59 @@ pub fn camrelay() -> Command {
 /// A running program whose output is collected as it comes; killed when dropped.
 pub struct Running {
     pub child: Child,
-    stdout: Option<JoinHandle<String>>,
-    stderr: Option<JoinHandle<String>>,
+    stdout: Drain,
+    stderr: Drain,
+}
+
+/// How long [`Running::finish`] waits, after the program exited, for its output pipes to
+/// close. Only another process holding a copy of a pipe keeps one open that long: under
+/// qemu-user a process forked by the tests (or by the program) can deadlock between fork and
+/// exec, keeping every descriptor it inherited; waiting for EOF then never ends.
+const DRAIN_AFTER_EXIT: Duration = Duration::from_secs(5);
+
+/// A pipe read to its end by a thread; what came so far is readable at any time.
+struct Drain {
+    text: Arc<Mutex<Vec<u8>>>,
+    done: Option<JoinHandle<()>>,
+}
+
+impl Drain {
+    fn start(mut pipe: Box<dyn Read + Send>) -> Self {
+        let text = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&text);
+        let done = std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            while let Ok(n @ 1..) = pipe.read(&mut buf) {
+                sink.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .extend_from_slice(&buf[..n]);
+            }
+        });
+        Self {
+            text,
+            done: Some(done),
+        }
+    }
+
+    /// Everything read once the pipe closed, or by `deadline` with a note saying it is cut
+    /// short.
+    fn collect(&mut self, what: &str, deadline: Instant) -> String {
+        if let Some(done) = self.done.take() {
+            while !done.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            if done.is_finished() {
+                let _ = done.join();
+            } else {
+                eprintln!(
+                    "testkit: the program's {what} was still open {DRAIN_AFTER_EXIT:?} after it \
+                     exited (another process holds a copy of the pipe); using what came so far"
+                );
+            }
+        }
+        let bytes = self.text.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
 }
 
 /// How a program ended, and everything it printed.
@@ -184,19 +235,12 @@ pub fn spawn(command: &mut Command) -> Running {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"));
-    let drain = |mut pipe: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = pipe.read_to_string(&mut text);
-            text
-        })
-    };
-    let stdout = drain(Box::new(child.stdout.take().unwrap()));
-    let stderr = drain(Box::new(child.stderr.take().unwrap()));
+    let stdout = Drain::start(Box::new(child.stdout.take().unwrap()));
+    let stderr = Drain::start(Box::new(child.stderr.take().unwrap()));
     Running {
         child,
-        stdout: Some(stdout),
-        stderr: Some(stderr),
+        stdout,
+        stderr,
     }
 }
 
@@ -222,13 +266,16 @@ impl Running {
             if Instant::now() > deadline {
                 let _ = self.child.kill();
                 let _ = self.child.wait();
-                let stderr = self.stderr.take().unwrap().join().unwrap();
+                let stderr = self
+                    .stderr
+                    .collect("stderr", Instant::now() + DRAIN_AFTER_EXIT);
                 panic!("the program did not finish within {limit:?}; stderr:\n{stderr}");
             }
             std::thread::sleep(Duration::from_millis(20));
         };
-        let stdout = self.stdout.take().unwrap().join().unwrap();
-        let stderr = self.stderr.take().unwrap().join().unwrap();
+        let drained = Instant::now() + DRAIN_AFTER_EXIT;
+        let stdout = self.stdout.collect("stdout", drained);
+        let stderr = self.stderr.collect("stderr", drained);
         assert!(
             !stderr.contains("panicked"),
             "the program panicked:\n{stderr}"
