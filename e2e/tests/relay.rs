@@ -224,6 +224,25 @@ fn a_stream_that_appears_later_gets_a_tile_of_its_own() {
         "{}",
         done.stderr
     );
+    // camview's heap bound follows its tiles (docs/SECURITY.md): camA's tile and the
+    // directory watch's connection at the start, one tile more once camB has its own.
+    let bound_after = |marker: &str| -> u64 {
+        let at = done
+            .stderr
+            .find(marker)
+            .unwrap_or_else(|| panic!("{marker}: {}", done.stderr));
+        let rest = &done.stderr[at + marker.len()..];
+        rest.split_whitespace()
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no MiB after {marker}: {rest}"))
+    };
+    let (at_start, with_cam_b) = (
+        bound_after("; heap bound "),
+        bound_after("appeared: tile 2; heap bound now "),
+    );
+    // 64 MiB + 528 MiB per tile at the default --max-pixels + 96 MiB for the watch.
+    assert_eq!((at_start, with_cam_b), (64 + 528 + 96, 64 + 2 * 528 + 96));
     for (line, stream) in tile_lines(&done, to).iter().zip(["camA", "camB"]) {
         // camB: its tile within about a second of the Pi dialling in, then its frames.
         assert!(u64_at(line, &format!("/streams/{stream}")) >= 30, "{line}");

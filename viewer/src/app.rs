@@ -770,6 +770,10 @@ impl RelayWatch {
         let mut receive = config.receive.clone();
         receive.endpoints = vec![endpoint.to_owned()];
         receive.subscription = camwire::DIRECTORY_SUBSCRIPTION.to_vec();
+        // Its connection holds messages (libzmq's queue), but it shows nothing.
+        if receive.heap_share_bytes.is_some() {
+            receive.heap_share_bytes = Some(crate::memory::heap_bound_per_connection_bytes());
+        }
         Ok(Self {
             endpoint: endpoint.to_owned(),
             receiver: Receiver::start(&receive)?,
@@ -802,11 +806,17 @@ fn run_grid(
     }
     match &config.stream {
         Some(stream) => log::info!(
-            "{} tiles, stream {stream} on each of {}",
+            "{} tiles, stream {stream} on each of {}; heap bound {} MiB",
             sources.len(),
-            config.endpoints_text()
+            config.endpoints_text(),
+            crate::memory::BUDGET.bound_bytes() >> 20
         ),
-        None => log::info!("{} tiles: {}", sources.len(), config.endpoints_text()),
+        None => log::info!(
+            "{} tiles: {}; heap bound {} MiB",
+            sources.len(),
+            config.endpoints_text(),
+            crate::memory::BUDGET.bound_bytes() >> 20
+        ),
     }
     if config.headless {
         grid.run_headless(config, quit)?;
@@ -891,8 +901,9 @@ impl Grid {
             match self.add_tile(config, &source) {
                 Ok(()) => {
                     log::info!(
-                        "{endpoint}: stream {stream} appeared: tile {}",
-                        self.viewers.len()
+                        "{endpoint}: stream {stream} appeared: tile {}; heap bound now {} MiB",
+                        self.viewers.len(),
+                        crate::memory::BUDGET.bound_bytes() >> 20
                     );
                     added = true;
                 }

@@ -274,10 +274,7 @@ impl Config {
                 ))
             }
         };
-        let heap_bound_bytes = Some(crate::memory::heap_bound_bytes(
-            limits.max_pixels,
-            endpoints.len(),
-        ));
+        let heap_share_bytes = Some(crate::memory::heap_bound_per_tile_bytes(limits.max_pixels));
         let curve = match (&raw.server_key, &raw.key) {
             (Some(server), own) => Some(ClientKeys::load(server, own.as_deref())?),
             (None, Some(_)) => {
@@ -305,7 +302,7 @@ impl Config {
                 subscription,
                 curve,
                 limits,
-                heap_bound_bytes,
+                heap_share_bytes,
             },
             stream,
             headless: raw.headless,

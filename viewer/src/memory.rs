@@ -8,6 +8,8 @@
 //! heap from the receiving thread, and when it passes the bound computed here it drops and
 //! makes again its connections, which frees what libzmq holds (see `receive`).
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use crate::decode::MAX_PICTURE_DIMENSION_PX;
 
 const MIB: usize = 1024 * 1024;
@@ -37,11 +39,76 @@ pub fn heap_bound_bytes(max_pixels: usize, tiles: usize) -> usize {
 /// The heap one stream (one grid tile) may need for `max_pixels`: its decoders' pictures and
 /// texture, libzmq's messages on its connection and its own messages.
 pub fn heap_bound_per_tile_bytes(max_pixels: usize) -> usize {
-    let messages = OWN_MESSAGES + MESSAGES_PER_CONNECTION;
     let max_pixels = max_pixels.min(MAX_PICTURE_DIMENSION_PX * MAX_PICTURE_DIMENSION_PX);
     BYTES_PER_BUDGET_PIXEL
         .saturating_mul(max_pixels)
-        .saturating_add(messages.saturating_mul(camwire::MAX_MESSAGE_BYTES))
+        .saturating_add(OWN_MESSAGES.saturating_mul(camwire::MAX_MESSAGE_BYTES))
+        .saturating_add(heap_bound_per_connection_bytes())
+}
+
+/// The heap a connection that shows nothing may need: libzmq's messages on it (a relay
+/// grid's watch on the relay's directory is one).
+pub fn heap_bound_per_connection_bytes() -> usize {
+    MESSAGES_PER_CONNECTION.saturating_mul(camwire::MAX_MESSAGE_BYTES)
+}
+
+/// What the parts of a process hold a share of the heap bound for: the bound is the base plus
+/// the shares of everything running now, so it follows a grid that grows (a relay's stream
+/// that appears later gets a tile, and the bound grows by one tile). The heap is one for the
+/// whole process and so is this.
+pub struct HeapBudget {
+    shares: AtomicUsize,
+}
+
+/// camview's one budget (every receiver of the process takes its share here).
+pub static BUDGET: HeapBudget = HeapBudget::new();
+
+impl HeapBudget {
+    pub const fn new() -> Self {
+        Self {
+            shares: AtomicUsize::new(0),
+        }
+    }
+
+    /// The bound now: the base and every share held.
+    pub fn bound_bytes(&self) -> usize {
+        BASE_BYTES.saturating_add(self.shares.load(Ordering::Relaxed))
+    }
+
+    /// Holds `bytes` of the bound until the share is dropped.
+    pub fn share(&self, bytes: usize) -> HeapShare<'_> {
+        // Saturating: the sum of shares cannot pass usize::MAX (the bound would be
+        // meaningless there anyway), and the share remembers what it really added.
+        let mut added = bytes;
+        let _ = self
+            .shares
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |held| {
+                added = bytes.min(usize::MAX - held);
+                Some(held + added)
+            });
+        HeapShare {
+            budget: self,
+            bytes: added,
+        }
+    }
+}
+
+impl Default for HeapBudget {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A part of the heap bound held by a running receiver; given back when dropped.
+pub struct HeapShare<'a> {
+    budget: &'a HeapBudget,
+    bytes: usize,
+}
+
+impl Drop for HeapShare<'_> {
+    fn drop(&mut self) {
+        self.budget.shares.fetch_sub(self.bytes, Ordering::Relaxed);
+    }
 }
 
 /// Bytes of heap in use now (allocated, in arenas or mapped), or `None` where that cannot be
@@ -87,6 +154,34 @@ mod tests {
             heap_bound_bytes(usize::MAX, 1),
             heap_bound_bytes(8192 * 8192, 1)
         );
+    }
+
+    #[test]
+    fn the_bound_follows_the_shares_held_now() {
+        let budget = HeapBudget::new();
+        assert_eq!(budget.bound_bytes(), 64 * MIB);
+        let tile = heap_bound_per_tile_bytes(1 << 20);
+        let first = budget.share(tile);
+        assert_eq!(budget.bound_bytes(), heap_bound_bytes(1 << 20, 1));
+        {
+            let _second = budget.share(tile);
+            let _watch = budget.share(heap_bound_per_connection_bytes());
+            assert_eq!(
+                budget.bound_bytes(),
+                heap_bound_bytes(1 << 20, 2) + 6 * 16 * MIB
+            );
+        }
+        assert_eq!(budget.bound_bytes(), heap_bound_bytes(1 << 20, 1));
+        drop(first);
+        assert_eq!(budget.bound_bytes(), 64 * MIB);
+        // Shares past usize::MAX saturate, and each gives back what it added.
+        let huge = budget.share(usize::MAX);
+        let more = budget.share(tile);
+        assert_eq!(budget.bound_bytes(), usize::MAX);
+        drop(huge);
+        assert_eq!(budget.bound_bytes(), 64 * MIB);
+        drop(more);
+        assert_eq!(budget.bound_bytes(), 64 * MIB);
     }
 
     #[test]

@@ -9,6 +9,7 @@ use camthreads::{NewestFrame, Worker};
 
 use crate::decode::{DecodeError, FrameLimits};
 use crate::error::Error;
+use crate::memory::HeapShare;
 use crate::monitor::{EndpointStatus, Monitor};
 use crate::security::ClientKeys;
 use crate::stats::BadMessages;
@@ -61,9 +62,11 @@ pub struct ReceiveConfig {
     /// What a frame may declare; anything beyond is refused here, before it can displace a
     /// frame waiting to be shown.
     pub limits: FrameLimits,
-    /// Heap camview may use (`memory::heap_bound_bytes`); past it the connections are made
-    /// again. `None`: not watched.
-    pub heap_bound_bytes: Option<usize>,
+    /// The part of camview's heap bound (`memory::BUDGET`) this receiver holds while it runs,
+    /// per endpoint: a tile's (`memory::heap_bound_per_tile_bytes`), or a connection's that
+    /// shows nothing. Past the whole bound the connections are made again. `None`: the heap
+    /// is not watched.
+    pub heap_share_bytes: Option<usize>,
 }
 
 /// A received message and when it was handed over.
@@ -114,6 +117,8 @@ impl ReceiveCounters {
 pub struct Receiver {
     /// First, so that it is stopped and joined before anything it uses is dropped.
     _worker: Worker,
+    /// Held while the receiver runs (given back after the thread is joined).
+    _heap_share: Option<HeapShare<'static>>,
     newest: Arc<NewestFrame<Stamped>>,
     counters: Arc<ReceiveCounters>,
     monitor: Arc<Monitor>,
@@ -144,6 +149,10 @@ impl Receiver {
                 .map_err(|e| Error::zmq(format!("connect to {endpoint}"), e))?;
         }
 
+        // Taken before the thread starts, so that its first look at the heap counts it.
+        let heap_share = config.heap_share_bytes.map(|bytes| {
+            crate::memory::BUDGET.share(bytes.saturating_mul(config.endpoints.len().max(1)))
+        });
         let newest = Arc::new(NewestFrame::new());
         let counters = Arc::new(ReceiveCounters::default());
         let worker = {
@@ -153,9 +162,9 @@ impl Receiver {
                 Arc::clone(&monitor),
             );
             let limits = config.limits;
-            let heap_bound = config.heap_bound_bytes;
+            let watched = config.heap_share_bytes.is_some();
             Worker::spawn("receive", move |stop| {
-                let watch = HeapWatch::new(heap_bound);
+                let watch = HeapWatch::new(watched);
                 receive_loop(&socket, &newest, &counters, stop, &monitor, &limits, watch);
                 // Closing the socket before the context lets the context end at once.
                 drop(socket);
@@ -166,6 +175,7 @@ impl Receiver {
         };
         Ok(Self {
             _worker: worker,
+            _heap_share: heap_share,
             newest,
             counters,
             monitor,
@@ -319,21 +329,22 @@ fn receive_loop(
     }
 }
 
-/// Looks at the heap against its bound, at most once per receiving round.
+/// Looks at the heap against camview's whole bound (`memory::BUDGET`, which follows the tiles
+/// running now), at most once per receiving round.
 struct HeapWatch {
-    bound_bytes: Option<usize>,
+    watched: bool,
     quiet_until: Instant,
     times_over: u64,
 }
 
 impl HeapWatch {
-    fn new(bound_bytes: Option<usize>) -> Self {
+    fn new(watched: bool) -> Self {
         let measurable = crate::memory::heap_in_use_bytes().is_some();
-        if bound_bytes.is_some() && !measurable {
+        if watched && !measurable {
             log::info!("the heap cannot be measured here: its bound is not enforced");
         }
         Self {
-            bound_bytes: bound_bytes.filter(|_| measurable),
+            watched: watched && measurable,
             quiet_until: Instant::now(),
             times_over: 0,
         }
@@ -343,9 +354,9 @@ impl HeapWatch {
     /// must be dropped. Only a message larger than the limits can do that, and the only such
     /// message libzmq accepts is a multipart one, each part within ZMQ_MAXMSGSIZE.
     fn over_bound(&mut self) -> bool {
-        let Some(bound) = self.bound_bytes else {
+        if !self.watched {
             return false;
-        };
+        }
         let now = Instant::now();
         if now < self.quiet_until {
             return false;
@@ -353,6 +364,7 @@ impl HeapWatch {
         let Some(in_use) = crate::memory::heap_in_use_bytes() else {
             return false;
         };
+        let bound = crate::memory::BUDGET.bound_bytes();
         if in_use <= bound {
             return false;
         }
@@ -649,7 +661,7 @@ mod tests {
             subscription: Vec::new(),
             curve: None,
             limits: FrameLimits::default(),
-            heap_bound_bytes: None,
+            heap_share_bytes: None,
         };
         let err = Receiver::start(&config).err().expect("connect must fail");
         assert!(err.to_string().contains("connect to tcp://:nope"), "{err}");
