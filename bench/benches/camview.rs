@@ -126,7 +126,7 @@ fn link() -> (zmq::Context, Publisher, Receiver) {
         subscription: Vec::new(),
         curve: None,
         limits: Default::default(),
-        heap_bound_bytes: None,
+        heap_share_bytes: None,
     })
     .expect("receiver");
     // Until the subscription is in place, messages are dropped: send until one arrives. (A real

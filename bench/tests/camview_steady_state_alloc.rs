@@ -49,7 +49,7 @@ fn no_allocation_per_frame_in_the_steady_state() {
         subscription: Vec::new(),
         curve: None,
         limits: Default::default(),
-        heap_bound_bytes: None,
+        heap_share_bytes: None,
     })
     .unwrap();
     let surface = sdl2::surface::Surface::new(640, 360, PixelFormatEnum::RGB888).unwrap();

@@ -183,6 +183,67 @@ fn camview_shows_each_relayed_stream_in_its_own_tile_with_end_to_end_latency() {
     }
 }
 
+/// Several endpoints, two of them relays: each relay's tile becomes, where it was, one tile
+/// per stream it carries; a campub given directly keeps its own tile.
+#[test]
+fn several_endpoints_with_relays_among_them_show_every_stream_of_each() {
+    let _serial = one_at_a_time();
+    let ports: Vec<u16> = (0..6).map(|_| free_port()).collect();
+    let [a, b, c, d, relay_1, relay_2] = ports[..] else {
+        unreachable!()
+    };
+    let _cams: Vec<CampubProcess> = [(a, "camA"), (b, "camB"), (c, "camC"), (d, "camD")]
+        .into_iter()
+        .map(|(port, stream)| CampubProcess::start(port, &["--fps", "30", "--stream", stream]))
+        .collect();
+    let first = relay(
+        relay_1,
+        &["--from", &endpoint(a), "--from", &endpoint(b), "--no-idle"],
+    );
+    let second = relay(relay_2, &["--from", &endpoint(c), "--no-idle"]);
+    for (camrelay, streams) in [(&first, &["camA", "camB"][..]), (&second, &["camC"][..])] {
+        for stream in streams {
+            assert!(
+                camrelay.wait_for_log(&format!("stream \"{stream}\" appeared"), LIMIT),
+                "{:#?}",
+                camrelay.log()
+            );
+        }
+    }
+    let done = run(
+        camview()
+            .args(["--headless", "--frames", "60", "--duration", "25"])
+            .args([endpoint(relay_1), endpoint(d), endpoint(relay_2)]),
+        LIMIT,
+    );
+    assert!(done.status.success(), "{}\n{}", done.stdout, done.stderr);
+    assert!(
+        done.stderr
+            .contains("is a relay carrying 2 streams (camA, camB): tile 1 becomes")
+            // Tile 3 or 4: whichever relay's directory came first was expanded first.
+            && done
+                .stderr
+                .contains("is a relay carrying 1 streams (camC): tile "),
+        "{}",
+        done.stderr
+    );
+    let lines = done.json_lines();
+    let expected = [
+        (format!("{} camA", endpoint(relay_1)), "camA"),
+        (format!("{} camB", endpoint(relay_1)), "camB"),
+        (endpoint(d), "camD"),
+        (format!("{} camC", endpoint(relay_2)), "camC"),
+    ];
+    assert_eq!(lines.len(), expected.len(), "{}", done.stdout);
+    for (line, (label, stream)) in lines.iter().zip(&expected) {
+        assert_eq!(line["endpoint"], label.as_str(), "{line}");
+        // Each tile one stream: the relays' tiles subscribe to theirs alone.
+        assert_eq!(line["streams"].as_object().unwrap().len(), 1, "{line}");
+        assert!(u64_at(line, &format!("/streams/{stream}")) >= 60, "{line}");
+        assert_eq!(u64_at(line, "/bad_messages"), 0, "{line}");
+    }
+}
+
 #[test]
 fn a_stream_that_appears_later_gets_a_tile_of_its_own() {
     let _serial = one_at_a_time();
@@ -541,6 +602,11 @@ fn a_relayed_stream_over_http_wakes_an_idle_relay_and_needs_its_token() {
     // While the relay idles, a snapshot waits for a fresh frame (the last one before idling is
     // older than a snapshot may be after this sleep): the relay resumes for it.
     std::thread::sleep(Duration::from_millis(1500));
+    // Idle, and /status says so (a /status request is not a viewer).
+    let (code, _, json) = http_get(&format!("{base}/status"), Some(&bearer));
+    assert_eq!(code, 200);
+    let idle: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    assert_eq!(idle["idle"], true, "{idle}");
     let (status, kind, jpeg) = http_get(&format!("{base}/snapshot.jpg"), Some(&bearer));
     assert_eq!(
         (status, kind.as_str()),
@@ -579,6 +645,53 @@ fn a_relayed_stream_over_http_wakes_an_idle_relay_and_needs_its_token() {
     assert_eq!(status, 200);
     assert!(String::from_utf8_lossy(&metrics).contains("published"));
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// With --no-idle the relay's /status is sampled all the same (it once was only when the
+/// relay could idle: its figures stayed at zero).
+#[test]
+fn a_relay_that_never_idles_keeps_its_http_figures_current() {
+    let _serial = one_at_a_time();
+    let (a, to, http_port) = (free_port(), free_port(), free_port());
+    let _cam = CampubProcess::start(a, &["--fps", "30", "--stream", "camA"]);
+    let camrelay = relay(
+        to,
+        &[
+            "--from",
+            &endpoint(a),
+            "--no-idle",
+            "--http-stream",
+            &format!("camA@127.0.0.1:{http_port}"),
+            "--http-open",
+        ],
+    );
+    assert!(
+        camrelay.wait_for_log(&format!("HTTP on http://127.0.0.1:{http_port}/"), LIMIT),
+        "{:#?}",
+        camrelay.log()
+    );
+    let url = format!("http://127.0.0.1:{http_port}/status");
+    let sample = || -> serde_json::Value {
+        let (code, _, json) = http_get(&url, None);
+        assert_eq!(code, 200);
+        serde_json::from_slice(&json).unwrap()
+    };
+    let deadline = Instant::now() + LIMIT;
+    let first = loop {
+        let status = sample();
+        if u64_at(&status, "/captured_total") > 0 || Instant::now() > deadline {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(u64_at(&first, "/captured_total") > 0, "{first}");
+    std::thread::sleep(Duration::from_millis(2500));
+    let later = sample();
+    assert!(
+        u64_at(&later, "/captured_total") > u64_at(&first, "/captured_total"),
+        "{first} -> {later}"
+    );
+    assert_eq!(later["idle"], false, "{later}");
 }
 
 #[test]

@@ -323,6 +323,7 @@ pub fn run(
                 dropped_encoder_busy: handoff.replaced(),
                 dropped_source: counters.source_dropped.load(Ordering::Relaxed),
                 zmq_subscribers: publisher.subscribers_now(),
+                idle: demand.is_idle(),
             });
         }
         stats.maybe_log(&counters, handoff.replaced(), || {

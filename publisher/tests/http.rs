@@ -255,6 +255,7 @@ fn http_snapshot_status_metrics_and_errors() {
         "bad_frames_total",
         "uptime_s",
         "zmq_subscribers",
+        "idle",
         "http_streams",
         "capture_to_send_ms",
     ] {

@@ -47,13 +47,32 @@ fn get(addr: &str, path: &str) -> (u16, Vec<u8>) {
 
 /// (captured_total, published_total) from /status, which campub samples once a second.
 fn totals(http: &str) -> (u64, u64) {
-    let (status, body) = get(http, "/status");
-    assert_eq!(status, 200);
-    let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let json = status(http);
     (
         json["captured_total"].as_u64().unwrap(),
         json["published_total"].as_u64().unwrap(),
     )
+}
+
+/// /status as JSON.
+fn status(http: &str) -> serde_json::Value {
+    let (status, body) = get(http, "/status");
+    assert_eq!(status, 200);
+    serde_json::from_slice(&body).unwrap()
+}
+
+/// `idle` of /status, and `campub_idle` of /metrics (1 or 0).
+fn idle_figures(http: &str) -> (bool, String) {
+    let idle = status(http)["idle"].as_bool().unwrap();
+    let (code, body) = get(http, "/metrics");
+    assert_eq!(code, 200);
+    let text = String::from_utf8(body).unwrap();
+    let gauge = text
+        .lines()
+        .find_map(|l| l.strip_prefix("campub_idle "))
+        .unwrap_or_else(|| panic!("no campub_idle in {text}"))
+        .to_owned();
+    (idle, gauge)
 }
 
 fn log_count(campub: &CampubProcess, needle: &str) -> usize {
@@ -87,6 +106,7 @@ fn nobody_watching_campub_encodes_nothing_and_the_next_frame_goes_to_a_new_viewe
         "capture stopped: {captured_a} -> {captured_b}"
     );
     assert_eq!(published_a, published_b, "published while nobody watched");
+    assert_eq!(idle_figures(&http), (true, "1".to_owned()), "idle, said");
 
     // A ZeroMQ subscriber gets frames captured after it connected, not one kept from before.
     let context = zmq::Context::new();
@@ -124,6 +144,13 @@ fn nobody_watching_campub_encodes_nothing_and_the_next_frame_goes_to_a_new_viewe
         return;
     }
     wait_for_count(&campub, "resumed: a ZeroMQ subscriber connected", 1);
+    // Sampled once a second.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        idle_figures(&http),
+        (false, "0".to_owned()),
+        "streaming, said"
+    );
 
     // The subscriber leaves: idle again; then an HTTP snapshot is served a fresh frame.
     drop(sub);

@@ -455,9 +455,7 @@ impl Relay {
             self.directory_due = now;
         }
         self.viewers_seen = viewers;
-        if !self.config.idle {
-            return;
-        }
+        // Sampled whether the relay may idle or not (--no-idle).
         for (name, http) in &self.http {
             let captured = self.streams.get(name).map_or(0, |s| s.total_frames);
             http.feed.maybe_sample(|| PipelineTotals {
@@ -465,7 +463,11 @@ impl Relay {
                 dropped_encoder_busy: 0,
                 dropped_source: 0,
                 zmq_subscribers: viewers,
+                idle: self.idle,
             });
+        }
+        if !self.config.idle {
+            return;
         }
         // None: the links cannot be seen; never idle blind. HTTP clients waiting for a frame
         // are viewers too.

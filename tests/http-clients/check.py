@@ -625,7 +625,7 @@ EXPECTED_COUNTERS = ["campub_frames_captured", "campub_frames_published",
 EXPECTED_GAUGES = ["campub_captured_fps", "campub_published_fps",
                    "campub_capture_to_send_milliseconds", "campub_uptime_seconds",
                    "campub_width_pixels", "campub_height_pixels", "campub_http_clients",
-                   "campub_http_streams", "campub_zmq_subscribers"]
+                   "campub_http_streams", "campub_idle", "campub_zmq_subscribers"]
 
 
 def t_metrics_parse(env):

@@ -742,8 +742,9 @@ struct Grid {
     maximised: Option<usize>,
     started: Instant,
     screenshot_written: Option<PathBuf>,
-    /// A grid of a relay's streams: its directory, for streams that appear later.
-    relay: Option<RelayWatch>,
+    /// The relays whose streams are tiles here: their directories, for streams that appear
+    /// later.
+    relays: Vec<RelayWatch>,
 }
 
 /// The endpoint of the relay whose streams these tiles are (every tile one stream of it).
@@ -794,7 +795,7 @@ fn run_grid(
         maximised: config.maximise,
         started: Instant::now(),
         screenshot_written: None,
-        relay: None,
+        relays: Vec::new(),
     };
     for source in sources {
         grid.add_tile(config, source)?;
@@ -802,7 +803,7 @@ fn run_grid(
     // A relay's streams: its directory is watched, so that a stream that appears later (a Pi
     // dialling in) gets a tile of its own.
     if let Some(endpoint) = relay_endpoint(sources) {
-        grid.relay = Some(RelayWatch::start(config, endpoint)?);
+        grid.relays.push(RelayWatch::start(config, endpoint)?);
     }
     match &config.stream {
         Some(stream) => log::info!(
@@ -847,7 +848,14 @@ fn run_grid(
 impl Grid {
     /// One more tile: its own connection, threads and decoders, numbered after the others.
     fn add_tile(&mut self, config: &Config, source: &TileSource) -> Result<(), Error> {
-        let index = self.viewers.len();
+        let viewer = Self::make_tile(config, source, self.viewers.len())?;
+        self.viewers.push(viewer);
+        Ok(())
+    }
+
+    /// The tile numbered `index` (from 0) for `source`, with its connection, threads and
+    /// decoders.
+    fn make_tile(config: &Config, source: &TileSource, index: usize) -> Result<Viewer, Error> {
         let mut tile = config.clone();
         tile.receive.endpoints = vec![source.endpoint.clone()];
         if let Some(stream) = &source.stream {
@@ -867,29 +875,116 @@ impl Grid {
         if config.record_at_start {
             viewer.toggle_recording();
         }
-        self.viewers.push(viewer);
-        Ok(())
+        Ok(viewer)
+    }
+
+    /// Tiles of a whole endpoint (several endpoints given, no `--stream`) that turned out to
+    /// be relays (their directory came): each is replaced, where it is, by one tile and
+    /// connection per stream the relay carries, and the relay's directory is watched from
+    /// then on, as for a relay given alone. Returns each replaced tile's index and how many
+    /// tiles took its place (for the screen's textures).
+    fn expand_relays(&mut self, config: &Config) -> Vec<(usize, usize)> {
+        let mut replaced = Vec::new();
+        let mut index = 0;
+        while index < self.viewers.len() {
+            let viewer = &self.viewers[index];
+            let streams = viewer
+                .config
+                .stream
+                .is_none()
+                .then(|| viewer.receiver.directory())
+                .flatten()
+                .filter(|streams| !streams.is_empty());
+            let Some(streams) = streams else {
+                index += 1;
+                continue;
+            };
+            let endpoint = viewer
+                .config
+                .receive
+                .endpoints
+                .first()
+                .cloned()
+                .unwrap_or_default();
+            let names: Vec<&str> = streams.iter().map(StreamName::as_str).collect();
+            log::info!(
+                "{endpoint} is a relay carrying {} streams ({}): tile {} becomes one tile and \
+                 connection each",
+                streams.len(),
+                names.join(", "),
+                index + 1
+            );
+            let mut old = self.viewers.remove(index);
+            // Frames of every stream mixed: not worth keeping.
+            old.abandon_recording();
+            drop(old);
+            let mut added = 0;
+            for stream in streams {
+                let source = TileSource {
+                    endpoint: endpoint.clone(),
+                    stream: Some(stream),
+                };
+                match Self::make_tile(config, &source, index + added) {
+                    Ok(viewer) => {
+                        self.viewers.insert(index + added, viewer);
+                        added += 1;
+                    }
+                    Err(e) => log::warn!("{}: no tile: {e}", source.label()),
+                }
+            }
+            match RelayWatch::start(config, &endpoint) {
+                Ok(watch) => self.relays.push(watch),
+                Err(e) => log::warn!("{endpoint}: cannot watch the relay's directory: {e}"),
+            }
+            self.maximised = self.maximised.and_then(|m| match m.cmp(&index) {
+                std::cmp::Ordering::Less => Some(m),
+                std::cmp::Ordering::Equal => (added > 0).then_some(index),
+                std::cmp::Ordering::Greater => Some(m + added - 1),
+            });
+            replaced.push((index, added));
+            index += added;
+        }
+        if !replaced.is_empty() {
+            for (number, viewer) in self.viewers.iter_mut().enumerate() {
+                if let Some((at, _)) = &mut viewer.tile {
+                    *at = number;
+                }
+            }
+            log::info!(
+                "{} tiles; heap bound now {} MiB",
+                self.viewers.len(),
+                crate::memory::BUDGET.bound_bytes() >> 20
+            );
+        }
+        replaced
     }
 
     /// A tile for each stream the relay's newest directory lists that has none yet; `true` if
     /// one was added. Streams that left the directory keep their tile (showing no signal, as
     /// a camera that stopped does).
     fn add_new_streams(&mut self, config: &Config) -> bool {
-        let Some(relay) = &self.relay else {
+        let mut added = false;
+        for relay in 0..self.relays.len() {
+            added |= self.add_new_streams_of(config, relay);
+        }
+        added
+    }
+
+    /// [`Grid::add_new_streams`] for the relay watched by `self.relays[relay]`.
+    fn add_new_streams_of(&mut self, config: &Config, relay: usize) -> bool {
+        let watch = &self.relays[relay];
+        let Some(listed) = watch.receiver.directory() else {
             return false;
         };
-        let Some(listed) = relay.receiver.directory() else {
-            return false;
-        };
-        let endpoint = relay.endpoint.clone();
+        let endpoint = watch.endpoint.clone();
         let new: Vec<StreamName> = listed
             .into_iter()
             .filter(|name| {
-                !relay.refused.contains(name)
-                    && !self
-                        .viewers
-                        .iter()
-                        .any(|v| v.config.stream.as_ref() == Some(name))
+                !watch.refused.contains(name)
+                    && !self.viewers.iter().any(|v| {
+                        v.config.stream.as_ref() == Some(name)
+                            && v.config.receive.endpoints.first() == Some(&endpoint)
+                    })
             })
             .collect();
         let mut added = false;
@@ -909,9 +1004,7 @@ impl Grid {
                 }
                 Err(e) => {
                     log::warn!("{endpoint}: no tile for the new stream {stream}: {e}");
-                    if let Some(relay) = &mut self.relay {
-                        relay.refused.push(stream);
-                    }
+                    self.relays[relay].refused.push(stream);
                 }
             }
         }
@@ -934,6 +1027,10 @@ impl Grid {
             }
             if self.should_stop(config, quit) {
                 break;
+            }
+            for (at, tiles) in self.expand_relays(config) {
+                screen.replace_tile(at, tiles);
+                redraw = true;
             }
             redraw |= self.add_new_streams(config);
             if self.step(WINDOW_POLL, Some(&mut screen), std::mem::take(&mut redraw))? {
@@ -960,7 +1057,14 @@ impl Grid {
                 .stop_after
                 .map(|limit| limit.saturating_sub(self.started.elapsed()));
             let timeout = left.map_or(HEADLESS_POLL, |l| l.min(HEADLESS_POLL));
-            let added = self.add_new_streams(config);
+            let mut added = false;
+            for (at, tiles) in self.expand_relays(config) {
+                if let Some(screen) = &mut screen {
+                    screen.replace_tile(at, tiles);
+                }
+                added = true;
+            }
+            added |= self.add_new_streams(config);
             self.step(timeout, screen.as_mut(), added)?;
             if self.enough_frames() {
                 break;

@@ -82,6 +82,19 @@ impl<'t, T: RenderTarget> Screen<'t, T> {
         })
     }
 
+    /// Tile `tile`'s textures give way to `count` new tiles' (none yet), the tiles after it
+    /// moving along: a grid's tile that turned out to be a relay becomes one tile per stream.
+    pub fn replace_tile(&mut self, tile: usize, count: usize) {
+        if tile < self.tiles.len() {
+            self.tiles.remove(tile);
+            let at = tile.min(self.tiles.len());
+            self.tiles.splice(
+                at..at,
+                std::iter::repeat_with(TileTextures::default).take(count),
+            );
+        }
+    }
+
     /// Uploads a decoded picture, replacing the texture only when the size or layout changes.
     pub fn upload(&mut self, picture: &Picture) -> Result<(), Error> {
         self.upload_tile(0, picture)

@@ -37,6 +37,8 @@ pub struct Figures {
     pub height_px: u32,
     /// ZeroMQ subscribers connected (None when campub cannot see its links).
     pub zmq_subscribers: Option<usize>,
+    /// Nobody is watching: capturing without encoding (docs/HTTP.md, "Nobody watching").
+    pub idle: bool,
 }
 
 /// The counters the pipeline reads once a second, as totals since start.
@@ -46,6 +48,7 @@ pub struct PipelineTotals {
     pub dropped_encoder_busy: u64,
     pub dropped_source: u64,
     pub zmq_subscribers: Option<usize>,
+    pub idle: bool,
 }
 
 /// The pipeline's side of the HTTP server. Cheap when nobody watches: one copy of each JPEG into
@@ -160,6 +163,7 @@ impl Feed {
             width_px,
             height_px,
             zmq_subscribers: totals.zmq_subscribers,
+            idle: totals.idle,
         };
         *window = Window {
             at: now,
@@ -247,6 +251,7 @@ mod tests {
             dropped_encoder_busy: 1,
             dropped_source: 0,
             zmq_subscribers: Some(2),
+            idle: false,
         });
         let f = feed.figures();
         assert_eq!(

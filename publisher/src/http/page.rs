@@ -148,6 +148,11 @@ pub fn metrics(figures: &Figures, live: &Live) -> Result<String, std::fmt::Error
     for (name, help, value) in counts {
         registry.register(name, help, ConstGauge::new(value));
     }
+    registry.register(
+        "idle",
+        "1 while nobody watches (capturing without encoding), else 0",
+        ConstGauge::new(i64::from(figures.idle)),
+    );
     if let Some(subscribers) = figures.zmq_subscribers {
         registry.register(
             "zmq_subscribers",
