@@ -107,17 +107,10 @@ pub fn run(config: &Config, quit: &AtomicBool) -> Result<Vec<Summary>, Error> {
     if let Some(streams) = viewer.relay_streams() {
         viewer.abandon_recording();
         // A relay: one tile, and one connection, per stream it carries.
-        let endpoint = config
-            .receive
-            .endpoints
-            .first()
-            .cloned()
-            .unwrap_or_default();
-        let names: Vec<&str> = streams.iter().map(StreamName::as_str).collect();
+        let endpoint = first_endpoint(config);
         log::info!(
-            "{endpoint} is a relay carrying {} streams ({}): one tile and connection each",
-            streams.len(),
-            names.join(", ")
+            "{}: one tile and connection each",
+            relay_found(&endpoint, &streams)
         );
         let sources: Vec<TileSource> = streams
             .into_iter()
@@ -747,6 +740,26 @@ struct Grid {
     relays: Vec<RelayWatch>,
 }
 
+/// The endpoint of a single viewer or a tile (the one it has).
+fn first_endpoint(config: &Config) -> String {
+    config
+        .receive
+        .endpoints
+        .first()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// "ENDPOINT is a relay carrying N streams (a, b)": how the log says a relay was found.
+fn relay_found(endpoint: &str, streams: &[StreamName]) -> String {
+    let names: Vec<&str> = streams.iter().map(StreamName::as_str).collect();
+    format!(
+        "{endpoint} is a relay carrying {} streams ({})",
+        streams.len(),
+        names.join(", ")
+    )
+}
+
 /// The endpoint of the relay whose streams these tiles are (every tile one stream of it).
 fn relay_endpoint(sources: &[TileSource]) -> Option<&str> {
     let first = sources.first()?;
@@ -899,19 +912,10 @@ impl Grid {
                 index += 1;
                 continue;
             };
-            let endpoint = viewer
-                .config
-                .receive
-                .endpoints
-                .first()
-                .cloned()
-                .unwrap_or_default();
-            let names: Vec<&str> = streams.iter().map(StreamName::as_str).collect();
+            let endpoint = first_endpoint(&viewer.config);
             log::info!(
-                "{endpoint} is a relay carrying {} streams ({}): tile {} becomes one tile and \
-                 connection each",
-                streams.len(),
-                names.join(", "),
+                "{}: tile {} becomes one tile and connection each",
+                relay_found(&endpoint, &streams),
                 index + 1
             );
             let mut old = self.viewers.remove(index);
