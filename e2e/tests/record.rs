@@ -1,7 +1,8 @@
 //! camview --record against real publishers, checked by ffprobe and ffmpeg (Debian's, which
 //! scripts/setup-debian.sh --test installs): codec, frame count, duration against the time
 //! recorded, every frame decoding, the JPEG bytes as sent, split files, one file per stream in
-//! a grid, a full disk, and SIGTERM while recording.
+//! a grid (two streams of one name through two relays included), a full disk, and SIGTERM
+//! while recording.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
@@ -208,6 +209,86 @@ fn split_recordings_and_a_grid_make_one_valid_file_each() {
         }
         assert_eq!(total, u64_at(line, "/record/frames"), "{line}");
     }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn two_relays_carrying_streams_of_one_name_record_two_files() {
+    let _serial = one_at_a_time();
+    let dir = temp_dir("record-same-name");
+    let ports: Vec<u16> = (0..4).map(|_| free_port()).collect();
+    let [cam_1, cam_2, relay_1, relay_2] = ports[..] else {
+        unreachable!()
+    };
+    // Two cameras called "door" (two sites), each behind a relay of its own.
+    let _cams: Vec<CampubProcess> = [cam_1, cam_2]
+        .into_iter()
+        .map(|port| CampubProcess::start(port, &["--fps", "30", "--stream", "door"]))
+        .collect();
+    let relays: Vec<LoggedProcess> = [(relay_1, cam_1), (relay_2, cam_2)]
+        .into_iter()
+        .map(|(port, cam)| {
+            let relay = LoggedProcess::spawn(
+                camrelay()
+                    .args(["--bind", &endpoint(port), "--no-idle"])
+                    .args(["--from", &endpoint(cam)]),
+                "camrelay",
+            );
+            assert!(
+                relay.wait_for_log("stream \"door\" appeared", LIMIT),
+                "{:#?}",
+                relay.log()
+            );
+            relay
+        })
+        .collect();
+    let file = dir.join("site.mkv");
+    let done = run(
+        camview()
+            .args([
+                "--headless",
+                "--frames",
+                "60",
+                "--duration",
+                "20",
+                "--record",
+            ])
+            .arg(&file)
+            .args([endpoint(relay_1), endpoint(relay_2)]),
+        LIMIT,
+    );
+    assert!(done.status.success(), "{}\n{}", done.stdout, done.stderr);
+    let lines = done.json_lines();
+    assert_eq!(lines.len(), 2, "{}", done.stdout);
+    // The tile whose relay's directory came first takes the stream's name, the other adds its
+    // tile number to it.
+    let mut paths = Vec::new();
+    for (tile, line) in lines.iter().enumerate() {
+        let files = line["record"]["files"].as_array().unwrap();
+        assert_eq!(files.len(), 1, "{line}");
+        let path = Path::new(files[0].as_str().unwrap());
+        let numbered = dir.join(format!("site-door-{}.mkv", tile + 1));
+        assert!(
+            path == dir.join("site-door.mkv") || path == numbered,
+            "{line}"
+        );
+        paths.push(path.to_owned());
+        let (codec, _, _, frames, _) = probe(path);
+        assert_eq!(codec, "mjpeg");
+        assert!(frames >= 60, "{}: {frames} frames", path.display());
+        assert_eq!(frames, u64_at(line, "/record/frames"), "{line}");
+        decodes_cleanly(path);
+    }
+    assert_ne!(paths[0], paths[1]);
+    // The whole-relay tiles' files (frames of every stream mixed) were removed.
+    let mut left: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    left.sort();
+    paths.sort();
+    assert_eq!(left, paths);
+    drop(relays);
     std::fs::remove_dir_all(dir).unwrap();
 }
 

@@ -861,14 +861,19 @@ fn run_grid(
 impl Grid {
     /// One more tile: its own connection, threads and decoders, numbered after the others.
     fn add_tile(&mut self, config: &Config, source: &TileSource) -> Result<(), Error> {
-        let viewer = Self::make_tile(config, source, self.viewers.len())?;
+        let viewer = self.make_tile(config, source, self.viewers.len())?;
         self.viewers.push(viewer);
         Ok(())
     }
 
     /// The tile numbered `index` (from 0) for `source`, with its connection, threads and
     /// decoders.
-    fn make_tile(config: &Config, source: &TileSource, index: usize) -> Result<Viewer, Error> {
+    fn make_tile(
+        &self,
+        config: &Config,
+        source: &TileSource,
+        index: usize,
+    ) -> Result<Viewer, Error> {
         let mut tile = config.clone();
         tile.receive.endpoints = vec![source.endpoint.clone()];
         if let Some(stream) = &source.stream {
@@ -879,11 +884,16 @@ impl Grid {
         let receiver = Receiver::start(&tile.receive)?;
         let mut viewer = Viewer::new(Arc::new(tile), receiver)?;
         viewer.tile = Some((index, source.label()));
-        // One file per tile: named by its stream, else by its number.
+        // One file per tile: named by its stream, else by its number; never a name another
+        // tile records under (two relays that both carry a stream called "door").
         let name = source
             .stream
             .as_ref()
             .map_or_else(|| (index + 1).to_string(), |s| s.as_str().to_owned());
+        let name = record::unique_name(&name, index, |candidate| {
+            let path = config.record.for_stream(candidate).path;
+            self.viewers.iter().any(|v| v.record_config.path == path)
+        });
         viewer.record_config = config.record.for_stream(&name);
         if config.record_at_start {
             viewer.toggle_recording();
@@ -928,7 +938,7 @@ impl Grid {
                     endpoint: endpoint.clone(),
                     stream: Some(stream),
                 };
-                match Self::make_tile(config, &source, index + added) {
+                match self.make_tile(config, &source, index + added) {
                     Ok(viewer) => {
                         self.viewers.insert(index + added, viewer);
                         added += 1;

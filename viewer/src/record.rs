@@ -104,6 +104,22 @@ impl RecordConfig {
     }
 }
 
+/// `name` for a grid tile's file, unless another tile already records under it (`taken`): then
+/// `name-N` with the tile's number N (from 1), or the first `name-N-K` (K from 2) still free.
+pub fn unique_name(name: &str, index: usize, taken: impl Fn(&str) -> bool) -> String {
+    if !taken(name) {
+        return name.to_owned();
+    }
+    let numbered = format!("{name}-{}", index + 1);
+    (1..)
+        .map(|k| match k {
+            1 => numbered.clone(),
+            k => format!("{numbered}-{k}"),
+        })
+        .find(|candidate| !taken(candidate))
+        .unwrap_or(numbered)
+}
+
 /// What a recording did, for the log and the headless JSON.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct RecordStats {
@@ -548,5 +564,67 @@ mod tests {
             file_name(&plain.for_stream("door"), 1),
             PathBuf::from("/tmp/rec-door.mkv")
         );
+    }
+
+    /// ebml-iterable before 0.7 coded a size of 2^(7n)-1 bytes (a 16,383-byte SimpleBlock: a
+    /// 16,379-byte JPEG) as EBML's reserved "unknown size", and ffmpeg lost the rest of that
+    /// Cluster (seen in CI: 172 of 181 frames). Blocks of every such size, and their
+    /// neighbours, must read back whole.
+    #[test]
+    fn blocks_whose_size_is_all_ones_in_a_vint_read_back_whole() {
+        let dir = std::env::temp_dir().join(format!("camview-record-vint-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("sizes.mkv");
+        // A SimpleBlock is the frame and 4 bytes: track (1), relative timestamp (2), flags (1).
+        let lengths = [
+            1, 122, 123, 124, 16_378, 16_379, 16_380, 2_097_146, 2_097_147, 2_097_148,
+        ];
+        let frame = |n: usize, len: usize| Frame {
+            jpeg: vec![u8::try_from(n).unwrap(); len],
+            unix_ns: 1_700_000_000_000_000_000 + n as u64 * 33_000_000,
+            width_px: 640,
+            height_px: 360,
+        };
+        let mut file = MkvFile::create(&path, &frame(0, lengths[0])).unwrap();
+        for (n, &len) in lengths.iter().enumerate() {
+            file.frame(&frame(n, len)).unwrap();
+        }
+        file.finish().unwrap();
+
+        let mut read = Vec::new();
+        let source = File::open(&path).unwrap();
+        for tag in webm_iterable::WebmIterator::new(source, &[]) {
+            let tag = tag.unwrap();
+            if let MatroskaSpec::SimpleBlock(_) = &tag {
+                let block = SimpleBlock::try_from(&tag).unwrap();
+                let data = block.raw_frame_data();
+                read.push((data.len(), data.first().copied()));
+            }
+        }
+        let expected: Vec<_> = lengths
+            .iter()
+            .enumerate()
+            .map(|(n, &len)| (len, Some(u8::try_from(n).unwrap())))
+            .collect();
+        assert_eq!(read, expected);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_name_another_tile_records_under_gets_the_tile_number() {
+        let taken = |names: &'static [&'static str]| move |n: &str| names.contains(&n);
+        assert_eq!(unique_name("door", 2, taken(&[])), "door");
+        assert_eq!(unique_name("door", 2, taken(&["garden"])), "door");
+        assert_eq!(unique_name("door", 2, taken(&["door"])), "door-3");
+        assert_eq!(
+            unique_name("door", 2, taken(&["door", "door-3"])),
+            "door-3-2"
+        );
+        assert_eq!(
+            unique_name("door", 2, taken(&["door", "door-3", "door-3-2"])),
+            "door-3-3"
+        );
+        // A whole endpoint's tile is named by its number, which a stream may also be called.
+        assert_eq!(unique_name("2", 1, taken(&["2"])), "2-2");
     }
 }
