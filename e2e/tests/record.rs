@@ -68,6 +68,23 @@ fn record_summary(done: &Finished) -> serde_json::Value {
     done.summary()
 }
 
+/// `camview --headless ARGS --record FILE` on two endpoints: its two tiles' JSON lines.
+fn record_two_tiles(args: &[&str], file: &Path, endpoints: [String; 2]) -> Vec<serde_json::Value> {
+    let done = run(
+        camview()
+            .arg("--headless")
+            .args(args)
+            .arg("--record")
+            .arg(file)
+            .args(endpoints),
+        LIMIT,
+    );
+    assert!(done.status.success(), "{}\n{}", done.stdout, done.stderr);
+    let lines = done.json_lines();
+    assert_eq!(lines.len(), 2, "{}", done.stdout);
+    lines
+}
+
 #[test]
 fn a_recording_plays_at_the_right_speed_and_every_frame_decodes() {
     let _serial = one_at_a_time();
@@ -168,23 +185,11 @@ fn split_recordings_and_a_grid_make_one_valid_file_each() {
     let _cam_a = CampubProcess::start(a, &["--fps", "30", "--stream", "a"]);
     let _cam_b = CampubProcess::start(b, &["--fps", "30", "--stream", "b"]);
     let file = dir.join("yard.mkv");
-    let done = run(
-        camview()
-            .args([
-                "--headless",
-                "--duration",
-                "5",
-                "--record-split",
-                "2s",
-                "--record",
-            ])
-            .arg(&file)
-            .args([endpoint(a), endpoint(b)]),
-        LIMIT,
+    let lines = record_two_tiles(
+        &["--duration", "5", "--record-split", "2s"],
+        &file,
+        [endpoint(a), endpoint(b)],
     );
-    assert!(done.status.success(), "{}\n{}", done.stdout, done.stderr);
-    let lines = done.json_lines();
-    assert_eq!(lines.len(), 2, "{}", done.stdout);
     for (tile, line) in lines.iter().enumerate() {
         let files: Vec<&str> = line["record"]["files"]
             .as_array()
@@ -243,23 +248,11 @@ fn two_relays_carrying_streams_of_one_name_record_two_files() {
         })
         .collect();
     let file = dir.join("site.mkv");
-    let done = run(
-        camview()
-            .args([
-                "--headless",
-                "--frames",
-                "60",
-                "--duration",
-                "20",
-                "--record",
-            ])
-            .arg(&file)
-            .args([endpoint(relay_1), endpoint(relay_2)]),
-        LIMIT,
+    let lines = record_two_tiles(
+        &["--frames", "60", "--duration", "20"],
+        &file,
+        [endpoint(relay_1), endpoint(relay_2)],
     );
-    assert!(done.status.success(), "{}\n{}", done.stdout, done.stderr);
-    let lines = done.json_lines();
-    assert_eq!(lines.len(), 2, "{}", done.stdout);
     // The tile whose relay's directory came first takes the stream's name, the other adds its
     // tile number to it.
     let mut paths = Vec::new();

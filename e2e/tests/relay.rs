@@ -574,25 +574,25 @@ fn http_get(url: &str, authorization: Option<&str>) -> (u16, String, Vec<u8>) {
     (status, kind, body)
 }
 
+/// A campub streaming "camA" and a relay taking it, serving it over HTTP on `http_port` with
+/// `args` added.
+fn relay_serving_cam_a(http_port: u16, args: &[&str]) -> (CampubProcess, LoggedProcess) {
+    let cam_port = free_port();
+    let cam = CampubProcess::start(cam_port, &["--fps", "30", "--stream", "camA"]);
+    let (from, http_stream) = (endpoint(cam_port), format!("camA@127.0.0.1:{http_port}"));
+    let mut all = vec!["--from", &from, "--http-stream", &http_stream];
+    all.extend_from_slice(args);
+    (cam, relay(free_port(), &all))
+}
+
 #[test]
 fn a_relayed_stream_over_http_wakes_an_idle_relay_and_needs_its_token() {
     let _serial = one_at_a_time();
     let dir = temp_dir("relay-http");
     let token = "relay-test-token-0123456789";
     let tokens = write_file(&dir.join("tokens"), format!("{token}\n").as_bytes(), 0o600);
-    let (a, to, http_port) = (free_port(), free_port(), free_port());
-    let _cam = CampubProcess::start(a, &["--fps", "30", "--stream", "camA"]);
-    let camrelay = relay(
-        to,
-        &[
-            "--from",
-            &endpoint(a),
-            "--http-stream",
-            &format!("camA@127.0.0.1:{http_port}"),
-            "--http-token-file",
-            &tokens,
-        ],
-    );
+    let http_port = free_port();
+    let (_cam, camrelay) = relay_serving_cam_a(http_port, &["--http-token-file", &tokens]);
     assert!(camrelay.wait_for_log("idle: no viewer connected", LIMIT));
     let base = format!("http://127.0.0.1:{http_port}");
     let bearer = format!("Bearer {token}");
@@ -652,19 +652,8 @@ fn a_relayed_stream_over_http_wakes_an_idle_relay_and_needs_its_token() {
 #[test]
 fn a_relay_that_never_idles_keeps_its_http_figures_current() {
     let _serial = one_at_a_time();
-    let (a, to, http_port) = (free_port(), free_port(), free_port());
-    let _cam = CampubProcess::start(a, &["--fps", "30", "--stream", "camA"]);
-    let camrelay = relay(
-        to,
-        &[
-            "--from",
-            &endpoint(a),
-            "--no-idle",
-            "--http-stream",
-            &format!("camA@127.0.0.1:{http_port}"),
-            "--http-open",
-        ],
-    );
+    let http_port = free_port();
+    let (_cam, camrelay) = relay_serving_cam_a(http_port, &["--no-idle", "--http-open"]);
     assert!(
         camrelay.wait_for_log(&format!("HTTP on http://127.0.0.1:{http_port}/"), LIMIT),
         "{:#?}",
