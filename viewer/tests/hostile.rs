@@ -387,8 +387,11 @@ fn junk_that_starts_like_a_jpeg_does_not_displace_real_frames() {
     let skipped = u64_at(&s, "/skipped");
     let lost = u64_at(&s, "/lost_in_transit");
     // Every real frame that arrived is shown or counted as skipped; junk never takes its place,
-    // so skipping stays rare (a good frame is skipped only for a newer good frame).
-    assert!(shown > 50, "{s}");
+    // so skipping stays rare (a good frame is skipped only for a newer good frame). How many
+    // real frames the publisher gets out depends on the machine's load (a loaded CI machine
+    // managed 10 a second, not the 33 asked for), so the floor is only what makes the ratio
+    // below mean something.
+    assert!(shown >= 20, "{s}");
     assert!(
         skipped * 5 < shown,
         "real frames were displaced ({skipped} skipped, {shown} shown, {lost} lost): {s}"
